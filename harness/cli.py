@@ -1,0 +1,203 @@
+"""The `harness` command line. Subcommands: run, list, plugins (and any a plugin adds)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import HarnessError
+
+
+def _csv(value: str) -> list[str]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("expected a comma-separated list")
+    return items
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def _setting(value: str) -> tuple[str, str, Any]:
+    key, sep, raw = value.partition("=")
+    section, dot, name = key.partition(".")
+    if not sep or not dot or not section or not name:
+        raise argparse.ArgumentTypeError(
+            f"--set {value!r}: expected SECTION.KEY=VALUE (sections: dataset, encoder, strategy)"
+        )
+    try:
+        parsed = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = raw
+    return section, name, parsed
+
+
+def add_results_option(parser: argparse.ArgumentParser) -> None:
+    """`--results DIR`, shared by every command that reads or writes results."""
+    parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
+                        help="result store (default: ./results)")
+
+
+def _add_run(sub: Any) -> None:
+    run = sub.add_parser("run", help="evaluate a model with a strategy on a task")
+    run.add_argument("--model", required=True, help="encoder name or hf:<id-or-path>")
+    run.add_argument("--strategy", default="none", help="adaptation strategy (default: none)")
+    run.add_argument("--task", required=True, help="task name, e.g. t2c")
+    run.add_argument("--dataset", help="dataset name (default: the task card's)")
+    run.add_argument("--data-dir", type=Path, help="local copy of the dataset, or a source tree")
+    run.add_argument("--split", help="evaluation split (default: the task card's, usually test)")
+    run.add_argument("--languages", type=_csv, help="only these partitions, e.g. python,c")
+    run.add_argument("--limit", type=_positive,
+                     help="at most N queries per partition (numbers then not comparable)")
+    add_results_option(run)
+    run.add_argument("--cache-dir", type=Path, help="mined data and adapters (default: "
+                     "$HARNESS_CACHE_DIR or ~/.cache/harness)")
+    run.add_argument("--overwrite", action="store_true", help="recompute complete partitions")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
+    run.add_argument("--max-length", type=_positive, default=512, help="tokens per text")
+    run.add_argument("--batch-size", type=_positive, default=32)
+    run.add_argument("--pooling", choices=["mean", "cls"], help="override the encoder's pooling")
+    run.add_argument("--bootstrap", type=_positive, default=1000, metavar="N",
+                     help="bootstrap resamples for the 95%% intervals (default 1000)")
+    run.add_argument("--corpus-chunk-size", type=_positive, default=4096,
+                     help="candidates scored at a time (bounds memory)")
+    run.add_argument("--set", type=_setting, action="append", default=[], metavar="S.K=V",
+                     help="plugin option, e.g. --set dataset.max_test=500")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.set_defaults(handler=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.report import print_summary, summary_json
+    from harness.runner import RunRequest, default_cache_dir, run
+
+    settings: dict[str, dict[str, Any]] = {}
+    for section, name, value in args.set:
+        settings.setdefault(section, {})[name] = value
+    request = RunRequest(
+        model=args.model,
+        strategy=args.strategy,
+        task=args.task,
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        split=args.split,
+        languages=args.languages,
+        limit=args.limit,
+        results_dir=args.results,
+        cache_dir=args.cache_dir or default_cache_dir(),
+        overwrite=args.overwrite,
+        seed=args.seed,
+        device=args.device,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        pooling=args.pooling,
+        n_resamples=args.bootstrap,
+        corpus_chunk_size=args.corpus_chunk_size,
+        settings=settings,
+    )
+    outcomes = run(request)
+    if args.json:
+        print(json.dumps(summary_json(outcomes), indent=2))
+    else:
+        print_summary(outcomes)
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from harness.plugin_manager import plugins
+
+    loaded = plugins()
+    sections = [("encoders", "encoders"), ("strategies", "strategies"), ("tasks", "tasks"),
+                ("datasets", "datasets"), ("task kinds", "task_kinds"), ("metrics", "metrics")]
+    for title, kind in sections:
+        print(f"{title}:")
+        for entry in loaded.registries[kind]:
+            name = entry.name + "<id-or-path>" if entry.is_prefix else entry.name
+            print(f"  {name:<22} {entry.description}  [{entry.plugin}]")
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from harness.plugin_manager import plugins
+
+    loaded = plugins()
+    rows = [
+        {
+            "name": p.name,
+            "module": p.module,
+            "distribution": p.distribution,
+            "version": p.version,
+            "hooks": p.hooks,
+            "error": p.error,
+        }
+        for p in loaded.plugins
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        status = f"FAILED: {row['error']}" if row["error"] else ", ".join(row["hooks"])
+        origin = f"{row['distribution']} {row['version']}".strip()
+        print(f"{row['name']:<18} {origin:<16} {row['module']:<40} {status}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description="Evaluate code encoders and adapters (LoRACode, Code2LoRA) with honest statistics.",
+    )
+    parser.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    listing = sub.add_parser("list", help="registered encoders, strategies, tasks and datasets")
+    listing.set_defaults(handler=_cmd_list)
+    shown = sub.add_parser("plugins", help="loaded plugins, their hooks and versions")
+    shown.add_argument("--json", action="store_true")
+    shown.set_defaults(handler=_cmd_plugins)
+    _add_plugin_commands(sub)
+    return parser
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    from harness.plugin_manager import plugins, report_failure
+
+    loaded = plugins()
+    for implementation in loaded.manager.hook.harness_register_commands.get_hookimpls():
+        try:
+            implementation.function(cli=sub)
+        except Exception as exc:
+            report_failure(implementation.plugin_name, f"raised adding commands: {exc}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        return int(args.handler(args))
+    except HarnessError as exc:
+        print(f"harness: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("harness: interrupted; complete partitions are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

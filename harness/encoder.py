@@ -1,0 +1,52 @@
+"""What the core expects of an encoder plugin (a protocol, no torch here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+Role = Literal["query", "code"]
+
+
+@dataclass
+class EncoderOptions:
+    """Options every encoder factory accepts.
+
+    device: "auto" picks cuda when present, else cpu.
+    pooling: None keeps the encoder's own choice ("mean" or "cls").
+    """
+
+    device: str = "auto"
+    max_length: int = 512
+    batch_size: int = 32
+    pooling: str | None = None
+    dtype: str = "float32"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Encoder(Protocol):
+    """Turns texts into L2-normalised float32 embeddings, one row per text.
+
+    ``info`` describes what determines the embeddings (model id or path,
+    revision, pooling, max length, device, dtype) and is recorded in results.
+    """
+
+    name: str
+    dim: int
+    info: dict[str, Any]
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role = "code", description: str = "encoding"
+    ) -> np.ndarray: ...
+
+
+class EncoderFactory(Protocol):
+    """A registered encoder target: ``factory(argument, options) -> Encoder``.
+
+    `argument` is the part after a prefix (``hf:<id-or-path>``), else None.
+    """
+
+    def __call__(self, argument: str | None, options: EncoderOptions) -> Encoder: ...

@@ -1,0 +1,111 @@
+"""Named registries with lazy entries.
+
+An entry's target is an object or a ``"module:attribute"`` string that is
+imported only when the entry is used, so registering a plugin never imports
+torch. A name ending in ``:`` is a prefix entry: ``hf:`` matches
+``hf:microsoft/codebert-base`` and receives the rest as its argument.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered thing: a name, what it loads, and a one-line description."""
+
+    kind: str
+    name: str
+    target: Any
+    description: str = ""
+    plugin: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.name.endswith(":")
+
+    def load(self) -> Any:
+        """The target itself, importing ``module:attribute`` targets on first use."""
+        if not isinstance(self.target, str):
+            return self.target
+        module_name, _, attribute = self.target.partition(":")
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute) if attribute else module
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An entry found for a name the user typed, with the prefix argument if any."""
+
+    entry: Entry
+    argument: str | None = None
+
+    def load(self) -> Any:
+        return self.entry.load()
+
+
+class Registry:
+    """Entries of one kind (encoders, strategies, ...) keyed by name."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry] = {}
+
+    def register(
+        self,
+        name: str,
+        target: Any,
+        description: str = "",
+        *,
+        plugin: str = "",
+        **meta: Any,
+    ) -> None:
+        if not name or name.strip() != name:
+            raise HarnessError(f"{self.kind} name {name!r} is empty or has surrounding spaces")
+        if name in self._entries:
+            owner = self._entries[name].plugin or "another plugin"
+            raise HarnessError(
+                f"{self.kind} {name!r} from plugin {plugin or '?'!r} clashes with the one "
+                f"already registered by {owner!r}; rename one of them"
+            )
+        self._entries[name] = Entry(self.kind, name, target, description, plugin, dict(meta))
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._find(name) is not None
+
+    def __iter__(self) -> Iterator[Entry]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def _find(self, name: str) -> Resolved | None:
+        if name in self._entries and not self._entries[name].is_prefix:
+            return Resolved(self._entries[name])
+        prefix, sep, rest = name.partition(":")
+        if sep and rest and f"{prefix}:" in self._entries:
+            return Resolved(self._entries[f"{prefix}:"], rest)
+        return None
+
+    def get(self, name: str) -> Resolved:
+        """The entry for `name`; an unknown name raises with a suggestion."""
+        found = self._find(name)
+        if found is not None:
+            return found
+        known = [e.name + "<id-or-path>" if e.is_prefix else e.name for e in self]
+        close = difflib.get_close_matches(name, [e.name for e in self], n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise HarnessError(
+            f"unknown {self.kind} {name!r}{hint} (known: {', '.join(known) or 'none'})"
+        )

@@ -1,0 +1,160 @@
+"""The result store: one JSON per (task, dataset, model, strategy, partition)
+and beside it a JSONL of per-example scores, the input of every paired test.
+
+Layout: ``<root>/<task>/<dataset>/<model>/<strategy>/<partition>.json`` and
+``.jsonl``. Both are written atomically (temporary file, then ``os.replace``);
+the JSONL is replaced first and the JSON last, so a JSON on disk means the
+partition is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import InputError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class MetricValue:
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+@dataclass
+class Result:
+    """One partition's result. Metric values are in [0, 1]."""
+
+    model: str
+    strategy: str
+    task: str
+    dataset: str
+    partition: str
+    metrics: dict[str, MetricValue]
+    main_score: str
+    n_examples: int
+    n_candidates: int
+    config: dict[str, Any]
+    versions: dict[str, str]
+    git_sha: str
+    seed: int
+    device: str
+    timings: dict[str, float] = field(default_factory=dict)
+    created: str = ""
+    config_hash: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any], path: Path | None = None) -> Result:
+        known = {f for f in cls.__dataclass_fields__}
+        missing = sorted(known - set(raw) - {"timings", "created", "config_hash", "schema_version"})
+        if missing:
+            raise InputError(f"result is missing field {missing[0]!r}", path=path)
+        data = {k: v for k, v in raw.items() if k in known}
+        try:
+            data["metrics"] = {k: MetricValue(**v) for k, v in raw["metrics"].items()}
+        except (TypeError, AttributeError) as exc:
+            raise InputError(f"field 'metrics' is malformed: {exc}", path=path) from None
+        return cls(**data)
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """A short stable hash of everything that determines a number."""
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe form of a user-typed name (``hf:/a/b`` -> ``hf__a_b``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", name).strip("._")
+    return cleaned or "_"
+
+
+def result_path(
+    root: Path, *, task: str, dataset: str, model: str, strategy: str, partition: str
+) -> Path:
+    parts = [safe_name(p) for p in (task, dataset, model, strategy)]
+    return root.joinpath(*parts, f"{safe_name(partition)}.json")
+
+
+def examples_path(path: Path) -> Path:
+    return path.with_suffix(".jsonl")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_result(path: Path, result: Result, per_example: Iterable[Mapping[str, Any]]) -> None:
+    """Write the per-example JSONL, then the JSON that marks the partition complete."""
+    lines = "".join(json.dumps(row, sort_keys=True) + "\n" for row in per_example)
+    _atomic_write(examples_path(path), lines)
+    _atomic_write(path, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+
+
+def read_result(path: Path) -> Result:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read result: {exc}", path=path) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    if not isinstance(raw, dict):
+        raise InputError("a result file must hold a JSON object", path=path)
+    return Result.from_json(raw, path)
+
+
+def read_examples(path: Path) -> list[dict[str, Any]]:
+    """The per-example rows beside a result JSON."""
+    rows = []
+    jsonl = examples_path(path)
+    with jsonl.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"not valid JSON: {exc.msg}", path=jsonl, line=number) from None
+    return rows
+
+
+def completed(path: Path, expected_hash: str) -> Result | None:
+    """The stored result when it is complete and was made with the same config."""
+    if not path.exists() or not examples_path(path).exists():
+        return None
+    try:
+        result = read_result(path)
+    except InputError:
+        return None
+    if result.config_hash != expected_hash:
+        return None
+    with examples_path(path).open(encoding="utf-8") as handle:
+        n_lines = sum(1 for _ in handle)
+    return result if n_lines == result.n_examples else None
+
+
+def find_results(root: Path) -> list[Path]:
+    """Every result JSON under a store, sorted."""
+    return sorted(p for p in root.rglob("*.json") if not p.name.startswith("."))

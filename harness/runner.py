@@ -1,0 +1,266 @@
+"""One run: task card -> dataset -> model -> strategy -> task kind -> result store.
+
+Names are resolved and checked before anything heavy happens, so a typo
+fails in milliseconds; the model is built only when some partition still
+needs computing (a rerun of a complete run loads nothing).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.data import DatasetOptions, RetrievalDataset
+from harness.encoder import EncoderOptions
+from harness.errors import HarnessError
+from harness.plugin_manager import Loaded, plugins
+from harness.progress import console
+from harness.results import (
+    MetricValue,
+    Result,
+    completed,
+    config_hash,
+    result_path,
+    write_result,
+)
+from harness.stats import summarize
+from harness.strategy import StrategyContext
+from harness.task_kind import EvaluationOptions
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("HARNESS_CACHE_DIR", Path.home() / ".cache" / "harness"))
+
+
+@dataclass
+class RunRequest:
+    model: str
+    strategy: str
+    task: str
+    dataset: str | None = None
+    data_dir: Path | None = None
+    split: str | None = None
+    languages: list[str] | None = None
+    limit: int | None = None
+    results_dir: Path = Path("results")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    overwrite: bool = False
+    seed: int = 0
+    device: str = "auto"
+    max_length: int = 512
+    batch_size: int = 32
+    pooling: str | None = None
+    n_resamples: int = 1000
+    corpus_chunk_size: int = 4096
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PartitionOutcome:
+    partition: str
+    result: Result
+    path: Path
+    reused: bool
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"harness": __version__, "python": sys.version.split()[0]}
+    for name in ("torch", "transformers", "peft"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = ""
+    return versions
+
+
+def git_sha() -> str:
+    """The commit of the harness source tree, when it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+@dataclass
+class Plan:
+    """Everything a run resolved from the names the user typed."""
+
+    card: Any
+    dataset_name: str
+    dataset_loader: Any
+    task_kind: Any
+    strategy_cls: Any
+    encoder_factory: Any
+    encoder_argument: str | None
+
+
+def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
+    """Resolve and cross-check every name; raises HarnessError (exit 2) on a mismatch."""
+    loaded = loaded or plugins()
+    card = loaded.tasks.get(request.task).load()
+    dataset_name = request.dataset or card.default_dataset
+    dataset_entry = loaded.datasets.get(dataset_name).entry
+    tasks = dataset_entry.meta.get("tasks")
+    if tasks and card.name not in tasks:
+        raise HarnessError(
+            f"dataset {dataset_name!r} has no data for task {card.name!r} (it serves: {', '.join(tasks)})"
+        )
+    strategy_cls = loaded.strategies.get(request.strategy).load()
+    if strategy_cls.task_kinds and card.kind not in strategy_cls.task_kinds:
+        raise HarnessError(
+            f"strategy {request.strategy!r} does not apply to task {card.name!r} "
+            f"(a {card.kind} task; it applies to: {', '.join(strategy_cls.task_kinds)})"
+        )
+    encoder = loaded.encoders.get(request.model)
+    return Plan(
+        card=card,
+        dataset_name=dataset_name,
+        dataset_loader=dataset_entry.load(),
+        task_kind=loaded.task_kinds.get(card.kind).load()(),
+        strategy_cls=strategy_cls,
+        encoder_factory=encoder.load(),
+        encoder_argument=encoder.argument,
+    )
+
+
+def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
+    options = DatasetOptions(
+        task=resolved.card.name,
+        cache_dir=request.cache_dir,
+        data_dir=request.data_dir,
+        split=request.split or resolved.card.eval_split,
+        languages=request.languages,
+        limit=request.limit,
+        seed=request.seed,
+        extra=dict(request.settings.get("dataset", {})),
+    )
+    dataset = resolved.dataset_loader(options)
+    if not dataset.partitions:
+        raise HarnessError(f"dataset {resolved.dataset_name!r} yielded no partitions")
+    if request.languages:
+        unknown = sorted(set(request.languages) - set(dataset.partitions))
+        if unknown:
+            raise HarnessError(
+                f"--languages: {unknown[0]!r} is not a partition of {resolved.dataset_name!r} "
+                f"(known: {', '.join(sorted(dataset.partitions))})"
+            )
+    return dataset
+
+
+def _run_config(request: RunRequest, resolved: Plan, dataset: RetrievalDataset,
+                strategy_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "model": request.model,
+        "encoder": {"max_length": request.max_length, "pooling": request.pooling},
+        "strategy": strategy_config,
+        "task": resolved.card.name,
+        "dataset": {"name": resolved.dataset_name, **dict(dataset.meta)},
+        "split": request.split or resolved.card.eval_split,
+        "limit": request.limit,
+        "seed": request.seed,
+        "n_resamples": request.n_resamples,
+    }
+
+
+def run(request: RunRequest) -> list[PartitionOutcome]:
+    """Evaluate every requested partition; complete ones with the same config are reused."""
+    resolved = plan(request)
+    if request.limit is not None:
+        console().print(
+            f"[yellow]warning:[/] --limit {request.limit}: numbers from a limited run are not "
+            "comparable with full runs or published ones"
+        )
+    dataset = _load_dataset(request, resolved)
+    context = StrategyContext(
+        task=resolved.card,
+        cache_dir=request.cache_dir,
+        seed=request.seed,
+        device=request.device,
+        options=dict(request.settings.get("strategy", {})),
+    )
+    strategy = resolved.strategy_cls(context)
+    config = _run_config(request, resolved, dataset, strategy.config())
+    names = sorted(dataset.partitions)
+    if request.languages:
+        names = [n for n in names if n in request.languages]
+
+    outcomes: list[PartitionOutcome] = []
+    pending: list[tuple[str, Path, dict[str, Any]]] = []
+    for name in names:
+        partition_config = {**config, "partition": name}
+        path = result_path(
+            request.results_dir, task=resolved.card.name, dataset=resolved.dataset_name,
+            model=request.model, strategy=request.strategy, partition=name,
+        )
+        done = None if request.overwrite else completed(path, config_hash(partition_config))
+        if done is not None:
+            outcomes.append(PartitionOutcome(name, done, path, reused=True))
+            console().print(f"{name}: complete in {path}, skipped (--overwrite to redo)")
+        else:
+            pending.append((name, path, partition_config))
+    if not pending:
+        return outcomes
+
+    started = time.perf_counter()
+    model = resolved.encoder_factory(
+        resolved.encoder_argument,
+        EncoderOptions(
+            device=request.device,
+            max_length=request.max_length,
+            batch_size=request.batch_size,
+            pooling=request.pooling,
+            extra=dict(request.settings.get("encoder", {})),
+        ),
+    )
+    load_s = time.perf_counter() - started
+    strategy.prepare(model, dataset)
+    versions, sha = package_versions(), git_sha()
+    for name, path, partition_config in pending:
+        partition = dataset.partitions[name]
+        adapted = strategy.model_for(model, partition)
+        info = dict(getattr(adapted, "info", {}))
+        evaluation = resolved.task_kind.evaluate(
+            adapted,
+            partition.eval,
+            EvaluationOptions(corpus_chunk_size=request.corpus_chunk_size, seed=request.seed),
+        )
+        metrics = resolved.card.metrics
+        summary = summarize(evaluation.per_example, metrics,
+                            n_resamples=request.n_resamples, seed=request.seed)
+        result = Result(
+            model=request.model,
+            strategy=request.strategy,
+            task=resolved.card.name,
+            dataset=resolved.dataset_name,
+            partition=name,
+            metrics={k: MetricValue(**v) for k, v in summary.items()},
+            main_score=resolved.card.main_score,
+            n_examples=len(evaluation.per_example),
+            n_candidates=evaluation.n_candidates,
+            config={**partition_config, "encoder_info": info},
+            versions=versions,
+            git_sha=sha,
+            seed=request.seed,
+            device=str(info.get("device", request.device)),
+            timings={"model_load_s": load_s, **evaluation.timings},
+            created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            config_hash=config_hash(partition_config),
+        )
+        write_result(path, result, evaluation.per_example)
+        outcomes.append(PartitionOutcome(name, result, path, reused=False))
+    return sorted(outcomes, key=lambda o: o.partition)

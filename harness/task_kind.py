@@ -1,0 +1,30 @@
+"""What the core expects of a task kind plugin: score a model on one split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Evaluation:
+    """Per-example scores (each a dict with an ``id``) and what was ranked."""
+
+    per_example: list[dict[str, Any]]
+    n_candidates: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluationOptions:
+    corpus_chunk_size: int = 4096
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskKind(Protocol):
+    """``evaluate(model, split, options) -> Evaluation``."""
+
+    name: str
+
+    def evaluate(self, model: Any, split: Any, options: EvaluationOptions) -> Evaluation: ...

@@ -1,0 +1,70 @@
+"""Task kind `retrieval`: encode queries and corpus, rank the whole corpus.
+
+Each query is ranked against every candidate of its partition (the
+LoRACode/UniXcoder protocol), with pessimistic ranks among ties
+(harness.metrics), so a constant scorer scores no better than chance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from harness.data import RetrievalSplit
+from harness.errors import HarnessError
+from harness.metrics import query_metrics, relevant_ranks
+from harness.task_kind import Evaluation, EvaluationOptions
+
+
+def _checked(embeddings: np.ndarray, n: int, what: str) -> np.ndarray:
+    if embeddings.shape[0] != n:
+        raise HarnessError(f"encoder returned {embeddings.shape[0]} {what} embeddings for {n} texts")
+    if not np.isfinite(embeddings).all():
+        bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
+        raise HarnessError(f"encoder returned a NaN or infinite {what} embedding (row {bad})")
+    return np.ascontiguousarray(embeddings, dtype=np.float32)
+
+
+class Retrieval:
+    name = "retrieval"
+
+    def evaluate(self, model: Any, split: RetrievalSplit, options: EvaluationOptions) -> Evaluation:
+        query_ids = list(split.queries)
+        corpus_ids = list(split.corpus)
+        position = {doc_id: i for i, doc_id in enumerate(corpus_ids)}
+        relevant = []
+        for qid in query_ids:
+            gold = [doc for doc, grade in split.qrels.get(qid, {}).items() if grade > 0]
+            missing = [doc for doc in gold if doc not in position]
+            if not gold or missing:
+                what = f"gold {missing[0]!r} is not in the corpus" if missing else "no relevant doc"
+                raise HarnessError(f"query {qid!r}: {what}")
+            relevant.append([position[doc] for doc in gold])
+
+        started = time.perf_counter()
+        queries = model.encode([split.queries[q] for q in query_ids], role="query",
+                               description="encoding queries")
+        queries = _checked(queries, len(query_ids), "query")
+        encoded_queries = time.perf_counter()
+        corpus = model.encode([split.corpus[d] for d in corpus_ids], role="code",
+                              description="encoding corpus")
+        corpus = _checked(corpus, len(corpus_ids), "corpus")
+        encoded_corpus = time.perf_counter()
+        ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
+        ranked = time.perf_counter()
+
+        per_example = []
+        for qid, rel, query_ranks in zip(query_ids, relevant, ranks):
+            scores = query_metrics(query_ranks, len(rel))
+            row: dict[str, Any] = {"id": qid}
+            row.update({k: (v if math.isfinite(v) else None) for k, v in scores.items()})
+            per_example.append(row)
+        timings = {
+            "encode_queries_s": encoded_queries - started,
+            "encode_corpus_s": encoded_corpus - encoded_queries,
+            "rank_s": ranked - encoded_corpus,
+        }
+        return Evaluation(per_example=per_example, n_candidates=len(corpus_ids), timings=timings)

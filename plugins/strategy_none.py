@@ -1,0 +1,20 @@
+"""Strategy `none`: the base model as it is, for every partition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.hookspecs import hookimpl
+from harness.strategy import Strategy
+
+
+class NoAdaptation(Strategy):
+    """Evaluates the base model zero-shot: nothing is trained."""
+
+    name = "none"
+    task_kinds = ("retrieval", "completion")
+
+
+@hookimpl
+def harness_register_strategies(register: Any) -> None:
+    register("none", NoAdaptation, "the base model as it is (zero-shot)")

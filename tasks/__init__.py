@@ -1,0 +1,1 @@
+"""Task cards: one small TOML file per task."""
