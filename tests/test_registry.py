@@ -1,0 +1,68 @@
+"""Registries: lazy entries, prefix entries, clashes and suggestions."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.registry import Registry
+
+
+def test_lazy_entry_imports_only_when_loaded():
+    registry = Registry("encoder")
+    registry.register("json-dumps", "json.decoder:JSONDecoder", "a lazy target")
+    sys.modules.pop("json.decoder", None)
+    sys.modules.pop("json", None)
+    entry = registry.get("json-dumps").entry
+    assert "json.decoder" not in sys.modules
+    loaded = entry.load()
+    assert loaded.__name__ == "JSONDecoder"
+    assert "json.decoder" in sys.modules
+
+
+def test_prefix_entry_receives_the_rest_of_the_name():
+    registry = Registry("encoder")
+    registry.register("hf:", object(), "any hub id")
+    registry.register("minilm", object())
+    resolved = registry.get("hf:microsoft/codebert-base")
+    assert resolved.entry.name == "hf:"
+    assert resolved.argument == "microsoft/codebert-base"
+    assert registry.get("minilm").argument is None
+    with pytest.raises(HarnessError):
+        registry.get("hf:")  # a prefix needs an argument
+
+
+def test_name_clash_names_both_plugins():
+    registry = Registry("strategy")
+    registry.register("taskwise", object(), plugin="first")
+    with pytest.raises(HarnessError, match=r"'taskwise' from plugin 'second' clashes .* 'first'"):
+        registry.register("taskwise", object(), plugin="second")
+
+
+def test_typo_gets_a_suggestion_and_the_known_names():
+    registry = Registry("encoder")
+    for name in ("codebert", "graphcodebert", "minilm"):
+        registry.register(name, object())
+    with pytest.raises(HarnessError) as caught:
+        registry.get("minlm")
+    message = str(caught.value)
+    assert "did you mean 'minilm'?" in message
+    assert "known: codebert, graphcodebert, minilm" in message
+
+
+def test_unrelated_name_gets_no_suggestion():
+    registry = Registry("task")
+    registry.register("t2c", object())
+    with pytest.raises(HarnessError) as caught:
+        registry.get("summarisation")
+    assert "did you mean" not in str(caught.value)
+
+
+def test_iteration_is_sorted_by_name():
+    registry = Registry("task")
+    for name in ("c2c", "t2c", "rc"):
+        registry.register(name, object())
+    assert [e.name for e in registry] == ["c2c", "rc", "t2c"]
+    assert "rc" in registry and "xx" not in registry
