@@ -46,8 +46,13 @@ def _setting(value: str) -> tuple[str, str, Any]:
 
 def add_results_option(parser: argparse.ArgumentParser) -> None:
     """`--results DIR`, shared by every command that reads or writes results."""
-    parser.add_argument("--results", type=Path, default=Path("results"), metavar="DIR",
-                        help="result store (default: ./results)")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="result store (default: ./results)",
+    )
 
 
 def _add_run(sub: Any) -> None:
@@ -59,23 +64,44 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--data-dir", type=Path, help="local copy of the dataset, or a source tree")
     run.add_argument("--split", help="evaluation split (default: the task card's, usually test)")
     run.add_argument("--languages", type=_csv, help="only these partitions, e.g. python,c")
-    run.add_argument("--limit", type=_positive,
-                     help="at most N queries per partition (numbers then not comparable)")
+    run.add_argument(
+        "--limit",
+        type=_positive,
+        help="at most N queries per partition (numbers then not comparable)",
+    )
     add_results_option(run)
-    run.add_argument("--cache-dir", type=Path, help="mined data and adapters (default: "
-                     "$HARNESS_CACHE_DIR or ~/.cache/harness)")
+    run.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="mined data and adapters (default: $HARNESS_CACHE_DIR or ~/.cache/harness)",
+    )
     run.add_argument("--overwrite", action="store_true", help="recompute complete partitions")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
     run.add_argument("--max-length", type=_positive, default=512, help="tokens per text")
     run.add_argument("--batch-size", type=_positive, default=32)
     run.add_argument("--pooling", choices=["mean", "cls"], help="override the encoder's pooling")
-    run.add_argument("--bootstrap", type=_positive, default=1000, metavar="N",
-                     help="bootstrap resamples for the 95%% intervals (default 1000)")
-    run.add_argument("--corpus-chunk-size", type=_positive, default=4096,
-                     help="candidates scored at a time (bounds memory)")
-    run.add_argument("--set", type=_setting, action="append", default=[], metavar="S.K=V",
-                     help="plugin option, e.g. --set dataset.max_test=500")
+    run.add_argument(
+        "--bootstrap",
+        type=_positive,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples for the 95%% intervals (default 1000)",
+    )
+    run.add_argument(
+        "--corpus-chunk-size",
+        type=_positive,
+        default=4096,
+        help="candidates scored at a time (bounds memory)",
+    )
+    run.add_argument(
+        "--set",
+        type=_setting,
+        action="append",
+        default=[],
+        metavar="S.K=V",
+        help="plugin option, e.g. --set dataset.max_test=500",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.set_defaults(handler=_cmd_run)
 
@@ -120,8 +146,14 @@ def _cmd_list(args: argparse.Namespace) -> int:
     from harness.plugin_manager import plugins
 
     loaded = plugins()
-    sections = [("encoders", "encoders"), ("strategies", "strategies"), ("tasks", "tasks"),
-                ("datasets", "datasets"), ("task kinds", "task_kinds"), ("metrics", "metrics")]
+    sections = [
+        ("encoders", "encoders"),
+        ("strategies", "strategies"),
+        ("tasks", "tasks"),
+        ("datasets", "datasets"),
+        ("task kinds", "task_kinds"),
+        ("metrics", "metrics"),
+    ]
     for title, kind in sections:
         print(f"{title}:")
         for entry in loaded.registries[kind]:
@@ -158,7 +190,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="harness",
-        description="Evaluate code encoders and adapters (LoRACode, Code2LoRA) with honest statistics.",
+        description="Evaluate code encoders and adapters (LoRACode, Code2LoRA) "
+        "with honest statistics.",
     )
     parser.add_argument("--version", action="version", version=f"harness {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -195,7 +228,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"harness: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("harness: interrupted; complete partitions are kept, rerun to resume", file=sys.stderr)
+        print(
+            "harness: interrupted; complete partitions are kept, rerun to resume", file=sys.stderr
+        )
         return 130
 
 

@@ -76,7 +76,9 @@ def report_failure(name: str, problem: str) -> None:
     message = f"plugin {name!r} {problem}"
     if _strict():
         raise HarnessError(message)
-    print(f"warning: {message}; skipped (HARNESS_STRICT_PLUGINS=1 makes this fatal)", file=sys.stderr)
+    print(
+        f"warning: {message}; skipped (HARNESS_STRICT_PLUGINS=1 makes this fatal)", file=sys.stderr
+    )
 
 
 def _report(info: PluginInfo, problem: str) -> None:
@@ -91,7 +93,10 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 
 def _fill(
-    manager: pluggy.PluginManager, info: PluginInfo, module: ModuleType, registries: dict[str, Registry]
+    manager: pluggy.PluginManager,
+    info: PluginInfo,
+    module: ModuleType,
+    registries: dict[str, Registry],
 ) -> None:
     """Call the plugin's registry hooks; commit its entries only if all of them succeed."""
     pending: list[tuple[Registry, tuple[Any, ...], dict[str, Any]]] = []

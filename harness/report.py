@@ -33,8 +33,12 @@ def print_summary(outcomes: Sequence[PartitionOutcome], console: Console | None 
     for outcome in outcomes:
         r = outcome.result
         mark = " (stored)" if outcome.reused else ""
-        table.add_row(f"{r.partition}{mark}", str(r.n_examples), str(r.n_candidates),
-                      *[_cell(r.metrics[m]) for m in names])
+        table.add_row(
+            f"{r.partition}{mark}",
+            str(r.n_examples),
+            str(r.n_candidates),
+            *[_cell(r.metrics[m]) for m in names],
+        )
     console.print(table)
     console.print(f"results: {outcomes[0].path.parent}")
 

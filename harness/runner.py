@@ -118,7 +118,8 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
     tasks = dataset_entry.meta.get("tasks")
     if tasks and card.name not in tasks:
         raise HarnessError(
-            f"dataset {dataset_name!r} has no data for task {card.name!r} (it serves: {', '.join(tasks)})"
+            f"dataset {dataset_name!r} has no data for task {card.name!r} "
+            f"(it serves: {', '.join(tasks)})"
         )
     strategy_cls = loaded.strategies.get(request.strategy).load()
     if strategy_cls.task_kinds and card.kind not in strategy_cls.task_kinds:
@@ -162,8 +163,9 @@ def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
     return dataset
 
 
-def _run_config(request: RunRequest, resolved: Plan, dataset: RetrievalDataset,
-                strategy_config: dict[str, Any]) -> dict[str, Any]:
+def _run_config(
+    request: RunRequest, resolved: Plan, dataset: RetrievalDataset, strategy_config: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "model": request.model,
         "encoder": {"max_length": request.max_length, "pooling": request.pooling},
@@ -204,8 +206,12 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
     for name in names:
         partition_config = {**config, "partition": name}
         path = result_path(
-            request.results_dir, task=resolved.card.name, dataset=resolved.dataset_name,
-            model=request.model, strategy=request.strategy, partition=name,
+            request.results_dir,
+            task=resolved.card.name,
+            dataset=resolved.dataset_name,
+            model=request.model,
+            strategy=request.strategy,
+            partition=name,
         )
         done = None if request.overwrite else completed(path, config_hash(partition_config))
         if done is not None:
@@ -240,8 +246,9 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
             EvaluationOptions(corpus_chunk_size=request.corpus_chunk_size, seed=request.seed),
         )
         metrics = resolved.card.metrics
-        summary = summarize(evaluation.per_example, metrics,
-                            n_resamples=request.n_resamples, seed=request.seed)
+        summary = summarize(
+            evaluation.per_example, metrics, n_resamples=request.n_resamples, seed=request.seed
+        )
         result = Result(
             model=request.model,
             strategy=request.strategy,

@@ -14,10 +14,11 @@ evaluation split, the metrics and the main score::
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from harness.errors import InputError
 
@@ -51,7 +52,9 @@ def load_card(path: Path) -> TaskCard:
     known = {f.name for f in fields(TaskCard)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise InputError(f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})", path=path)
+        raise InputError(
+            f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})", path=path
+        )
     for name in ("name", "kind", "description", "default_dataset", "metrics", "main_score"):
         if name not in raw:
             raise InputError(f"missing required field {name!r}", path=path)

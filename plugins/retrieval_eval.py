@@ -21,7 +21,9 @@ from harness.task_kind import Evaluation, EvaluationOptions
 
 def _checked(embeddings: np.ndarray, n: int, what: str) -> np.ndarray:
     if embeddings.shape[0] != n:
-        raise HarnessError(f"encoder returned {embeddings.shape[0]} {what} embeddings for {n} texts")
+        raise HarnessError(
+            f"encoder returned {embeddings.shape[0]} {what} embeddings for {n} texts"
+        )
     if not np.isfinite(embeddings).all():
         bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
         raise HarnessError(f"encoder returned a NaN or infinite {what} embedding (row {bad})")
@@ -45,19 +47,21 @@ class Retrieval:
             relevant.append([position[doc] for doc in gold])
 
         started = time.perf_counter()
-        queries = model.encode([split.queries[q] for q in query_ids], role="query",
-                               description="encoding queries")
+        queries = model.encode(
+            [split.queries[q] for q in query_ids], role="query", description="encoding queries"
+        )
         queries = _checked(queries, len(query_ids), "query")
         encoded_queries = time.perf_counter()
-        corpus = model.encode([split.corpus[d] for d in corpus_ids], role="code",
-                              description="encoding corpus")
+        corpus = model.encode(
+            [split.corpus[d] for d in corpus_ids], role="code", description="encoding corpus"
+        )
         corpus = _checked(corpus, len(corpus_ids), "corpus")
         encoded_corpus = time.perf_counter()
         ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
         ranked = time.perf_counter()
 
         per_example = []
-        for qid, rel, query_ranks in zip(query_ids, relevant, ranks):
+        for qid, rel, query_ranks in zip(query_ids, relevant, ranks, strict=True):
             scores = query_metrics(query_ranks, len(rel))
             row: dict[str, Any] = {"id": qid}
             row.update({k: (v if math.isfinite(v) else None) for k, v in scores.items()})

@@ -10,16 +10,16 @@ from harness.errors import HarnessError
 from harness.registry import Registry
 
 
-def test_lazy_entry_imports_only_when_loaded():
+def test_lazy_entry_imports_only_when_loaded(tmp_path, monkeypatch):
+    (tmp_path / "lazy_target_module.py").write_text("class Heavy:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
     registry = Registry("encoder")
-    registry.register("json-dumps", "json.decoder:JSONDecoder", "a lazy target")
-    sys.modules.pop("json.decoder", None)
-    sys.modules.pop("json", None)
-    entry = registry.get("json-dumps").entry
-    assert "json.decoder" not in sys.modules
-    loaded = entry.load()
-    assert loaded.__name__ == "JSONDecoder"
-    assert "json.decoder" in sys.modules
+    registry.register("heavy", "lazy_target_module:Heavy", "a lazy target")
+    entry = registry.get("heavy").entry
+    assert "lazy_target_module" not in sys.modules
+    assert entry.load().__name__ == "Heavy"
+    assert "lazy_target_module" in sys.modules
+    del sys.modules["lazy_target_module"]
 
 
 def test_prefix_entry_receives_the_rest_of_the_name():

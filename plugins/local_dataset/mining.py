@@ -1,0 +1,213 @@
+"""Bounded, deterministic mining of many files, on one or more processes.
+
+Files are read in a seeded order (``splits.mining_order``). A file's pairs
+are kept only while its language is still *open* for the file's split: fewer
+distinct codes there than the quota plus 10% headroom for deduplication, and
+fewer than ``max_files`` files of that language read so far. Both only ever
+close, so mining stops early on a large machine, and the result is the one of
+reading the files one by one whatever the number of worker processes: a
+batch is mined in parallel against the open languages at its start, then
+kept or dropped file by file in order.
+
+Distinct pairs are counted as ``splits.dedupe`` will keep them (new code and,
+in the language, a new query), though in mining order rather than path order;
+the headroom absorbs the difference.
+
+A ``.h`` file is C or C++ by its content (``c_miner.language_of``); a worker
+reads it, and parses it only when that language is open.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from harness.plugins.local_dataset.c_miner import c_pairs, language_of
+from harness.plugins.local_dataset.pairs import Pair
+from harness.plugins.local_dataset.python_miner import python_pairs
+from harness.plugins.local_dataset.sources import Source
+from harness.plugins.local_dataset.splits import code_key, mining_order, query_key, split_of
+from harness.progress import progress_bar
+
+HEADROOM = 1.1
+FILES_PER_WORKER_BATCH = 64
+MIN_FILES_FOR_WORKERS = 256  # below this, starting processes costs more than it saves
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to read: where it is, the ids its pairs get, and its split."""
+
+    root: str
+    repo: str
+    path: str
+    split: str
+    max_bytes: int
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the file may turn out to be in."""
+        return ("python",) if self.path.endswith(".py") else ("c", "cpp")
+
+
+@dataclass
+class MiningReport:
+    """What mining read and found (counts are deterministic, seconds are not)."""
+
+    files_listed: int = 0
+    files_read: Counter[str] = field(default_factory=Counter)
+    pairs_found: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "files_listed": self.files_listed,
+            "files_read": dict(sorted(self.files_read.items())),
+            "pairs_found": dict(sorted(self.pairs_found.items())),
+        }
+
+
+def mine_file(job: tuple[FileTask, frozenset[str]]) -> tuple[str | None, list[Pair]]:
+    """The language of one file and its pairs, parsed only if that language is open.
+
+    (None, []) for a file that is too big or unreadable; a file that does not
+    parse gives its language and no pairs.
+    """
+    task, open_languages = job
+    path = os.path.join(task.root, task.path)
+    try:
+        if os.path.getsize(path) > task.max_bytes:
+            return None, []
+        with open(path, "rb") as handle:
+            source = handle.read()
+        if task.path.endswith(".py"):
+            language: str | None = "python"
+        else:
+            language = language_of(task.path, source)
+        if language not in open_languages:
+            return language, []
+        if language == "python":
+            return language, python_pairs(source, repo=task.repo, path=task.path)
+        return language, c_pairs(source, repo=task.repo, path=task.path, language=language)
+    except (OSError, ValueError, RecursionError):
+        return None, []
+
+
+def mine(
+    sources: list[Source],
+    *,
+    seed: int,
+    quota: Mapping[str, int],
+    valid_fraction: float,
+    test_fraction: float,
+    max_files: int,
+    max_file_bytes: int,
+    workers: int = 1,
+) -> tuple[list[Pair], MiningReport]:
+    """Pairs of the files of `sources`, read until each (language, split) has its quota.
+
+    `quota` maps a split to the number of distinct pairs wanted per language.
+    """
+    started = time.perf_counter()
+    tasks = _tasks(sources, seed, valid_fraction, test_fraction, max_file_bytes)
+    report = MiningReport(files_listed=len(tasks))
+    target = {split: math.ceil(n * HEADROOM) for split, n in quota.items()}
+    distinct: Counter[tuple[str, str]] = Counter()
+    seen_code: set[str] = set()
+    seen_query: set[tuple[str, str]] = set()
+    pairs: list[Pair] = []
+
+    def is_open(language: str, split: str) -> bool:
+        full = distinct[(language, split)] >= target.get(split, 0)
+        return report.files_read[language] < max_files and not full
+
+    def open_for(task: FileTask) -> frozenset[str]:
+        return frozenset(lang for lang in task.languages if is_open(lang, task.split))
+
+    languages = {language for task in tasks for language in task.languages}
+    workers = workers if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
+    batch_size = FILES_PER_WORKER_BATCH * max(1, workers)
+    with _executor(workers) as run, progress_bar("mining local pairs", len(tasks)) as advance:
+        for start in range(0, len(tasks), batch_size):
+            considered = tasks[start : start + batch_size]
+            jobs = [(task, open_for(task)) for task in considered]
+            jobs = [job for job in jobs if job[1]]
+            for (task, _), (language, found) in zip(jobs, run(mine_file, jobs), strict=True):
+                if language is None or not is_open(language, task.split):
+                    continue  # unreadable, or an earlier file of this batch closed it
+                report.files_read[language] += 1
+                report.pairs_found[language] += len(found)
+                for pair in found:
+                    code, query = code_key(pair.code), query_key(pair)
+                    if code not in seen_code and query not in seen_query:
+                        distinct[(language, task.split)] += 1
+                    seen_code.add(code)
+                    seen_query.add(query)
+                pairs += found
+            advance(len(considered), pairs=len(pairs))
+            if not any(is_open(lang, split) for lang in languages for split in target):
+                break
+    report.seconds = time.perf_counter() - started
+    return pairs, report
+
+
+def _tasks(
+    sources: list[Source],
+    seed: int,
+    valid_fraction: float,
+    test_fraction: float,
+    max_file_bytes: int,
+) -> list[FileTask]:
+    by_key = {}
+    for source in sources:
+        for path in source.files:
+            key = f"{source.repo}/{path}"
+            split = split_of(key, seed, valid_fraction=valid_fraction, test_fraction=test_fraction)
+            task = FileTask(str(source.root), source.repo, path, split, max_file_bytes)
+            by_key.setdefault(key, task)
+    return [by_key[key] for key in mining_order(by_key, seed)]
+
+
+Runner = Callable[[Callable[..., object], list], list]
+
+
+@contextmanager
+def _executor(workers: int) -> Iterator[Runner]:
+    """``map`` in this process for one worker, else over a pool of spawned processes.
+
+    Spawned, not forked: the caller may already run torch's threads. A pool
+    that breaks (e.g. the calling script lacks an ``if __name__ ==
+    "__main__":`` guard) is given up and the batch mined here instead.
+    """
+    if workers <= 1:
+        yield lambda fn, items: list(map(fn, items))
+        return
+    pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn")
+    )
+
+    def run(fn: Callable[..., object], items: list) -> list:
+        nonlocal pool
+        if pool is not None:
+            try:
+                return list(pool.map(fn, items, chunksize=8))
+            except BrokenProcessPool:
+                print("warning: mining processes failed; mining in this process", file=sys.stderr)
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = None
+        return list(map(fn, items))
+
+    try:
+        yield run
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

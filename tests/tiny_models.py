@@ -1,0 +1,90 @@
+"""Tiny, random, local Hugging Face models for tests (no download, deterministic).
+
+>>> folder = make_tiny_bert(tmp_path / "tiny-bert")  # doctest: +SKIP
+>>> HFEncoder(str(folder), EncoderOptions(device="cpu")).dim  # doctest: +SKIP
+32
+"""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+CODE_WORDS = [
+    # Python keywords and builtins
+    "def", "return", "class", "self", "import", "from", "as", "if", "elif", "else",
+    "for", "while", "in", "not", "and", "or", "is", "None", "True", "False", "try",
+    "except", "raise", "with", "yield", "lambda", "pass", "print", "len", "range",
+    "int", "str", "float", "list", "dict", "set", "tuple", "open", "assert",
+    # other languages
+    "function", "var", "let", "const", "public", "static", "void", "new", "func",
+    "package", "fn", "struct",
+    # docstring words
+    "the", "a", "an", "of", "to", "and", "add", "sum", "sort", "read", "write",
+    "file", "list", "value", "values", "number", "numbers", "string", "name", "path",
+    "return", "returns", "given", "two", "first", "last", "item", "items", "key",
+    "reverse", "count", "parse", "json", "line", "lines", "data", "result",
+]  # fmt: skip
+
+
+def tiny_vocabulary(extra_words: list[str] | None = None) -> list[str]:
+    """A WordPiece vocabulary that can spell any ASCII text.
+
+    Special tokens first (so ``[PAD]`` is id 0), then single characters,
+    their ``##`` continuations, and whole words; no duplicates, fixed order.
+    """
+    characters = string.ascii_letters + string.digits + string.punctuation
+    pieces = [*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]
+    pieces += [*CODE_WORDS, *(extra_words or [])]
+    return list(dict.fromkeys(pieces))
+
+
+def make_tiny_bert(
+    path: Path,
+    *,
+    vocab_words: list[str] | None = None,
+    seed: int = 0,
+    max_position_embeddings: int = 128,
+) -> Path:
+    """Write a random 2-layer BERT (hidden 32, 2 heads) and its tokenizer into `path`.
+
+    `vocab_words` are added to the built-in vocabulary as whole words; the
+    same arguments give the same files. Returns `path`.
+    """
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers.utils import logging as transformers_logging
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocabulary = tiny_vocabulary(vocab_words)
+    vocab_file = path / "vocab.txt"
+    vocab_file.write_text("\n".join(vocabulary) + "\n", encoding="utf-8")
+    # Positional: the vocabulary file is `vocab_file` in transformers 4 and `vocab` in 5.
+    tokenizer = BertTokenizerFast(
+        str(vocab_file),
+        do_lower_case=False,
+        model_max_length=max_position_embeddings,
+    )
+    config = BertConfig(
+        vocab_size=len(vocabulary),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_position_embeddings,
+        pad_token_id=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = BertModel(config)
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)
+    finally:
+        if bar_was_enabled:
+            transformers_logging.enable_progress_bar()
+    return path
