@@ -82,6 +82,12 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--batch-size", type=_positive, default=32)
     run.add_argument("--pooling", choices=["mean", "cls"], help="override the encoder's pooling")
     run.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="bfloat16 runs under autocast (~1.7x faster on CPU, embeddings ~1e-3 off)",
+    )
+    run.add_argument(
         "--bootstrap",
         type=_positive,
         default=1000,
@@ -130,6 +136,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         batch_size=args.batch_size,
         pooling=args.pooling,
+        dtype=args.dtype,
         n_resamples=args.bootstrap,
         corpus_chunk_size=args.corpus_chunk_size,
         settings=settings,

@@ -10,15 +10,18 @@ from rich.table import Table
 
 from harness.runner import PartitionOutcome
 
-SHOWN = ("mrr", "ndcg@10", "mrr@10", "recall@1", "recall@10")
+SHOWN = {"mrr": "MRR", "ndcg@10": "NDCG@10", "recall@1": "R@1", "recall@10": "R@10"}
 
 
 def _cell(metric: Any) -> str:
-    return f"{100 * metric.value:.2f} [{100 * metric.ci_low:.2f}, {100 * metric.ci_high:.2f}]"
+    return f"{100 * metric.value:.2f} [{100 * metric.ci_low:.1f}, {100 * metric.ci_high:.1f}]"
 
 
 def print_summary(outcomes: Sequence[PartitionOutcome], console: Console | None = None) -> None:
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=140)
     if not outcomes:
         console.print("nothing to report")
         return
@@ -28,7 +31,7 @@ def print_summary(outcomes: Sequence[PartitionOutcome], console: Console | None 
         title=f"{first.task} on {first.dataset}: {first.model} / {first.strategy} "
         "(x100, bootstrap 95% interval)"
     )
-    for column in ("partition", "queries", "candidates", *names):
+    for column in ("partition", "queries", "candidates", *[SHOWN.get(m, m) for m in names]):
         table.add_column(column, justify="left" if column == "partition" else "right")
     for outcome in outcomes:
         r = outcome.result

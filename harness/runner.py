@@ -58,6 +58,7 @@ class RunRequest:
     max_length: int = 512
     batch_size: int = 32
     pooling: str | None = None
+    dtype: str = "float32"
     n_resamples: int = 1000
     corpus_chunk_size: int = 4096
     settings: dict[str, Any] = field(default_factory=dict)
@@ -168,7 +169,11 @@ def _run_config(
 ) -> dict[str, Any]:
     return {
         "model": request.model,
-        "encoder": {"max_length": request.max_length, "pooling": request.pooling},
+        "encoder": {
+            "max_length": request.max_length,
+            "pooling": request.pooling,
+            "dtype": request.dtype,
+        },
         "strategy": strategy_config,
         "task": resolved.card.name,
         "dataset": {"name": resolved.dataset_name, **dict(dataset.meta)},
@@ -230,6 +235,7 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
             max_length=request.max_length,
             batch_size=request.batch_size,
             pooling=request.pooling,
+            dtype=request.dtype,
             extra=dict(request.settings.get("encoder", {})),
         ),
     )

@@ -139,7 +139,6 @@ class HFEncoder:
             "model_type": getattr(config, "model_type", None),
             "pooling": self.pooling,
             "max_length": self.max_length,
-            "max_length_requested": options.max_length,
             "device": str(self.device),
             "dtype": self.dtype,
             "normalize": True,

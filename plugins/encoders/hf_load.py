@@ -42,7 +42,7 @@ _POSITION_OFFSET_MODEL_TYPES = {
 
 
 @dataclass(frozen=True)
-class Loaded:
+class LoadedModel:
     """A model in eval mode, its tokenizer, and where they came from."""
 
     model: PreTrainedModel
@@ -76,7 +76,7 @@ def load_model(
     revision: str | None = None,
     cache_dir: str | None = None,
     trust_remote_code: bool = False,
-) -> Loaded:
+) -> LoadedModel:
     """Load tokenizer and float32 model from a local folder or a hub id."""
     if is_local_reference(reference):
         folder = _checked_folder(reference)
@@ -84,7 +84,7 @@ def load_model(
             model, tokenizer = _load(str(folder), True, None, None, trust_remote_code)
         except (OSError, ValueError) as exc:
             raise HarnessError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
-        return Loaded(model, tokenizer, "local", None)
+        return LoadedModel(model, tokenizer, "local", None)
     try:
         model, tokenizer = _load(reference, True, revision, cache_dir, trust_remote_code)
     except (OSError, ValueError) as exc:
@@ -96,7 +96,7 @@ def load_model(
             model, tokenizer = _load(reference, False, revision, cache_dir, trust_remote_code)
         except (OSError, ValueError) as online_exc:
             raise HarnessError(_not_found(reference, _first_line(online_exc))) from online_exc
-    return Loaded(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
+    return LoadedModel(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
 
 
 def max_length_limit(config: PretrainedConfig, tokenizer: Any) -> int | None:

@@ -1,0 +1,157 @@
+"""`harness run` end to end on a tiny model and a generated source tree.
+
+The per-query numbers are recomputed by a second method: the model run by
+hand with transformers, mean pooling written out, and ranks read off a full
+argsort in which tied irrelevant candidates go first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from harness.results import read_examples, read_result
+
+
+def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HARNESS_NO_PROGRESS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def run_args(tiny_bert: Path, code_tree: Path, tmp_path: Path) -> list[str]:
+    return [
+        "run", "--model", f"hf:{tiny_bert}", "--strategy", "none", "--task", "t2c",
+        "--data-dir", str(code_tree), "--results", str(tmp_path / "results"),
+        "--cache-dir", str(tmp_path / "cache"), "--device", "cpu",
+        "--set", "dataset.test_fraction=0.5", "--set", "dataset.valid_fraction=0.0",
+    ]  # fmt: skip
+
+
+def _embed(model_dir: Path, texts: list[str]) -> np.ndarray:
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            batch = tokenizer([text], truncation=True, max_length=128, return_tensors="pt")
+            hidden = model(**batch).last_hidden_state[0]
+            mean = hidden.mean(dim=0).double().numpy()
+            rows.append(mean / np.linalg.norm(mean))
+    return np.stack(rows)
+
+
+def _pessimistic_rank(scores: np.ndarray, gold: int) -> int:
+    # Sort by score descending; among equal scores, the gold goes last.
+    order = sorted(range(len(scores)), key=lambda j: (-round(scores[j], 6), j == gold))
+    return order.index(gold) + 1
+
+
+def _csn_rows(cache: Path, language: str) -> list[dict]:
+    (path,) = cache.glob(f"local/*/{language}/test.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_run_writes_results_that_a_second_method_reproduces(
+    run_args: list[str], tiny_bert: Path, tmp_path: Path
+):
+    out = _harness(*run_args, "--json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    summary = {row["partition"]: row for row in json.loads(out.stdout)}
+    assert set(summary) == {"c", "python"}
+
+    for language in ("c", "python"):
+        result_file = next((tmp_path / "results").rglob(f"{language}.json"))
+        result = read_result(result_file)
+        rows = read_examples(result_file)
+        pairs = _csn_rows(tmp_path / "cache", language)
+        assert result.n_examples == len(rows) == len(pairs) == result.n_candidates
+        assert result.versions["torch"] == torch.__version__
+
+        queries = _embed(tiny_bert, [p["docstring"] for p in pairs])
+        corpus = _embed(tiny_bert, [p["code"] for p in pairs])
+        scores = queries @ corpus.T
+        by_id = {row["id"]: row for row in rows}
+        expected_rr = []
+        for i, pair in enumerate(pairs):
+            rank = _pessimistic_rank(scores[i], i)
+            row = by_id[pair["url"]]
+            assert row["rank"] == rank, pair["url"]
+            assert row["mrr"] == pytest.approx(1 / rank)
+            assert row["recall@1"] == (1.0 if rank == 1 else 0.0)
+            assert row["ndcg@10"] == pytest.approx(1 / np.log2(rank + 1) if rank <= 10 else 0)
+            expected_rr.append(1 / rank)
+        mrr = result.metrics["mrr"]
+        assert mrr.value == pytest.approx(np.mean(expected_rr))
+        assert mrr.ci_low <= mrr.value <= mrr.ci_high
+        assert summary[language]["metrics"]["mrr"]["value"] == pytest.approx(mrr.value)
+
+
+def test_rerun_skips_complete_partitions_and_overwrite_redoes_them(
+    run_args: list[str], tmp_path: Path
+):
+    first = _harness(*run_args, "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = _harness(*run_args, "--json", cwd=tmp_path)
+    assert [row["reused"] for row in json.loads(again.stdout)] == [True, True]
+    assert "complete in" in again.stderr
+    redo = _harness(*run_args, "--json", "--overwrite", cwd=tmp_path)
+    assert [row["reused"] for row in json.loads(redo.stdout)] == [False, False]
+
+
+def test_languages_and_limit(run_args: list[str], tmp_path: Path):
+    out = _harness(*run_args, "--json", "--languages", "python", "--limit", "5", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    assert row["partition"] == "python" and row["n_examples"] == 5 and row["n_candidates"] == 5
+    assert "not comparable" in out.stderr
+
+
+def test_table_output_shows_metrics_x100_with_intervals(run_args: list[str], tmp_path: Path):
+    out = _harness(*run_args, "--languages", "python", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    result = read_result(next((tmp_path / "results").rglob("python.json")))
+    mrr = result.metrics["mrr"]
+    cell = f"{100 * mrr.value:.2f} [{100 * mrr.ci_low:.1f}, {100 * mrr.ci_high:.1f}]"
+    assert cell in out.stdout
+    assert "MRR" in out.stdout and "NDCG@10" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--model", "minlm"], "unknown encoder 'minlm'; did you mean 'minilm'?"),
+        (["--strategy", "nne"], "unknown strategy 'nne'; did you mean 'none'?"),
+        (["--languages", "cobol"], "'cobol'"),
+        (["--model", "hf:/nowhere/at/all"], "/nowhere/at/all"),
+    ],
+)
+def test_bad_requests_end_in_one_line_and_exit_2(
+    run_args: list[str], tmp_path: Path, change: list[str], message: str
+):
+    args = list(run_args)
+    for flag, value in zip(change[::2], change[1::2], strict=True):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    out = _harness(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    lines = [line for line in out.stderr.splitlines() if line.startswith("harness: error")]
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert not list((tmp_path / "results").rglob("*.json"))
