@@ -11,8 +11,43 @@ from tiny_models import make_tiny_bert
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HARNESS_NO_PROGRESS", "1")
 
-WORDS = ["parse", "read", "write", "sort", "merge", "count", "split", "join", "load", "save", "render", "encode", "decode", "compress", "filter", "group", "reverse", "format", "scale", "rotate", "hash"]
-NOUNS = ["file", "list", "string", "number", "table", "image", "matrix", "packet", "header", "token", "path", "record"]
+WORDS = [
+    "parse",
+    "read",
+    "write",
+    "sort",
+    "merge",
+    "count",
+    "split",
+    "join",
+    "load",
+    "save",
+    "render",
+    "encode",
+    "decode",
+    "compress",
+    "filter",
+    "group",
+    "reverse",
+    "format",
+    "scale",
+    "rotate",
+    "hash",
+]
+NOUNS = [
+    "file",
+    "list",
+    "string",
+    "number",
+    "table",
+    "image",
+    "matrix",
+    "packet",
+    "header",
+    "token",
+    "path",
+    "record",
+]
 
 
 @pytest.fixture(scope="session")
