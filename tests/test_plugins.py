@@ -11,12 +11,37 @@ from pathlib import Path
 
 import pytest
 
+from harness import hookspecs
+
+HOOKS = [name for name in dir(hookspecs) if name.startswith("harness_")]
+README = Path(__file__).resolve().parents[1] / "README.md"
+
 GOOD_PLUGIN = """
 from harness.hookspecs import hookimpl
 
 @hookimpl
 def harness_register_encoders(register):
     register("toy-encoder", "toy_plugin.model:ToyEncoder", "an encoder from a third-party plugin")
+
+@hookimpl
+def harness_register_strategies(register):
+    register("toy-strategy", "toy_plugin.strategy:Toy", "a strategy from a third-party plugin")
+
+@hookimpl
+def harness_register_task_kinds(register):
+    register("toy-kind", "toy_plugin.kind:Toy", "a task kind from a third-party plugin")
+
+@hookimpl
+def harness_register_tasks(register):
+    register("toy-task", "toy_plugin.cards:TOY", "a task from a third-party plugin")
+
+@hookimpl
+def harness_register_datasets(register):
+    register("toy-data", "toy_plugin.data:load", "a dataset from a third-party plugin")
+
+@hookimpl
+def harness_register_metrics(register):
+    register("toy-metric", "toy-metric", "a metric from a third-party plugin")
 
 @hookimpl
 def harness_register_commands(cli):
@@ -69,12 +94,12 @@ def _harness(site: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
 def test_third_party_plugin_is_discovered_through_its_entry_point(site: Path):
     listed = _harness(site, "list")
     assert listed.returncode == 0, listed.stderr
-    assert "toy-encoder" in listed.stdout
-    assert "an encoder from a third-party plugin  [toy_plugin]" in listed.stdout
+    for kind in ("an encoder", "a strategy", "a task kind", "a task", "a dataset", "a metric"):
+        assert f"{kind} from a third-party plugin  [toy_plugin]" in listed.stdout
     shown = json.loads(_harness(site, "plugins", "--json").stdout)
     toy = next(p for p in shown if p["name"] == "toy_plugin")
     assert toy["version"] == "1.2.3"
-    assert toy["hooks"] == ["harness_register_commands", "harness_register_encoders"]
+    assert toy["hooks"] == sorted(HOOKS)
     builtin = {p["name"] for p in shown if p["distribution"] == "harness"}
     assert {"retrieval", "strategy-none", "task-cards"} <= builtin
 
@@ -132,5 +157,15 @@ def test_unknown_task_suggests_the_close_name(site: Path):
     out = _harness(site, "run", "--model", "toy-encoder", "--task", "t2x")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "harness: error: unknown task 't2x'; did you mean 't2c'? (known: t2c)"
+        "harness: error: unknown task 't2x'; did you mean 't2c'? (known: t2c, toy-task)"
     ]
+
+
+def test_every_hook_is_documented_in_the_readme():
+    text = README.read_text()
+    for hook in HOOKS:
+        assert f"`{hook}(" in text, hook
+
+
+def test_every_hook_is_exercised_by_the_third_party_plugin_here():
+    assert all(f"def {hook}(" in GOOD_PLUGIN for hook in HOOKS)
