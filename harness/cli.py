@@ -108,6 +108,12 @@ def _add_run(sub: Any) -> None:
         metavar="S.K=V",
         help="plugin option, e.g. --set dataset.max_test=500",
     )
+    run.add_argument("--preset", help="strategy preset, e.g. quick or paper (LoRA strategies)")
+    run.add_argument(
+        "--adapter",
+        metavar="PATH",
+        help="evaluate an existing PEFT adapter instead of training (langwise: PARTITION=PATH,...)",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.set_defaults(handler=_cmd_run)
 
@@ -119,6 +125,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     settings: dict[str, dict[str, Any]] = {}
     for section, name, value in args.set:
         settings.setdefault(section, {})[name] = value
+    for name in ("preset", "adapter"):
+        if getattr(args, name):
+            settings.setdefault("strategy", {})[name] = getattr(args, name)
     request = RunRequest(
         model=args.model,
         strategy=args.strategy,

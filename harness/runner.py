@@ -199,9 +199,15 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
         seed=request.seed,
         device=request.device,
         options=dict(request.settings.get("strategy", {})),
+        model=request.model,
+        model_options={
+            "pooling": request.pooling,
+            "max_length": request.max_length,
+            **request.settings.get("encoder", {}),
+        },
     )
     strategy = resolved.strategy_cls(context)
-    config = _run_config(request, resolved, dataset, strategy.config())
+    config = _run_config(request, resolved, dataset, strategy.config(dataset))
     names = sorted(dataset.partitions)
     if request.languages:
         names = [n for n in names if n in request.languages]

@@ -21,6 +21,8 @@ class StrategyContext:
     seed: int = 0
     device: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
+    model: str = ""  # the encoder name as the user typed it
+    model_options: dict[str, Any] = field(default_factory=dict)  # what else shapes the base
 
 
 class Strategy:
@@ -32,7 +34,7 @@ class Strategy:
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
 
-    def config(self) -> dict[str, Any]:
+    def config(self, dataset: Any = None) -> dict[str, Any]:
         """Everything that determines the adapted model (an adapter hash included)."""
         return {"name": self.name}
 

@@ -1,0 +1,84 @@
+"""The adapter cache: standard PEFT adapter folders keyed by what determines them.
+
+``<cache>/adapters/<key>/`` holds ``adapter_config.json`` and
+``adapter_model.safetensors`` (loadable by ``PeftModel.from_pretrained``) and
+``harness_adapter.json`` (what it was trained on and how, and what training
+measured). Training runs in ``<cache>/adapters/.work/<key>/`` (checkpoints)
+and the finished folder is moved into place in one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+META_FILE = "harness_adapter.json"
+TRAINING_VERSION = 1
+
+
+def adapter_key(identity: dict[str, Any]) -> str:
+    canonical = json.dumps(
+        {**identity, "training_version": TRAINING_VERSION}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+@dataclass
+class StoredAdapter:
+    key: str
+    path: Path
+    meta: dict[str, Any]
+
+
+class AdapterStore:
+    def __init__(self, cache_dir: Path) -> None:
+        self.root = cache_dir / "adapters"
+
+    def path(self, key: str) -> Path:
+        return self.root / key
+
+    def workdir(self, key: str) -> Path:
+        return self.root / ".work" / key
+
+    def get(self, key: str) -> StoredAdapter | None:
+        folder = self.path(key)
+        meta_file = folder / META_FILE
+        if not meta_file.exists():
+            return None
+        return StoredAdapter(key, folder, json.loads(meta_file.read_text()))
+
+    def save(self, key: str, peft_model: Any, meta: dict[str, Any]) -> StoredAdapter:
+        """Write the adapter beside its meta, then move the folder into place atomically."""
+        tmp = self.root / f".{key}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        peft_model.save_pretrained(str(tmp), save_embedding_layers=False)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        final = self.path(key)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        shutil.rmtree(self.workdir(key), ignore_errors=True)
+        return StoredAdapter(key, final, meta)
+
+    def list(self) -> list[StoredAdapter]:
+        if not self.root.exists():
+            return []
+        found = [
+            self.get(p.name) for p in sorted(self.root.iterdir()) if not p.name.startswith(".")
+        ]
+        return [a for a in found if a is not None]
+
+    def find(self, prefix: str) -> StoredAdapter:
+        """The one adapter whose key starts with `prefix`."""
+        matches = [a for a in self.list() if a.key.startswith(prefix)]
+        if len(matches) != 1:
+            what = "no adapter" if not matches else f"{len(matches)} adapters"
+            raise HarnessError(f"{what} in {self.root} with a key starting {prefix!r}")
+        return matches[0]

@@ -1,0 +1,231 @@
+"""Strategies `taskwise` (one adapter for the whole task) and `langwise`
+(one adapter per partition: a language for retrieval, a repository for a
+task partitioned by repository).
+
+Adapters are trained contrastively on the partitions' training pairs, or
+taken from ``--adapter``, and cached by a hash of everything that
+determines them; a cached adapter is loaded, never retrained.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.data import RetrievalDataset, TrainPair
+from harness.errors import HarnessError
+from harness.progress import console
+from harness.strategy import Strategy, StrategyContext
+
+PATHLIKE_META = ("cache_dir", "source_roots")
+
+
+def _balanced(groups: dict[str, list[TrainPair]], seed: int) -> list[TrainPair]:
+    """Every partition equally often: smaller ones are resampled up to the largest."""
+    rng = np.random.default_rng(seed)
+    largest = max(len(pairs) for pairs in groups.values())
+    out: list[TrainPair] = []
+    for name in sorted(groups):
+        pairs = groups[name]
+        extra = rng.choice(len(pairs), size=largest - len(pairs), replace=True)
+        out += pairs + [pairs[i] for i in extra]
+    return out
+
+
+class LoraStrategy(Strategy):
+    """Shared machinery; subclasses say how partitions map to adapters."""
+
+    task_kinds = ("retrieval",)
+
+    def __init__(self, context: StrategyContext) -> None:
+        super().__init__(context)
+        from harness.plugins.lora.config import settings_from
+
+        self.settings = settings_from(context.options)
+        self.preset = str(context.options.get("preset", "quick"))
+        self.adapter_option = context.options.get("adapter")
+        self._keys: dict[str, str] = {}
+        self._paths: dict[str, Path] = {}
+        self.reports: dict[str, dict[str, Any]] = {}
+
+    # partition name -> adapter name (the unit that is trained)
+    def adapter_of(self, partition: str) -> str:
+        raise NotImplementedError
+
+    def _identity(self, dataset: RetrievalDataset, adapter: str) -> dict[str, Any]:
+        meta = {k: v for k, v in dict(dataset.meta).items() if k not in PATHLIKE_META}
+        members = sorted(p for p in dataset.partitions if self.adapter_of(p) == adapter)
+        return {
+            "base_model": self.context.model,
+            "base_options": self.context.model_options,
+            "dataset": dataset.name,
+            "dataset_meta": meta,
+            "task": self.context.task.name,
+            "train_split": "train",
+            "partitions": members,
+            "strategy": self.name,
+            "settings": self.settings.identity(),
+        }
+
+    def config(self, dataset: RetrievalDataset | None = None) -> dict[str, Any]:
+        from harness.plugins.lora.store import adapter_key
+
+        out: dict[str, Any] = {
+            "name": self.name,
+            "preset": self.preset,
+            "settings": self.settings.identity(),
+        }
+        if self.adapter_option:
+            out["adapter"] = {k: str(v) for k, v in self._given_adapters(dataset).items()}
+            out.pop("settings")
+            return out
+        if dataset is not None:
+            adapters = sorted({self.adapter_of(p) for p in dataset.partitions})
+            self._keys = {a: adapter_key(self._identity(dataset, a)) for a in adapters}
+            out["adapter_keys"] = self._keys
+        return out
+
+    def _given_adapters(self, dataset: RetrievalDataset | None) -> dict[str, Path]:
+        raise NotImplementedError
+
+    def prepare(self, model: Any, dataset: RetrievalDataset) -> None:
+        from harness.plugins.lora.store import AdapterStore
+        from harness.plugins.lora.trainer import train_lora
+
+        if self.adapter_option:
+            self._paths = self._given_adapters(dataset)
+            return
+        if not self._keys:
+            self.config(dataset)
+        store = AdapterStore(self.context.cache_dir)
+        mask = bool(self.context.task.options.get("mask_same_group", False))
+        for adapter, key in sorted(self._keys.items()):
+            stored = store.get(key)
+            if stored is not None:
+                console().print(f"adapter {adapter}: cached {stored.path}, not retrained")
+                self._paths[adapter] = stored.path
+                self.reports[adapter] = stored.meta.get("training", {})
+                continue
+            groups = {
+                name: part.train
+                for name, part in sorted(dataset.partitions.items())
+                if self.adapter_of(name) == adapter and part.train
+            }
+            if not groups:
+                raise HarnessError(f"adapter {adapter!r}: the dataset has no training pairs")
+            pairs = (
+                _balanced(groups, self.settings.seed)
+                if self.settings.balanced and len(groups) > 1
+                else [p for name in sorted(groups) for p in groups[name]]
+            )
+            peft_model, report = train_lora(
+                model, pairs, self.settings, store.workdir(key),
+                description=f"training {self.name} adapter {adapter}", mask_same_group=mask,
+            )  # fmt: skip
+            peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
+            training = {
+                "steps": report.steps, "seconds": round(report.seconds, 2),
+                "examples": report.examples, "trainable_parameters": report.trainable,
+                "total_parameters": report.total,
+                "trainable_share": report.trainable_share,
+                "first_loss": report.losses[0], "last_loss": report.losses[-1],
+                "resumed_from": report.resumed_from, "n_pairs": len(pairs),
+            }  # fmt: skip
+            meta = {
+                "key": key,
+                "adapter": adapter,
+                "identity": self._identity(dataset, adapter),
+                "training": training,
+            }
+            stored = store.save(key, peft_model, meta)
+            console().print(
+                f"adapter {adapter}: {report.steps} steps in {report.seconds:.0f} s, "
+                f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}, trainable "
+                f"{report.trainable:,} of {report.total:,} ({100 * report.trainable_share:.2f}%)"
+            )
+            self._paths[adapter] = stored.path
+            self.reports[adapter] = training
+
+    def model_for(self, model: Any, partition: Any) -> Any:
+        from peft import PeftModel
+
+        adapter = self.adapter_of(partition.name)
+        path = self._paths.get(adapter)
+        if path is None:
+            raise HarnessError(f"no adapter prepared for partition {partition.name!r}")
+        _check_base(path, model)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                adapted_model = PeftModel.from_pretrained(copy.deepcopy(model.model), str(path))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise HarnessError(f"{path}: adapter does not fit this model: {first}") from None
+        adapted_model.eval()
+        view = copy.copy(model)
+        view.model = adapted_model
+        view.info = {
+            **model.info,
+            "adapter": str(path.name),
+            "adapter_training": self.reports.get(adapter, {}),
+        }
+        return view
+
+
+def _check_base(path: Path, model: Any) -> None:
+    config_file = path / "adapter_config.json"
+    if not config_file.exists():
+        raise HarnessError(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
+    base = json.loads(config_file.read_text()).get("base_model_name_or_path")
+    known = {model.info.get("model"), model.info.get("source")}
+    if base and base not in known and not str(base).endswith(str(model.info.get("model"))):
+        raise HarnessError(
+            f"{config_file}: base_model_name_or_path: adapter was trained for {base!r}, "
+            f"not for this model ({model.info.get('model')!r})"
+        )
+
+
+class TaskWise(LoraStrategy):
+    """One adapter trained over every partition of the task's training split."""
+
+    name = "taskwise"
+
+    def adapter_of(self, partition: str) -> str:
+        return "task"
+
+    def _given_adapters(self, dataset: RetrievalDataset | None) -> dict[str, Path]:
+        path = Path(str(self.adapter_option))
+        if not path.is_dir():
+            raise HarnessError(f"--adapter {path}: no such adapter folder")
+        return {"task": path}
+
+
+class LangWise(LoraStrategy):
+    """One adapter per partition (language, or repository), used for that partition only."""
+
+    name = "langwise"
+
+    def adapter_of(self, partition: str) -> str:
+        return partition
+
+    def _given_adapters(self, dataset: RetrievalDataset | None) -> dict[str, Path]:
+        given: dict[str, Path] = {}
+        for item in str(self.adapter_option).split(","):
+            name, sep, folder = item.partition("=")
+            if not sep or not name or not folder:
+                raise HarnessError(
+                    f"--adapter {self.adapter_option!r}: langwise needs PARTITION=PATH[,...]"
+                )
+            if not Path(folder).is_dir():
+                raise HarnessError(f"--adapter {name}={folder}: no such adapter folder")
+            given[name.strip()] = Path(folder)
+        if dataset is not None:
+            missing = sorted(set(dataset.partitions) - set(given))
+            if missing:
+                raise HarnessError(f"--adapter: no adapter given for partition {missing[0]!r}")
+        return given

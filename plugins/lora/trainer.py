@@ -1,0 +1,212 @@
+"""Contrastive LoRA training of an encoder, checkpointed and resumable.
+
+The data order is drawn up front from the seed, and each checkpoint keeps
+the adapter weights, the optimizer and scheduler states, the step and the
+torch random state (dropout), so a run killed mid-training and started again
+ends with the same adapter as one that was never interrupted (on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+from harness.data import TrainPair
+from harness.errors import HarnessError
+from harness.plugins.encoders.hf_encoder import pool
+from harness.plugins.lora.config import LoraSettings
+from harness.plugins.lora.contrastive import info_nce
+from harness.plugins.lora.targets import attention_targets, trainable_share
+from harness.progress import progress_bar
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    seconds: float
+    examples: int
+    trainable: int
+    total: int
+    losses: list[float] = field(default_factory=list)
+    resumed_from: int = 0
+
+    @property
+    def trainable_share(self) -> float:
+        return self.trainable / self.total if self.total else 0.0
+
+
+def batch_schedule(n_pairs: int, settings: LoraSettings) -> list[np.ndarray]:
+    """Micro-batches of pair indices, in training order, drawn from the seed."""
+    per_step = settings.batch_size * settings.grad_accum
+    if n_pairs < settings.batch_size:
+        raise HarnessError(
+            f"{n_pairs} training pairs are fewer than one batch of {settings.batch_size}"
+        )
+    rng = np.random.default_rng(settings.seed)
+    batches: list[np.ndarray] = []
+    for _ in range(settings.epochs):
+        order = rng.permutation(n_pairs)
+        usable = (n_pairs // settings.batch_size) * settings.batch_size
+        batches += [
+            order[i : i + settings.batch_size] for i in range(0, usable, settings.batch_size)
+        ]
+    steps = len(batches) // settings.grad_accum
+    if settings.max_steps:
+        steps = min(steps, settings.max_steps)
+    if steps < 1:
+        raise HarnessError(f"{n_pairs} training pairs give no full step of {per_step} examples")
+    return batches[: steps * settings.grad_accum]
+
+
+def _lr_lambda(settings: LoraSettings, total: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if settings.warmup_steps and step < settings.warmup_steps:
+            return (step + 1) / settings.warmup_steps
+        if settings.schedule == "constant":
+            return 1.0
+        remaining = total - step
+        return max(0.0, remaining / max(1, total - settings.warmup_steps))
+
+    return factor
+
+
+def wrap_with_lora(model: Any, settings: LoraSettings) -> Any:
+    """A copy of `model` with fresh LoRA layers on its attention query/value projections."""
+    torch.manual_seed(settings.seed)
+    config = LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=attention_targets(model, settings.target_modules),
+        bias="none",
+    )
+    return get_peft_model(copy.deepcopy(model), config)
+
+
+def embed(peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
+    """Differentiable pooled, normalised embeddings from the adapted model."""
+    batch = encoder.tokenizer(
+        list(texts), padding=True, truncation=True,
+        max_length=min(max_length, encoder.max_length), return_tensors="pt",
+    )  # fmt: skip
+    batch = {k: v.to(encoder.device) for k, v in batch.items()}
+    autocast: Any = contextlib.nullcontext()
+    if encoder.device.type == "cuda":
+        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    with autocast:
+        hidden = peft_model(**batch).last_hidden_state
+    return F.normalize(pool(hidden.float(), batch["attention_mask"], encoder.pooling), dim=-1)
+
+
+def _save_checkpoint(folder: Path, peft_model: Any, state: dict[str, Any]) -> None:
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    weights = {
+        k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(peft_model).items()
+    }
+    save_file(weights, str(tmp / "adapter.safetensors"))
+    torch.save(state["optimizer"], tmp / "optimizer.pt")
+    torch.save(state["rng"], tmp / "rng.pt")
+    (tmp / "state.json").write_text(
+        json.dumps({k: state[k] for k in ("step", "losses", "seconds")})
+    )
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def train_lora(
+    encoder: Any,
+    pairs: Sequence[TrainPair],
+    settings: LoraSettings,
+    workdir: Path,
+    *,
+    description: str = "training",
+    mask_same_group: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> tuple[Any, TrainReport]:
+    """Train a LoRA on `encoder` (left unchanged) and return the adapted model and a report.
+
+    `workdir` holds the checkpoint; when it has one, training resumes there.
+    """
+    batches = batch_schedule(len(pairs), settings)
+    total_steps = len(batches) // settings.grad_accum
+    peft_model = wrap_with_lora(encoder.model, settings)
+    trainable, total = trainable_share(peft_model)
+    parameters = [p for p in peft_model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(settings, total_steps))
+    checkpoint = workdir / "checkpoint"
+    start, losses, seconds = 0, [], 0.0
+    if (checkpoint / "state.json").exists():
+        state = json.loads((checkpoint / "state.json").read_text())
+        set_peft_model_state_dict(peft_model, load_file(str(checkpoint / "adapter.safetensors")))
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+        torch.set_rng_state(torch.load(checkpoint / "rng.pt", weights_only=True))
+        start, losses, seconds = state["step"], state["losses"], state["seconds"]
+        for _ in range(start):
+            scheduler.step()
+    peft_model.train()
+    began = time.perf_counter() - seconds
+    examples_per_step = settings.batch_size * settings.grad_accum
+    with progress_bar(description, total=total_steps, unit="steps") as advance:
+        advance(start)
+        for step in range(start, total_steps):
+            step_loss = 0.0
+            for micro in range(settings.grad_accum):
+                rows = batches[step * settings.grad_accum + micro]
+                chosen = [pairs[i] for i in rows]
+                queries = embed(peft_model, encoder, [p.query for p in chosen], settings.max_length)
+                codes = embed(
+                    peft_model, encoder, [p.positive for p in chosen], settings.max_length
+                )
+                loss = info_nce(
+                    queries, codes, temperature=settings.temperature,
+                    groups=[p.group for p in chosen] if mask_same_group else None,
+                    symmetric=settings.symmetric,
+                ) / settings.grad_accum  # fmt: skip
+                loss.backward()
+                step_loss += float(loss.detach())
+            if not math.isfinite(step_loss):
+                raise HarnessError(f"{description}: the loss became {step_loss} at step {step + 1}")
+            torch.nn.utils.clip_grad_norm_(parameters, settings.clip_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(step_loss)
+            elapsed = time.perf_counter() - began
+            done = step + 1
+            advance(
+                1,
+                loss=f"{step_loss:.3f}",
+                ex_s=f"{examples_per_step * (done - start) / max(elapsed - seconds, 1e-9):.1f}",
+            )
+            if done % settings.checkpoint_every == 0 or done == total_steps:
+                _save_checkpoint(checkpoint, peft_model, {
+                    "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+                    "step": done, "losses": losses, "seconds": elapsed,
+                })  # fmt: skip
+            if on_step is not None:
+                on_step(done)
+    peft_model.eval()
+    report = TrainReport(
+        steps=total_steps, seconds=time.perf_counter() - began,
+        examples=total_steps * examples_per_step, trainable=trainable, total=total,
+        losses=losses, resumed_from=start,
+    )  # fmt: skip
+    return peft_model, report
