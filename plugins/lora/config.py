@@ -25,13 +25,13 @@ class LoraSettings:
     target_modules: tuple[str, ...] = ()  # empty: resolved per architecture (query/value)
     lr: float = 5e-4
     weight_decay: float = 0.0
-    warmup_steps: int = 4
+    warmup_steps: int = 3
     schedule: str = "linear"  # linear warmup, then linear decay to 0
     batch_size: int = 32
     grad_accum: int = 1
     epochs: int = 1
-    max_steps: int = 40  # 0: as many as the epochs give
-    max_length: int = 256
+    max_steps: int = 30  # 0: as many as the epochs give
+    max_length: int = 128
     temperature: float = 0.05
     symmetric: bool = False
     clip_norm: float = 1.0
