@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown = sub.add_parser("plugins", help="loaded plugins, their hooks and versions")
     shown.add_argument("--json", action="store_true")
     shown.set_defaults(handler=_cmd_plugins)
+    __import__("harness.cli_results").cli_results.add_commands(sub)  # compare, leaderboard, check
     _add_plugin_commands(sub)
     return parser
 

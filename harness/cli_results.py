@@ -1,0 +1,218 @@
+"""CLI commands over stored results: compare, leaderboard, check.
+
+`add_commands(sub)` adds their parsers; `harness.cli.build_parser` calls it.
+Heavy modules are imported inside the handlers so `harness --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.cli import add_results_option
+from harness.errors import HarnessError
+
+DEFAULT_REPORTED = Path("<leaderboards/reported.toml>")
+"""Stands for harness.leaderboard.REPORTED_FILE without importing it (and numpy) at start."""
+
+
+def _probability(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0.0 < number < 1.0:
+        raise argparse.ArgumentTypeError(f"{value!r} must lie strictly between 0 and 1")
+    return number
+
+
+def _count(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def _add_test_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--alpha", type=_probability, default=0.05, help="(default 0.05)")
+    parser.add_argument(
+        "--bootstrap", type=_count, default=1000, metavar="N", help="bootstrap resamples (1000)"
+    )
+    parser.add_argument(
+        "--permutations",
+        type=_count,
+        default=10_000,
+        metavar="N",
+        help="sign-flip resamples of the paired test (10000)",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def add_commands(sub: Any) -> None:
+    """Add `compare`, `leaderboard` and `check` to the `harness` subparsers."""
+    compare = sub.add_parser(
+        "compare", help="paired tests of two runs (result files or store folders)"
+    )
+    compare.add_argument("a", type=Path, metavar="A", help="result file or folder (baseline)")
+    compare.add_argument("b", type=Path, metavar="B", help="result file or folder")
+    compare.add_argument(
+        "--metric", action="append", help="only this metric (repeatable; default: all shared)"
+    )
+    _add_test_options(compare)
+    compare.add_argument("--json", action="store_true", help="print the comparisons as JSON")
+    compare.set_defaults(handler=_cmd_compare)
+    _add_leaderboard(sub)
+    _add_check(sub)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from harness.compare import compare_paths, render_comparisons
+
+    comparisons, pairs = compare_paths(
+        args.a,
+        args.b,
+        metrics=args.metric,
+        n_bootstrap=args.bootstrap,
+        n_permutations=args.permutations,
+        seed=args.seed,
+    )
+    if args.json:
+        rows = [
+            {**vars(c), "difference": c.difference, "significant": c.significant(args.alpha)}
+            for c in comparisons
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(
+        render_comparisons(
+            comparisons,
+            pairs,
+            (str(args.a), str(args.b)),
+            alpha=args.alpha,
+            n_bootstrap=args.bootstrap,
+            n_permutations=args.permutations,
+        )
+    )
+    return 0
+
+
+def _add_leaderboard(sub: Any) -> None:
+    board = sub.add_parser("leaderboard", help="a table of the stored runs of one task")
+    board.add_argument("--task", required=True)
+    board.add_argument("--dataset", help="(default: the only one the task has results on)")
+    board.add_argument("--metric", help="(default: the results' main score)")
+    add_results_option(board)
+    board.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here, not stdout")
+    board.add_argument("--format", choices=["markdown", "csv", "json", "latex"], default="markdown")
+    board.add_argument(
+        "--reported",
+        nargs="?",
+        const=DEFAULT_REPORTED,
+        type=Path,
+        metavar="FILE",
+        help="add published rows (default file: leaderboards/reported.toml)",
+    )
+    _add_test_options(board)
+    board.set_defaults(handler=_cmd_leaderboard)
+
+
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from harness.leaderboard import REPORTED_FILE, build
+    from harness.leaderboard_format import render
+
+    reported = REPORTED_FILE if args.reported == DEFAULT_REPORTED else args.reported
+    board = build(
+        args.results,
+        args.task,
+        dataset=args.dataset,
+        metric=args.metric,
+        alpha=args.alpha,
+        n_permutations=args.permutations,
+        seed=args.seed,
+        reported=reported,
+    )
+    command = ["harness leaderboard --task", args.task, "--dataset", board.dataset]
+    command += ["--metric", board.metric, "--results", str(args.results)]
+    if args.reported is not None:
+        command += (
+            ["--reported"]
+            if args.reported == DEFAULT_REPORTED
+            else ["--reported", str(args.reported)]
+        )
+    defaults = {"alpha": 0.05, "permutations": 10_000, "seed": 0}
+    command += [f"--{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
+    if args.format != "markdown":
+        command += ["--format", args.format]
+    if args.output:
+        command += ["-o", str(args.output)]
+    text = render(board, args.format, commands=[*board.run_commands, " ".join(command)])
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _add_check(sub: Any) -> None:
+    check = sub.add_parser(
+        "check", help="regression check: a suite of runs against a stored per-example baseline"
+    )
+    check.add_argument("--baseline", type=Path, required=True, metavar="FILE")
+    check.add_argument(
+        "--tolerance",
+        type=float,
+        metavar="X",
+        help="drops up to X (metric units; 0.01 = 1 point x100) pass even when significant "
+        "(default: the baseline's, else 0.01)",
+    )
+    check.add_argument(
+        "--results",
+        type=Path,
+        metavar="DIR",
+        help="check the runs stored here instead of running the baseline's suite",
+    )
+    check.add_argument(
+        "--update-baseline", action="store_true", help="record the current scores as the baseline"
+    )
+    _add_test_options(check)
+    check.set_defaults(handler=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from harness import check
+
+    baseline = check.read_baseline(args.baseline)
+    tolerance = args.tolerance
+    if tolerance is None:
+        tolerance = float(baseline.get("tolerance", check.DEFAULT_TOLERANCE))
+    if tolerance < 0:
+        raise HarnessError(f"--tolerance must not be negative, got {tolerance}")
+    with tempfile.TemporaryDirectory(prefix="harness-check-") as scratch:
+        runs, commands = check.current_runs(baseline, args.baseline, args.results, Path(scratch))
+        if args.update_baseline:
+            metrics = baseline.get("metrics")
+            check.write_baseline(
+                args.baseline, check.updated_baseline(baseline, runs, commands, metrics)
+            )
+            print(f"recorded {len(runs)} run(s) in {args.baseline}")
+            return 0
+        verdicts = check.check_runs(
+            check.baseline_runs(baseline, args.baseline),
+            runs,
+            tolerance=tolerance,
+            alpha=args.alpha,
+            n_bootstrap=args.bootstrap,
+            n_permutations=args.permutations,
+            seed=args.seed,
+        )
+    print(check.render_verdicts(verdicts, tolerance, args.alpha))
+    return 1 if any(v.failed for v in verdicts) else 0

@@ -1,0 +1,304 @@
+"""Leaderboards from a result store: rows model x strategy, columns partitions and their mean.
+
+Every measured cell is a mean with half its bootstrap 95% interval. The best
+cell of a column is bold; every other measured cell of the column is tested
+against it with the paired sign-flip test on the same examples (the mean
+column by a test of the macro average, partitions as strata), Holm-corrected
+within the column; a cell whose corrected p is at least alpha is marked as
+not significantly different from the best. Published ("reported") rows, read
+from a TOML file, are shown beside the measured ones and take no part in
+bold or marks. Everything printed comes from the results (dates included), so
+one store always renders the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from harness.compare import ExampleScores, Run, align, load_runs, read_scores
+from harness.errors import HarnessError, InputError
+from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
+
+MEAN = "mean"
+REPORTED_FILE = Path(__file__).resolve().parent.parent / "leaderboards" / "reported.toml"
+
+
+@dataclass
+class Cell:
+    """One value in [0, 1]; `half` is half the width of its 95% interval."""
+
+    value: float
+    half: float | None = None
+    best: bool = False
+    p_holm: float | None = None
+    same_as_best: bool = False
+    untested: bool = False
+    published: str = ""
+    """A reported number as the paper prints it (x100)."""
+
+
+@dataclass
+class Row:
+    model: str
+    strategy: str
+    cells: dict[str, Cell]
+    source: str = ""
+    """Empty for a measured row; the citation of a reported one."""
+    dataset: str = ""
+    scores: dict[str, ExampleScores] = field(default_factory=dict, repr=False)
+
+    @property
+    def reported(self) -> bool:
+        return bool(self.source)
+
+
+@dataclass
+class Leaderboard:
+    task: str
+    dataset: str
+    metric: str
+    columns: list[str]
+    rows: list[Row]
+    header: dict[str, str]
+    alpha: float
+    higher_is_better: bool = True
+    run_commands: list[str] = field(default_factory=list)
+    """`harness run` commands that remake the measured rows, read back from their configs."""
+
+
+def build(
+    root: Path,
+    task: str,
+    *,
+    dataset: str | None = None,
+    metric: str | None = None,
+    alpha: float = 0.05,
+    n_permutations: int = 10_000,
+    seed: int = 0,
+    reported: Path | None = None,
+) -> Leaderboard:
+    """Read the store, fill the cells, mark best and not-significantly-worse cells."""
+    runs = _select(load_runs(root), root, task, dataset)
+    dataset = runs[0].result.dataset
+    metric = metric or _main_score(runs)
+    higher = _higher_is_better(metric)
+    rows: dict[tuple[str, str], Row] = {}
+    for run in runs:
+        result = run.result
+        if metric not in result.metrics:
+            raise InputError(
+                f"has no metric {metric!r} (it has: {', '.join(sorted(result.metrics))})",
+                path=run.path,
+            )
+        row = rows.setdefault(
+            (result.model, result.strategy), Row(result.model, result.strategy, {})
+        )
+        stored = result.metrics[metric]
+        row.cells[result.partition] = Cell(stored.value, (stored.ci_high - stored.ci_low) / 2)
+        row.scores[result.partition] = read_scores(run, [metric])
+    partitions = sorted({p for row in rows.values() for p in row.cells})
+    measured = sorted(rows.values(), key=lambda r: (r.model, r.strategy != "none", r.strategy))
+    columns = [*partitions, MEAN] if len(partitions) > 1 else partitions
+    if len(partitions) > 1:
+        for row in measured:
+            _add_mean(row, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
+    for column in columns:
+        _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
+    extra = read_reported(reported, task, metric) if reported else []
+    for row in extra:
+        columns += [p for p in row.cells if p not in columns]
+    commands = run_commands(runs, root)
+    return Leaderboard(
+        task, dataset, metric, columns, measured + extra, _header(runs), alpha, higher, commands
+    )
+
+
+def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
+    """One `harness run` per model, strategy and config, with the partitions it covers."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        r, config = run.result, run.result.config
+        encoder, strategy = config.get("encoder") or {}, config.get("strategy") or {}
+        words = ["harness run --model", r.model, "--strategy", r.strategy, "--task", r.task]
+        words += ["--dataset", r.dataset]
+        optional = [
+            ("--split", config.get("split"), "test"),
+            ("--limit", config.get("limit"), None),
+            ("--seed", config.get("seed"), 0),
+            ("--max-length", encoder.get("max_length"), 512),
+            ("--dtype", encoder.get("dtype"), "float32"),
+            ("--pooling", encoder.get("pooling"), None),
+            ("--bootstrap", config.get("n_resamples"), 1000),
+            ("--preset", strategy.get("preset"), None),
+        ]
+        words += [
+            f"{flag} {value}" for flag, value, default in optional if value not in (default, None)
+        ]
+        words += ["--results", str(root)]
+        groups.setdefault(" ".join(words), []).append(r.partition)
+    return [
+        command.replace(" --results", f" --languages {','.join(sorted(parts))} --results")
+        for command, parts in sorted(groups.items())
+    ]
+
+
+def _select(runs: list[Run], root: Path, task: str, dataset: str | None) -> list[Run]:
+    for_task = [r for r in runs if r.result.task == task]
+    if not for_task:
+        tasks = sorted({r.result.task for r in runs})
+        raise HarnessError(
+            f"{root}: no results for task {task!r} (tasks there: {', '.join(tasks)})"
+        )
+    datasets = sorted({r.result.dataset for r in for_task})
+    if dataset is None and len(datasets) > 1:
+        raise HarnessError(
+            f"{root}: task {task!r} has results on several datasets ({', '.join(datasets)}); "
+            "choose one with --dataset"
+        )
+    chosen = [r for r in for_task if dataset is None or r.result.dataset == dataset]
+    if not chosen:
+        raise HarnessError(
+            f"{root}: no results for task {task!r} on dataset {dataset!r} "
+            f"(datasets there: {', '.join(datasets)})"
+        )
+    return sorted(chosen, key=lambda r: str(r.path))
+
+
+def _main_score(runs: Sequence[Run]) -> str:
+    scores = sorted({r.result.main_score for r in runs})
+    if len(scores) > 1:
+        raise HarnessError(
+            f"results disagree on the main score ({', '.join(scores)}); use --metric"
+        )
+    return scores[0]
+
+
+def _higher_is_better(metric: str) -> bool:
+    from harness.plugin_manager import plugins
+
+    registry = plugins().registries.get("metrics")
+    if registry is not None and metric in registry:
+        return bool(registry.get(metric).entry.meta.get("higher_is_better", True))
+    return True
+
+
+def _add_mean(row: Row, partitions: Sequence[str], metric: str, n_resamples: int) -> None:
+    """The macro average over partitions, with a stratified bootstrap interval."""
+    if any(p not in row.cells for p in partitions):
+        return
+    strata = [row.scores[p].columns[metric] for p in partitions]
+    zeros = [np.zeros_like(s) for s in strata]
+    low, high = paired_bootstrap_ci(zeros, strata, n_resamples=int(n_resamples))
+    value = float(np.mean([row.cells[p].value for p in partitions]))
+    row.cells[MEAN] = Cell(value, (high - low) / 2)
+
+
+def _mark_column(
+    rows: Sequence[Row],
+    column: str,
+    partitions: Sequence[str],
+    metric: str,
+    higher: bool,
+    alpha: float,
+    n_permutations: int,
+    seed: int,
+) -> None:
+    """Bold the best cells of a column; test the others against the first best one."""
+    present = [r for r in rows if column in r.cells]
+    if not present:
+        return
+    sign = 1.0 if higher else -1.0
+    top = max(sign * r.cells[column].value for r in present)
+    best = [r for r in present if sign * r.cells[column].value == top]
+    for row in best:
+        row.cells[column].best = True
+    reference = best[0]
+    strata = list(partitions) if column == MEAN else [column]
+    tested: list[tuple[Cell, float]] = []
+    for row in present:
+        cell = row.cells[column]
+        if cell.best:
+            continue
+        try:
+            a = [reference.scores[p] for p in strata]
+            b = [align(x, row.scores[p], p) for x, p in zip(a, strata, strict=True)]
+        except InputError:
+            cell.untested = True  # not over the same examples: no paired test
+            continue
+        p_value = sign_flip_test(
+            [x.columns[metric] for x in a],
+            [y.columns[metric] for y in b],
+            n_resamples=n_permutations,
+            seed=seed,
+        )
+        tested.append((cell, p_value))
+    for (cell, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
+        cell.p_holm = adjusted
+        cell.same_as_best = adjusted >= alpha
+
+
+def _header(runs: Sequence[Run]) -> dict[str, str]:
+    """Dataset, protocol, revision, versions and date, all read from the results."""
+
+    def values(get: Any) -> str:
+        found = sorted({str(v) for v in (get(r) for r in runs) if v not in (None, "")})
+        return ", ".join(found) or "-"
+
+    def data(key: str) -> Any:
+        return lambda r: (r.result.config.get("dataset") or {}).get(key)
+
+    first = runs[0].result
+    return {
+        "dataset": first.dataset,
+        "protocol": values(lambda r: data("protocol")(r) or data("format")(r)),
+        "revision": values(lambda r: data("revision")(r) or data("cache_key")(r)),
+        "split": values(lambda r: r.result.config.get("split")),
+        "limit": values(lambda r: r.result.config.get("limit")),
+        "harness": values(lambda r: r.result.versions.get("harness")),
+        "date": max(r.result.created for r in runs)[:10] or "-",
+        "commit": values(lambda r: r.result.git_sha[:10]),
+        "examples": ", ".join(
+            f"{p} {n}" for p, n in sorted({(r.result.partition, r.result.n_examples) for r in runs})
+        ),
+    }
+
+
+def read_reported(path: Path, task: str, metric: str) -> list[Row]:
+    """Published rows for `task` and `metric` from a TOML file of ``[[reported]]`` tables."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read reported numbers: {exc.strerror}", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", path=path) from None
+    rows = []
+    for number, entry in enumerate(raw.get("reported", []), 1):
+        missing = [
+            k for k in ("paper", "task", "dataset", "metric", "model", "values") if k not in entry
+        ]
+        if missing:
+            raise InputError(f"[[reported]] number {number} has no {missing[0]!r}", path=path)
+        if entry["task"] != task or entry["metric"] != metric:
+            continue
+        values = {str(k): float(v) / 100 for k, v in entry["values"].items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            raise InputError(
+                f"[[reported]] number {number} has a value that is not finite", path=path
+            )
+        rows.append(
+            Row(
+                entry["model"],
+                entry.get("strategy", "-"),
+                {k: Cell(v, published=repr(float(entry["values"][k]))) for k, v in values.items()},
+                source=f"{entry['paper']} ({entry.get('citation', 'no citation')})",
+                dataset=entry["dataset"],
+            )
+        )
+    return rows

@@ -1,0 +1,198 @@
+"""Leaderboards as text: markdown (default), latex, csv (one line per cell) and json.
+
+Values are printed x100 as in the papers: ``value ± half-interval``; the best
+measured cell of a column in bold, † on cells not significantly different
+from it, ‡ on cells not over the same examples (not tested).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+
+from tabulate import tabulate
+
+from harness.leaderboard import Cell, Leaderboard, Row
+
+FORMATS = ("markdown", "csv", "json", "latex")
+NOT_DIFFERENT, UNTESTED = "†", "‡"
+
+
+def render(board: Leaderboard, fmt: str = "markdown", *, commands: Sequence[str] = ()) -> str:
+    """The leaderboard in `fmt`; `commands` (markdown and latex) say how to regenerate it."""
+    if fmt == "markdown":
+        return _markdown(board, commands)
+    if fmt == "latex":
+        return _latex(board, commands)
+    if fmt == "csv":
+        return _csv(board)
+    if fmt == "json":
+        return _json(board)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def _number(cell: Cell) -> str:
+    if cell.half is None:  # reported: as published, no interval
+        return cell.published or f"{100 * cell.value:.2f}"
+    return f"{100 * cell.value:.2f} ± {100 * cell.half:.2f}"
+
+
+def _mark(cell: Cell) -> str:
+    return NOT_DIFFERENT if cell.same_as_best else UNTESTED if cell.untested else ""
+
+
+def _labels(board: Leaderboard, row: Row) -> list[str]:
+    labels = [row.model, row.strategy]
+    if any(r.reported for r in board.rows):
+        labels.append(
+            f"reported: {row.source.split(' (')[0]}, {row.dataset}" if row.reported else "measured"
+        )
+    return labels
+
+
+def _title(board: Leaderboard) -> str:
+    order = "higher is better" if board.higher_is_better else "lower is better"
+    return (
+        f"{board.task} on {board.dataset}: {board.metric} "
+        f"(x100, ± half the bootstrap 95% interval; {order})"
+    )
+
+
+def _header_lines(board: Leaderboard) -> list[str]:
+    h = board.header
+    limit = "" if h["limit"] == "-" else f"; limit {h['limit']} per partition (not comparable)"
+    return [
+        f"dataset: {h['dataset']}, revision {h['revision']}; protocol: {h['protocol']}",
+        f"split: {h['split']}{limit}; examples: {h['examples']}",
+        f"harness {h['harness']} (commit {h['commit']}); results of {h['date']}",
+    ]
+
+
+def _legend(board: Leaderboard) -> list[str]:
+    lines = [
+        f"Bold: best measured value of the column. {NOT_DIFFERENT}: not significantly different "
+        "from it (paired sign-flip test on the same examples, the mean column as a macro "
+        f"average; Holm-corrected within the column, alpha {board.alpha}). {UNTESTED}: not "
+        "scored on the same examples as the best, so not tested."
+    ]
+    sources = sorted({(r.source, r.dataset) for r in board.rows if r.reported})
+    if sources:
+        lines.append(
+            "Reported rows are published numbers on their own datasets and protocols, "
+            "not measured here and never tested: "
+            + "; ".join(f"{source} on {dataset}" for source, dataset in sources)
+            + "."
+        )
+    return lines
+
+
+def _table(board: Leaderboard, bold: str, mark: dict[str, str], plus: str) -> list[list[str]]:
+    table = []
+    for row in board.rows:
+        cells = []
+        for column in board.columns:
+            cell = row.cells.get(column)
+            if cell is None:
+                cells.append("-")
+                continue
+            text = _number(cell).replace(" ± ", plus) + mark.get(_mark(cell), "")
+            cells.append(bold.format(text) if cell.best else text)
+        table.append(_labels(board, row) + cells)
+    return table
+
+
+def _headers(board: Leaderboard) -> list[str]:
+    extra = ["source"] if any(r.reported for r in board.rows) else []
+    return ["model", "strategy", *extra, *board.columns]
+
+
+def _markdown(board: Leaderboard, commands: Sequence[str]) -> str:
+    table = _table(board, "**{}**", {m: m for m in (NOT_DIFFERENT, UNTESTED)}, " ± ")
+    n_labels = len(_headers(board)) - len(board.columns)
+    align = ["left"] * n_labels + ["right"] * len(board.columns)
+    lines = [f"## {_title(board)}", ""]
+    lines += [f"- {line}" for line in _header_lines(board)]
+    lines += ["", tabulate(table, _headers(board), tablefmt="pipe", colalign=align), ""]
+    for paragraph in _legend(board):
+        lines += [paragraph, ""]
+    if commands:
+        lines += ["Regenerate (the runs as read back from their configs, then the table):", ""]
+        lines += ["```", *commands, "```"]
+    else:
+        lines.pop()
+    return "\n".join(lines) + "\n"
+
+
+def _latex(board: Leaderboard, commands: Sequence[str]) -> str:
+    marks = {NOT_DIFFERENT: r"$^\dagger$", UNTESTED: r"$^\ddagger$"}
+    table = [[_tex(c) if i < 3 else c for i, c in enumerate(row)] for row in
+             _table(board, r"\textbf{{{}}}", marks, r" $\pm$ ")]  # fmt: skip
+    headers = [_tex(h) for h in _headers(board)]
+    n_labels = len(headers) - len(board.columns)
+    align = ["left"] * n_labels + ["right"] * len(board.columns)
+    comments = [f"% {_title(board)}", *(f"% {line}" for line in _header_lines(board))]
+    comments += [f"% {line}" for line in _legend(board)]
+    comments += [f"% regenerate: {command}" for command in commands]
+    body = tabulate(table, headers, tablefmt="latex_raw", colalign=align)
+    return "\n".join(comments) + "\n" + body + "\n"
+
+
+def _tex(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _csv(board: Leaderboard) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["task", "dataset", "metric", "model", "strategy", "source", "column",
+                     "value_x100", "half_x100", "best", "same_as_best", "p_holm"])  # fmt: skip
+    for row in board.rows:
+        for column in board.columns:
+            cell = row.cells.get(column)
+            if cell is None:
+                continue
+            writer.writerow([
+                board.task, row.dataset or board.dataset, board.metric, row.model, row.strategy,
+                row.source or "measured", column, f"{100 * cell.value:.4f}",
+                "" if cell.half is None else f"{100 * cell.half:.4f}", int(cell.best),
+                int(cell.same_as_best), "" if cell.p_holm is None else f"{cell.p_holm:.6g}",
+            ])  # fmt: skip
+    return out.getvalue()
+
+
+def _json(board: Leaderboard) -> str:
+    rows = [
+        {
+            "model": row.model,
+            "strategy": row.strategy,
+            "source": row.source or "measured",
+            "dataset": row.dataset or board.dataset,
+            "cells": {
+                column: {
+                    "value": cell.value,
+                    "half_interval": cell.half,
+                    "best": cell.best,
+                    "same_as_best": cell.same_as_best,
+                    "untested": cell.untested,
+                    "p_holm": cell.p_holm,
+                }
+                for column, cell in row.cells.items()
+            },
+        }
+        for row in board.rows
+    ]
+    document = {
+        "task": board.task,
+        "dataset": board.dataset,
+        "metric": board.metric,
+        "higher_is_better": board.higher_is_better,
+        "alpha": board.alpha,
+        "header": board.header,
+        "columns": board.columns,
+        "rows": rows,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
