@@ -14,7 +14,8 @@ bootstrap interval, sign-flip test, Holm over all of them). A run fails when
 its drop is significant after correction *and* larger than the tolerance (in
 metric units: 0.01 is one point x100). `--update-baseline` records the
 current scores instead. Relative paths in the suite are relative to the
-working directory.
+working directory; an entry without ``cache_dir`` gets a fresh, temporary one,
+so mining and training are redone (and checked) on every call.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ def _label(key: Sequence[str]) -> str:
     return f"{model}/{strategy} {task}/{dataset}/{partition}"
 
 
-def suite_requests(baseline: Mapping[str, Any], results_dir: Path, path: Path) -> list[Any]:
-    """The suite's entries as RunRequests writing into `results_dir` (always recomputed)."""
+def suite_requests(baseline: Mapping[str, Any], scratch: Path, path: Path) -> list[Any]:
+    """The suite's entries as RunRequests writing into `scratch`/results (always recomputed)."""
     from harness.runner import RunRequest
 
     known = {f.name for f in fields(RunRequest)} - {"results_dir", "overwrite"}
@@ -84,21 +85,22 @@ def suite_requests(baseline: Mapping[str, Any], results_dir: Path, path: Path) -
         unknown = sorted(set(entry) - known)
         if unknown:
             raise InputError(f"suite entry {number}: unknown field {unknown[0]!r}", path=path)
-        options = {"strategy": "none", **entry}
+        # No cache_dir: a fresh one, so the check mines and trains again every time.
+        options = {"strategy": "none", "cache_dir": str(scratch / "cache"), **entry}
         for name in ("data_dir", "cache_dir"):
             if options.get(name) is not None:
                 options[name] = Path(options[name])
-        requests.append(RunRequest(**options, results_dir=results_dir, overwrite=True))
+        requests.append(RunRequest(**options, results_dir=scratch / "results", overwrite=True))
     return requests
 
 
 def run_suite(
-    baseline: Mapping[str, Any], path: Path, results_dir: Path
+    baseline: Mapping[str, Any], path: Path, scratch: Path
 ) -> tuple[list[Run], dict[RunKey, str]]:
-    """Run every suite entry into `results_dir`: the runs and the command of each."""
+    """Run every suite entry into a store in `scratch`: the runs and the command of each."""
     from harness.runner import run
 
-    requests = suite_requests(baseline, results_dir, path)
+    requests = suite_requests(baseline, scratch, path)
     if not requests:
         raise InputError("has no suite to run; pass --results DIR to check stored runs", path=path)
     runs, commands = [], {}
@@ -111,16 +113,19 @@ def run_suite(
 
 
 def request_command(entry: Mapping[str, Any]) -> str:
-    """The `harness run` command line of a suite entry."""
+    """The `harness run` command line of a suite entry, flags in RunRequest's order."""
+    from harness.runner import RunRequest
+
     flags = {"n_resamples": "--bootstrap", "settings": "--set"}
+    order = [f.name for f in fields(RunRequest)]
     words = ["harness", "run"]
-    for name, value in entry.items():
-        flag = flags.get(name, "--" + name.replace("_", "-"))
+    for name in sorted(entry, key=lambda k: order.index(k) if k in order else len(order)):
+        value, flag = entry[name], flags.get(name, "--" + name.replace("_", "-"))
         if name == "settings":
             words += [
-                f"--set {section}.{key}={json.dumps(v)}"
-                for section, options in value.items()
-                for key, v in options.items()
+                f"--set {section}.{key}={v if isinstance(v, str) else json.dumps(v)}"
+                for section, options in sorted(value.items())
+                for key, v in sorted(options.items())
             ]
         elif isinstance(value, list):
             words += [flag, ",".join(map(str, value))]
