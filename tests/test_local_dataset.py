@@ -296,7 +296,7 @@ def test_second_load_reads_the_cache_without_mining(
     def no_mining(*args: object, **kwargs: object) -> None:
         raise AssertionError("mined again")
 
-    monkeypatch.setattr(loader, "mine", no_mining)
+    monkeypatch.setattr(loader, "mine_and_choose", no_mining)
     second = load(tree, tmp_path / "cache")
     assert second.meta == first.meta
     assert second.partitions["python"].eval.queries == first.partitions["python"].eval.queries
@@ -310,7 +310,7 @@ def test_a_crash_while_writing_leaves_no_cache(
     def broken_write(path: Path, records: object) -> int:
         raise OSError("disk full")
 
-    monkeypatch.setattr(loader, "write_jsonl", broken_write)
+    monkeypatch.setattr(csn_format, "write_jsonl", broken_write)
     with pytest.raises(OSError, match="disk full"):
         load(tree, tmp_path / "cache")
     assert list((tmp_path / "cache" / "local").iterdir()) == []
@@ -338,7 +338,11 @@ def test_languages_and_split_choose_partitions(tree: Path, tmp_path: Path) -> No
 
 
 def test_unknown_or_empty_language_and_bad_options_raise(tree: Path, tmp_path: Path) -> None:
-    with pytest.raises(HarnessError, match=r"'go'.*known: python, c, cpp"):
+    with pytest.raises(HarnessError, match=r"unknown language 'cobol' \(known: python, go"):
+        load(tree, tmp_path / "cache", languages=["cobol"])
+    with pytest.raises(HarnessError, match=r"'cpp'.*known: python, c; others"):
+        load(tree, tmp_path / "cache", languages=["cpp"], extra={"languages": "c,python"})
+    with pytest.raises(HarnessError, match=r"no go pairs in the test split"):
         load(tree, tmp_path / "cache", languages=["go"])
     with pytest.raises(HarnessError, match=r"no cpp pairs in the test split"):
         load(tree, tmp_path / "cache", languages=["cpp"])
@@ -396,7 +400,7 @@ def test_registers_local_lazily_without_heavy_imports() -> None:
     harness_register_datasets(register=lambda *args, **kwargs: calls.append((args, kwargs)))
     (name, target, description), meta = calls[0]
     assert name == "local" and target == "harness.plugins.local_dataset.loader:load_local"
-    assert meta == {"tasks": ["t2c"], "languages": ["python", "c", "cpp"]}
+    assert meta == {"tasks": ["t2c", "c2c"], "languages": ["python", "c", "cpp"]}
     code = (
         "import sys, harness.plugins.local_dataset\n"
         "heavy = [m for m in ('torch', 'tree_sitter', 'rich') if m in sys.modules]\n"

@@ -1,12 +1,17 @@
-"""The ``local`` dataset: text-to-code pairs mined from source on this machine.
+"""The ``local`` dataset and the ``harness data mine`` command.
 
-Python functions with docstrings from the standard library and the installed
-packages, and C/C++ functions with doc comments from the headers they ship
-(and ``/usr/include``), or from a tree the user names (``--data-dir``). See
-``loader`` for the options and the cache, ``python_miner`` and ``c_miner``
-for what becomes a pair, ``splits`` for the split by file.
+Text-to-code pairs mined from source: by default Python functions with
+docstrings from the standard library and the installed packages, and C/C++
+functions with doc comments from the headers they ship (and
+``/usr/include``); from a tree the user names (``--data-dir``), every
+language the miners know (``languages``: Python, Go, Java, JavaScript, Ruby,
+PHP, C, C++, C#). See ``loader`` for the cache, ``settings`` for the options,
+``python_miner``, ``c_miner`` and ``ts_miner`` for what becomes a pair,
+``splits`` for the split by file, ``clone_proxy`` for the ``c2c`` proxy, and
+``mine_command`` for ``harness data mine``.
 
-Registering imports nothing heavy: the loader is a lazy ``module:attr`` target.
+Registering imports nothing heavy: the loader is a lazy ``module:attr``
+target, and the command imports its implementation when it runs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 
+# The default partitions (what `harness run --task t2c` mines from this machine).
 LANGUAGES = ("python", "c", "cpp")
 
 
@@ -23,8 +29,15 @@ def harness_register_datasets(register: Any) -> None:
     register(
         "local",
         "harness.plugins.local_dataset.loader:load_local",
-        "text-to-code pairs mined from the Python stdlib, installed packages and C/C++ headers "
-        "on this machine",
-        tasks=["t2c"],
+        "pairs mined from the Python stdlib, installed packages and C/C++ headers on this "
+        "machine, or from --data-dir (t2c; c2c: a clone-retrieval proxy)",
+        tasks=["t2c", "c2c"],
         languages=list(LANGUAGES),
     )
+
+
+@hookimpl
+def harness_register_commands(cli: Any) -> None:
+    from harness.plugins.local_dataset.mine_command import add_data_command
+
+    add_data_command(cli)

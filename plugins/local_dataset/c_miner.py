@@ -40,7 +40,13 @@ import re
 from functools import cache
 from typing import Any
 
-from harness.plugins.local_dataset.pairs import Pair, dedent_lines, first_paragraph, is_query
+from harness.plugins.local_dataset.pairs import (
+    MIN_QUERY_WORDS,
+    Pair,
+    dedent_lines,
+    first_paragraph,
+    is_query,
+)
 
 C_SUFFIXES = (".c",)
 CPP_SUFFIXES = (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx")
@@ -128,7 +134,14 @@ def _parser(language: str) -> Any:
     return Parser(Language(grammar.language()))
 
 
-def c_pairs(source: bytes, *, repo: str, path: str, language: str | None = None) -> list[Pair]:
+def c_pairs(
+    source: bytes,
+    *,
+    repo: str,
+    path: str,
+    language: str | None = None,
+    min_query_words: int = MIN_QUERY_WORDS,
+) -> list[Pair]:
     """Every pair of one C or C++ file, in source order.
 
     `language` defaults to ``language_of(path, source)``.
@@ -138,12 +151,13 @@ def c_pairs(source: bytes, *, repo: str, path: str, language: str | None = None)
         return []
     tree = _parser(language).parse(source)
     pairs: list[Pair] = []
-    _visit(tree.root_node, source, pairs, repo=repo, path=path, language=language)
+    where = {"repo": repo, "path": path, "language": language, "min_query_words": min_query_words}
+    _visit(tree.root_node, source, pairs, **where)
     pairs.sort(key=lambda p: p.line)
     return pairs
 
 
-def _visit(node: Any, source: bytes, pairs: list[Pair], **where: str) -> None:
+def _visit(node: Any, source: bytes, pairs: list[Pair], **where: Any) -> None:
     children = node.children
     for index, child in enumerate(children):
         function = _function_in(child)
@@ -173,18 +187,29 @@ def _function_in(node: Any) -> Any | None:
 
 
 def _pair_of(
-    node: Any, name: Any, before: list[Any], source: bytes, *, repo: str, path: str, language: str
+    node: Any,
+    name: Any,
+    before: list[Any],
+    source: bytes,
+    *,
+    repo: str,
+    path: str,
+    language: str,
+    min_query_words: int,
 ) -> Pair | None:
     comments = _doc_comments(node, before)
     if not comments:
         return None
-    query = _query("\n".join(_comment_text(c.text.decode("utf-8", "replace")) for c in comments))
+    doc = "\n".join(comment_text(c.text.decode("utf-8", "replace")) for c in comments)
+    query = _query(doc, min_query_words)
     if query is None or not _parsed_cleanly(node):
         return None
-    code = _text(source, node.start_byte, node.end_byte, node.start_point[1])
+    code = source_text(source, node.start_byte, node.end_byte, node.start_point[1])
     if _DELETED.search(code) or (node.type == "declaration" and not code.endswith(";")):
         return None
-    original = _text(source, comments[0].start_byte, node.end_byte, comments[0].start_point[1])
+    original = source_text(
+        source, comments[0].start_byte, node.end_byte, comments[0].start_point[1]
+    )
     return Pair(
         repo=repo,
         path=path,
@@ -216,7 +241,7 @@ def _doc_comments(node: Any, before: list[Any]) -> list[Any]:
     return run
 
 
-def _comment_text(raw: str) -> str:
+def comment_text(raw: str) -> str:
     """The words of one comment, markers and leading ``*`` removed, lines kept."""
     if raw.startswith("/*"):
         body = raw[2:-2] if raw.endswith("*/") and len(raw) >= 4 else raw[2:]
@@ -225,7 +250,7 @@ def _comment_text(raw: str) -> str:
     return raw[2:].lstrip("/!").strip()
 
 
-def _query(doc: str) -> str | None:
+def _query(doc: str, min_words: int = MIN_QUERY_WORDS) -> str | None:
     lines = [line.strip() for line in doc.strip().split("\n")]
     lines[0] = _BRIEF.sub("", lines[0])
     kept: list[str] = []
@@ -235,7 +260,7 @@ def _query(doc: str) -> str | None:
         if line:
             kept.append(line)
     query = _INLINE_COMMAND.sub("", first_paragraph("\n".join(kept)))
-    if not is_query(query) or _NOT_A_DESCRIPTION.search(query):
+    if not is_query(query, min_words) or _NOT_A_DESCRIPTION.search(query):
         return None
     if any(mark in query for mark in ";{}"):
         return None
@@ -260,6 +285,6 @@ def _parsed_cleanly(node: Any) -> bool:
     return True
 
 
-def _text(source: bytes, start: int, end: int, column: int) -> str:
+def source_text(source: bytes, start: int, end: int, column: int) -> str:
     lines = source[start:end].decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
     return "\n".join(lines[:1] + dedent_lines(lines[1:], column)).rstrip()

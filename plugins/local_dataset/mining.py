@@ -13,8 +13,9 @@ Distinct pairs are counted as ``splits.dedupe`` will keep them (new code and,
 in the language, a new query), though in mining order rather than path order;
 the headroom absorbs the difference.
 
-A ``.h`` file is C or C++ by its content (``c_miner.language_of``); a worker
-reads it, and parses it only when that language is open.
+Only files of the requested languages are listed (``languages``, by
+suffix). A ``.h`` file is C or C++ by its content (``c_miner.language_of``); a
+worker reads it, and parses it only when that language is open.
 """
 
 from __future__ import annotations
@@ -24,16 +25,20 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-from harness.plugins.local_dataset.c_miner import c_pairs, language_of
-from harness.plugins.local_dataset.pairs import Pair
-from harness.plugins.local_dataset.python_miner import python_pairs
+from harness.plugins.local_dataset.languages import (
+    ALL_LANGUAGES,
+    candidate_languages,
+    language_of,
+    pairs_of,
+)
+from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Pair
 from harness.plugins.local_dataset.sources import Source
 from harness.plugins.local_dataset.splits import code_key, mining_order, query_key, split_of
 from harness.progress import progress_bar
@@ -52,11 +57,12 @@ class FileTask:
     path: str
     split: str
     max_bytes: int
+    min_query_words: int = MIN_QUERY_WORDS
 
     @property
     def languages(self) -> tuple[str, ...]:
         """The languages the file may turn out to be in."""
-        return ("python",) if self.path.endswith(".py") else ("c", "cpp")
+        return candidate_languages(self.path)
 
 
 @dataclass
@@ -89,15 +95,17 @@ def mine_file(job: tuple[FileTask, frozenset[str]]) -> tuple[str | None, list[Pa
             return None, []
         with open(path, "rb") as handle:
             source = handle.read()
-        if task.path.endswith(".py"):
-            language: str | None = "python"
-        else:
-            language = language_of(task.path, source)
-        if language not in open_languages:
+        language = language_of(task.path, source)
+        if language is None or language not in open_languages:
             return language, []
-        if language == "python":
-            return language, python_pairs(source, repo=task.repo, path=task.path)
-        return language, c_pairs(source, repo=task.repo, path=task.path, language=language)
+        found = pairs_of(
+            language,
+            source,
+            repo=task.repo,
+            path=task.path,
+            min_query_words=task.min_query_words,
+        )
+        return language, found
     except (OSError, ValueError, RecursionError):
         return None, []
 
@@ -112,13 +120,18 @@ def mine(
     max_files: int,
     max_file_bytes: int,
     workers: int = 1,
+    languages: Iterable[str] = ALL_LANGUAGES,
+    min_query_words: int = MIN_QUERY_WORDS,
 ) -> tuple[list[Pair], MiningReport]:
     """Pairs of the files of `sources`, read until each (language, split) has its quota.
 
-    `quota` maps a split to the number of distinct pairs wanted per language.
+    `quota` maps a split to the number of distinct pairs wanted per language;
+    only files that may be in one of `languages` are read.
     """
     started = time.perf_counter()
-    tasks = _tasks(sources, seed, valid_fraction, test_fraction, max_file_bytes)
+    wanted = frozenset(languages)
+    tasks = _tasks(sources, seed, valid_fraction, test_fraction, max_file_bytes, min_query_words)
+    tasks = [task for task in tasks if wanted.intersection(task.languages)]
     report = MiningReport(files_listed=len(tasks))
     target = {split: math.ceil(n * HEADROOM) for split, n in quota.items()}
     distinct: Counter[tuple[str, str]] = Counter()
@@ -131,9 +144,11 @@ def mine(
         return report.files_read[language] < max_files and not full
 
     def open_for(task: FileTask) -> frozenset[str]:
-        return frozenset(lang for lang in task.languages if is_open(lang, task.split))
+        return frozenset(
+            lang for lang in task.languages if lang in wanted and is_open(lang, task.split)
+        )
 
-    languages = {language for task in tasks for language in task.languages}
+    present = {language for task in tasks for language in task.languages} & wanted
     workers = workers if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
     batch_size = FILES_PER_WORKER_BATCH * max(1, workers)
     with _executor(workers) as run, progress_bar("mining local pairs", len(tasks)) as advance:
@@ -154,7 +169,7 @@ def mine(
                     seen_query.add(query)
                 pairs += found
             advance(len(considered), pairs=len(pairs))
-            if not any(is_open(lang, split) for lang in languages for split in target):
+            if not any(is_open(lang, split) for lang in present for split in target):
                 break
     report.seconds = time.perf_counter() - started
     return pairs, report
@@ -166,13 +181,15 @@ def _tasks(
     valid_fraction: float,
     test_fraction: float,
     max_file_bytes: int,
+    min_query_words: int,
 ) -> list[FileTask]:
     by_key = {}
     for source in sources:
         for path in source.files:
             key = f"{source.repo}/{path}"
             split = split_of(key, seed, valid_fraction=valid_fraction, test_fraction=test_fraction)
-            task = FileTask(str(source.root), source.repo, path, split, max_file_bytes)
+            root, repo = str(source.root), source.repo
+            task = FileTask(root, repo, path, split, max_file_bytes, min_query_words)
             by_key.setdefault(key, task)
     return [by_key[key] for key in mining_order(by_key, seed)]
 

@@ -67,10 +67,10 @@ def first_paragraph(doc: str) -> str:
     return normalise_whitespace(_BLANK_LINE.split(doc.strip(), maxsplit=1)[0])
 
 
-def is_query(text: str) -> bool:
-    """At least ``MIN_QUERY_WORDS`` words that contain a letter, and not a signature."""
+def is_query(text: str, min_words: int = MIN_QUERY_WORDS) -> bool:
+    """At least `min_words` words that contain a letter, and not a signature."""
     words = [w for w in text.split() if any(c.isalpha() for c in w)]
-    return len(words) >= MIN_QUERY_WORDS and _SIGNATURE.match(text) is None
+    return len(words) >= max(1, min_words) and _SIGNATURE.match(text) is None
 
 
 def tokens(text: str) -> list[str]:

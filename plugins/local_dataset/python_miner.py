@@ -35,7 +35,13 @@ import importlib.util
 import warnings
 from collections.abc import Iterator
 
-from harness.plugins.local_dataset.pairs import Pair, dedent_lines, first_paragraph, is_query
+from harness.plugins.local_dataset.pairs import (
+    MIN_QUERY_WORDS,
+    Pair,
+    dedent_lines,
+    first_paragraph,
+    is_query,
+)
 
 MIN_CODE_LINES = 3
 KEPT_DUNDERS = frozenset({"__init__", "__call__"})
@@ -43,7 +49,9 @@ KEPT_DUNDERS = frozenset({"__init__", "__call__"})
 _Function = ast.FunctionDef | ast.AsyncFunctionDef
 
 
-def python_pairs(source: bytes | str, *, repo: str, path: str) -> list[Pair]:
+def python_pairs(
+    source: bytes | str, *, repo: str, path: str, min_query_words: int = MIN_QUERY_WORDS
+) -> list[Pair]:
     """Every pair of one Python file, in source order; [] when it does not parse."""
     try:
         with warnings.catch_warnings():
@@ -57,7 +65,7 @@ def python_pairs(source: bytes | str, *, repo: str, path: str) -> list[Pair]:
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     pairs = []
     for node in _functions(tree):
-        pair = _pair_of(node, lines, repo=repo, path=path)
+        pair = _pair_of(node, lines, repo=repo, path=path, min_query_words=min_query_words)
         if pair is not None:
             pairs.append(pair)
     pairs.sort(key=lambda p: p.line)
@@ -81,7 +89,9 @@ def _functions(tree: ast.Module) -> Iterator[_Function]:
                 stack.extend(children)
 
 
-def _pair_of(node: _Function, lines: list[str], *, repo: str, path: str) -> Pair | None:
+def _pair_of(
+    node: _Function, lines: list[str], *, repo: str, path: str, min_query_words: int
+) -> Pair | None:
     name = node.name
     if name.startswith("__") and name.endswith("__") and name not in KEPT_DUNDERS:
         return None
@@ -89,7 +99,7 @@ def _pair_of(node: _Function, lines: list[str], *, repo: str, path: str) -> Pair
     if not doc:
         return None
     query = first_paragraph(doc)
-    if not is_query(query) or _is_trivial(node.body[1:]):
+    if not is_query(query, min_query_words) or _is_trivial(node.body[1:]):
         return None
     doc_node = node.body[0]
     end = node.end_lineno or node.lineno

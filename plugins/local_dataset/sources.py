@@ -13,11 +13,12 @@ A user tree (``data_dir``) replaces them: a git checkout contributes its
 tracked files (``git ls-files``), any other folder every file under it except
 hidden folders and build output.
 
-Files never mined: other suffixes than ``.py`` and those in
-``c_miner.SUFFIXES``; ``.pyi`` stubs; test code (a folder named ``test``,
-``tests``, ``testing``, ``idle_test`` or ``__pycache__`` on the path, or a
-file named ``test_*.py``, ``*_test.py``, ``conftest.py``); the standard
-library's ``site-packages``. Files over the size limit are skipped when read.
+Files never mined: suffixes of no language in ``languages`` (so ``.pyi``
+stubs are not); test code (a folder named ``test``, ``tests``, ``testing``,
+``idle_test`` or ``__pycache__`` on the path, or a file named like a test,
+``languages.is_test_file``); the standard library's ``site-packages``. Files
+over the size limit are skipped when read. Which of the listed files are read
+depends on the languages asked for (``mining``).
 
 A source's ``version`` is what changes when its files do: the Python version,
 the distribution's version, or a fingerprint of a tree's listing (paths, sizes,
@@ -37,13 +38,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness.plugins.local_dataset.c_miner import SUFFIXES as C_SUFFIXES
+from harness.plugins.local_dataset.languages import candidate_languages, is_test_file
 
 SKIPPED_DIRS = frozenset(
     {"test", "tests", "testing", "idle_test", "__pycache__", "site-packages", "dist-packages"}
 )
-SKIPPED_TREE_DIRS = frozenset({"node_modules", "build", "dist", ".venv", "venv"})
-_TEST_FILE = re.compile(r"^(?:test_.*|.*_test|conftest)\.py$")
+SKIPPED_TREE_DIRS = frozenset({"node_modules", "build", "dist", ".venv", "venv", "vendor"})
 
 
 @dataclass(frozen=True)
@@ -66,20 +66,17 @@ class Source:
 
 
 def is_minable(path: str) -> bool:
-    """True for a ``.py`` or C/C++ file that is not test code.
+    """True for a file in a language the miners know that is not test code.
 
     >>> [is_minable(p) for p in ("json/decoder.py", "tests/test_x.py", "a/util_test.py")]
     [True, False, False]
-    >>> [is_minable(p) for p in ("include/object.h", "x.pyi", "README.md")]
-    [True, False, False]
+    >>> [is_minable(p) for p in ("include/object.h", "x.pyi", "README.md", "cmd/main.go")]
+    [True, False, False, True]
     """
     parts = path.split("/")
     if any(part in SKIPPED_DIRS for part in parts[:-1]):
         return False
-    name = parts[-1]
-    if name.endswith(".py"):
-        return _TEST_FILE.match(name) is None
-    return name.lower().endswith(C_SUFFIXES)
+    return bool(candidate_languages(parts[-1])) and not is_test_file(parts[-1])
 
 
 def python_version() -> str:
