@@ -29,11 +29,18 @@ class TrainPair:
 
 @dataclass
 class RetrievalSplit:
-    """Queries, the corpus they are ranked against, and graded relevance."""
+    """Queries, the corpus they are ranked against, and graded relevance.
+
+    With `query_pool` and `corpus_pool` (id -> pool name) each query is
+    ranked only against the corpus of its pool: CodeSearchNet's original
+    protocol (its gold and 999 distractors). Without them, the whole corpus.
+    """
 
     queries: dict[str, str]
     corpus: dict[str, str]
     qrels: dict[str, dict[str, int]]
+    query_pool: dict[str, str] | None = None
+    corpus_pool: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.queries)

@@ -57,7 +57,13 @@ class Retrieval:
         )
         corpus = _checked(corpus, len(corpus_ids), "corpus")
         encoded_corpus = time.perf_counter()
-        ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
+        if split.query_pool is None or split.corpus_pool is None:
+            ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
+            n_candidates = len(corpus_ids)
+        else:
+            ranks, n_candidates = _pooled_ranks(
+                split, query_ids, corpus_ids, queries, corpus, relevant, options.corpus_chunk_size
+            )
         ranked = time.perf_counter()
 
         per_example = []
@@ -71,4 +77,35 @@ class Retrieval:
             "encode_corpus_s": encoded_corpus - encoded_queries,
             "rank_s": ranked - encoded_corpus,
         }
-        return Evaluation(per_example=per_example, n_candidates=len(corpus_ids), timings=timings)
+        return Evaluation(per_example=per_example, n_candidates=n_candidates, timings=timings)
+
+
+def _pooled_ranks(
+    split: RetrievalSplit,
+    query_ids: list[str],
+    corpus_ids: list[str],
+    queries: np.ndarray,
+    corpus: np.ndarray,
+    relevant: list[list[int]],
+    chunk_size: int,
+) -> tuple[list[np.ndarray], int]:
+    """Ranks of each query among the corpus of its pool, and the largest pool's size."""
+    assert split.query_pool is not None and split.corpus_pool is not None
+    members: dict[str, list[int]] = {}
+    for row, doc in enumerate(corpus_ids):
+        members.setdefault(split.corpus_pool[doc], []).append(row)
+    asked: dict[str, list[int]] = {}
+    for index, qid in enumerate(query_ids):
+        asked.setdefault(split.query_pool[qid], []).append(index)
+    ranks: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * len(query_ids)
+    for pool, indices in asked.items():
+        rows = members.get(pool, [])
+        local = {row: position for position, row in enumerate(rows)}
+        outside = [query_ids[i] for i in indices if any(d not in local for d in relevant[i])]
+        if outside:
+            raise HarnessError(f"query {outside[0]!r}: a relevant doc is outside its pool {pool!r}")
+        pool_relevant = [[local[d] for d in relevant[i]] for i in indices]
+        found = relevant_ranks(queries[indices], corpus[rows], pool_relevant, chunk_size=chunk_size)
+        for index, query_ranks in zip(indices, found, strict=True):
+            ranks[index] = query_ranks
+    return ranks, max((len(rows) for rows in members.values()), default=0)
