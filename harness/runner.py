@@ -8,6 +8,7 @@ needs computing (a rerun of a complete run loads nothing).
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import subprocess
 import sys
@@ -110,11 +111,26 @@ class Plan:
     encoder_argument: str | None
 
 
+def _default_dataset(card: Any, loaded: Loaded, data_dir: Path | None) -> str:
+    """The card's default dataset, or its ``options.fallback_dataset`` when the default
+    was registered with ``available="module:function"`` and that says, given --data-dir,
+    that its data is absent (c2c: XLCoST when its files are given, else the local proxy)."""
+    fallback = card.options.get("fallback_dataset")
+    check = loaded.datasets.get(card.default_dataset).entry.meta.get("available")
+    if not fallback or not check:
+        return str(card.default_dataset)
+    module, _, name = str(check).partition(":")
+    if getattr(importlib.import_module(module), name)(data_dir):
+        return str(card.default_dataset)
+    console().print(f"task {card.name}: no {card.default_dataset} data given; using {fallback}")
+    return str(fallback)
+
+
 def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
     """Resolve and cross-check every name; raises HarnessError (exit 2) on a mismatch."""
     loaded = loaded or plugins()
     card = loaded.tasks.get(request.task).load()
-    dataset_name = request.dataset or card.default_dataset
+    dataset_name = request.dataset or _default_dataset(card, loaded, request.data_dir)
     dataset_entry = loaded.datasets.get(dataset_name).entry
     tasks = dataset_entry.meta.get("tasks")
     if tasks and card.name not in tasks:
