@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,10 @@ def wrap_with_lora(model: Any, settings: LoraSettings) -> Any:
         target_modules=attention_targets(model, settings.target_modules),
         bias="none",
     )
-    return get_peft_model(copy.deepcopy(model), config)
+    with warnings.catch_warnings():
+        # transformers 5 deprecates an attribute peft still reads; not the user's concern.
+        warnings.simplefilter("ignore", FutureWarning)
+        return get_peft_model(copy.deepcopy(model), config)
 
 
 def embed(peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
