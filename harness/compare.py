@@ -241,14 +241,21 @@ def compare_paths(
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
-    """``key: a | b`` for each leaf of two configs that differs (what changed between runs)."""
+    """``key: a | b`` for each leaf of two configs that differs, what was asked for
+    (model, strategy, encoder options, ...) before what was recorded (``encoder_info``)."""
     flat_a, flat_b = _flatten(a), _flatten(b)
-    skip = ("encoder_info.device", "dataset.cache_dir")
+    skip = ("partition", "encoder_info.device", "dataset.cache_dir")
+    keys = sorted(set(flat_a) | set(flat_b), key=lambda k: (k.startswith("encoder_info."), k))
     return [
-        f"{k}: {flat_a.get(k, '-')} | {flat_b.get(k, '-')}"
-        for k in sorted(set(flat_a) | set(flat_b))
+        f"{k}: {_short(flat_a.get(k, '-'))} | {_short(flat_b.get(k, '-'))}"
+        for k in keys
         if flat_a.get(k) != flat_b.get(k) and k not in skip
     ]
+
+
+def _short(value: Any) -> str:
+    text = f"{value:.4g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -279,9 +286,9 @@ def render_comparisons(
         for side, label, names in zip("AB", labels, systems, strict=True)
     ]
     differences = config_differences(pairs[0][0].result.config, pairs[0][1].result.config)
-    differences = [d for d in differences if not d.startswith("partition:")]
     if differences:
-        lines.append("configs differ in: " + "; ".join(differences[:6]))
+        more = f"; ... ({len(differences)} in all)" if len(differences) > 4 else ""
+        lines.append("configs differ in: " + "; ".join(differences[:4]) + more)
     rows = [
         [
             c.task, c.dataset, c.partition, c.metric, c.n,
