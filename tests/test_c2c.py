@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from harness.data import DatasetOptions
+from harness.plugin_manager import plugins
 from harness.plugins.local_dataset import loader
 from harness.plugins.local_dataset.clone_proxy import python_clone, transform
 from harness.plugins.local_dataset.ts_miner import parser
-from harness.plugin_manager import plugins
 from harness.runner import _default_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "local_tree"
@@ -28,10 +28,11 @@ FUNCTIONS = {
     "    return n;\n}",
     "javascript": "function sum(values) {\n  let total = 0; // start\n"
     "  for (const v of values) { total += v; }\n  return total;\n}",
-    "ruby": "def greet(name)\n  # build it\n  message = \"hi \" + name\n  message\nend",
+    "ruby": 'def greet(name)\n  # build it\n  message = "hi " + name\n  message\nend',
     "php": "function greet($name) {\n    // build it\n    $message = 'hi ' . $name;\n"
     "    return $message;\n}",
-    "csharp": "public int Count(List<int> items) {\n    var n = items.Count; // all\n    return n;\n}",
+    "csharp": "public int Count(List<int> items) {\n    var n = items.Count; // all\n"
+    "    return n;\n}",
 }
 
 
@@ -79,6 +80,9 @@ def test_python_clone_renames_bound_names_only_and_drops_docstrings() -> None:
         "    return [arg_2(arg_3) for arg_3 in arg_0 if isinstance(arg_3, int)]"
     )
     ast.parse(query)  # still Python
+    # names already taken are skipped; a parameter that shadows a builtin is renamed
+    taken = python_clone("def f(arg_0, object):\n    func = len(object)\n    return func")
+    assert taken == "def func_0(arg_1, arg_2):\n    arg_3 = len(arg_2)\n    return arg_3"
     assert python_clone("def broken(:\n    pass") is None
 
 
@@ -126,3 +130,12 @@ def test_c2c_defaults_to_xlcost_only_when_its_files_are_given(tree: Path, tmp_pa
     assert default_for(xlcost) == "xlcost"
     t2c = loaded.tasks.get("t2c").load()
     assert _default_dataset(t2c, loaded, xlcost) == "local"  # no fallback: the card's default
+
+
+def test_declarations_have_no_clone_query_and_references_are_renamed() -> None:
+    assert transform("int area(int w,\n         int h,\n         int d);", "c") is None
+    code = "void add(const Item& item, int n) {\n    total += n;\n    items.push_back(item);\n}"
+    query = transform(code, "cpp")
+    assert query is not None
+    assert query.split("\n")[0] == "void func ( const Item & arg_0 , int arg_1 ) {"
+    assert "items . push_back ( arg_0 ) ;" in query

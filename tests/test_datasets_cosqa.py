@@ -37,11 +37,15 @@ def record(idx: str, doc: str, code_index: int, label: int = 1) -> dict[str, obj
 def write_cosqa(folder: Path, *, dev: list[dict[str, object]] | None = None) -> Path:
     """The CoCLR layout: one JSON list per split (one record per line) and the code map."""
     folder.mkdir(parents=True, exist_ok=True)
-    dev = dev if dev is not None else [
-        record("cosqa-dev-1", "python add two numbers", 0),
-        record("cosqa-dev-2", "read a json file", 1),
-        record("cosqa-dev-3", "python sort list", 2, label=0),
-    ]
+    dev = (
+        dev
+        if dev is not None
+        else [
+            record("cosqa-dev-1", "python add two numbers", 0),
+            record("cosqa-dev-2", "read a json file", 1),
+            record("cosqa-dev-3", "python sort list", 2, label=0),
+        ]
+    )
     train = [record("cosqa-train-1", "reverse a list", 2), record("cosqa-train-2", "sum", 0, 0)]
     for split, rows in (("dev", dev), ("train", train)):
         lines = ",\n".join(json.dumps(row) for row in rows)
@@ -106,7 +110,9 @@ def test_a_bad_record_is_named_by_file_and_line(
 def test_duplicate_ids_empty_splits_and_broken_json(tmp_path: Path) -> None:
     twice = [record("q", "add numbers", 0), record("q", "read json", 1)]
     folder = write_cosqa(tmp_path / "a", dev=twice)
-    with pytest.raises(InputError, match=r"dev-2\.json:3: duplicate query id 'q' \(first at .*:2\)"):
+    with pytest.raises(
+        InputError, match=r"dev-2\.json:3: duplicate query id 'q' \(first at .*:2\)"
+    ):
         load(folder)
     folder = write_cosqa(tmp_path / "b", dev=[record("q", "sort", 2, label=0)])
     with pytest.raises(InputError, match=r"dev-1\.json: no queries in the dev split"):
@@ -173,3 +179,31 @@ def test_registered_for_t2c_without_heavy_imports() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_online_without_data_dir_reads_coirs_copy_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import datasets
+
+    from harness.plugins.datasets import hub
+
+    tables = {
+        "corpus": [{"_id": "c1", "title": "", "text": CODES[0]}],
+        "queries": [{"_id": "q1", "text": "python add two numbers"}],
+        "default": [{"query-id": "q1", "corpus-id": "c1", "score": 1}],
+    }
+    asked: list[str] = []
+
+    def fake_load(hub_id: str, config: str, split: str, revision: object) -> list[dict]:
+        asked.append(hub_id)
+        return tables[config]
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    monkeypatch.setattr(hub, "_resolved_revision", lambda hub_id, revision: "")
+    dataset = load_cosqa(DatasetOptions(task="t2c", cache_dir=tmp_path, split="test"))
+    assert set(asked) == {"CoIR-Retrieval/cosqa"}
+    assert dataset.name == "cosqa" and list(dataset.partitions) == ["python"]
+    assert dataset.meta["protocol"] == "coir" and "not CoCLR's" in dataset.meta["note"]

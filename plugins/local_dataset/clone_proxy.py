@@ -33,10 +33,11 @@ def func(arg_0, arg_1):
 from __future__ import annotations
 
 import ast
-import builtins
+import itertools
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +110,10 @@ def _drop_docstrings(function: ast.AST) -> None:
 def _python_renaming(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
     """The function -> ``func``; its parameters and assigned names -> ``arg_N``.
 
-    Names declared ``global`` or ``nonlocal`` and builtins keep their names.
+    Names declared ``global`` or ``nonlocal`` keep their names (a builtin that is
+    only read is bound nowhere in the function, so it keeps its name too).
     """
-    kept = set(dir(builtins))
+    kept: set[str] = set()
     bound: list[tuple[int, int, str]] = []
     for node in ast.walk(function):
         if isinstance(node, ast.Global | ast.Nonlocal):
@@ -123,19 +125,18 @@ def _python_renaming(function: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[s
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not function:
             bound.append((node.lineno, node.col_offset, node.name))
     used = {getattr(node, "id", None) or getattr(node, "arg", None) for node in ast.walk(function)}
-    mapping = {function.name: _fresh(["func"], used)}
-    numbers = iter(range(10**6))
+    names = itertools.chain(["func"], (f"func_{i}" for i in itertools.count()))
+    mapping = {function.name: _fresh(names, used)}
+    numbers = itertools.count()
     for _, _, name in sorted(bound):
         if name not in mapping and name not in kept:
             mapping[name] = _fresh((f"arg_{i}" for i in numbers), used | set(mapping.values()))
     return mapping
 
 
-def _fresh(candidates: Any, used: set[Any]) -> str:
-    for candidate in candidates:
-        if candidate not in used:
-            return str(candidate)
-    raise AssertionError("unreachable: candidates are endless")
+def _fresh(candidates: Iterator[str], used: set[Any]) -> str:
+    """The first candidate not in `used` (the candidates never run out)."""
+    return next(candidate for candidate in candidates if candidate not in used)
 
 
 def clone_pairs(records: list[dict[str, Any]]) -> list[dict[str, str]]:

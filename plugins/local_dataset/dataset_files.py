@@ -82,6 +82,7 @@ def write_dataset(
     temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     sizes: dict[str, dict[str, int]] = {}
     try:
+        temporary.mkdir()
         for (language, split), kept in sorted(chosen.items()):
             (temporary / language).mkdir(parents=True, exist_ok=True)
             records = (csn_format.to_record(pair, split) for pair in kept)

@@ -128,7 +128,7 @@ def transform(code: str, language: str) -> str | None:
     """The renamed, comment-free, reformatted copy of one function; None if nothing parses."""
     source, start, end, root = _parse(code, language)
     function = _outermost_function(root, start, end)
-    if function is None:
+    if function is None or not _has_body(function):
         return None
     atomic = _PHP_ATOMIC if language == "php" else frozenset()
     leaves = list(_leaves(function, atomic))
@@ -169,7 +169,9 @@ def _parse(code: str, language: str) -> tuple[bytes, int, int, Any]:
 
 
 def _outermost_function(root: Any, start: int, end: int) -> Any | None:
-    """The largest named node inside [start, end) that spans most of it."""
+    """The node the code parsed into: going down through the nodes that cover
+    [start, end) (a wrapper class, the file), the first level with exactly one
+    named node inside the range; None when the code split into several."""
     node = root
     while True:
         inside = [c for c in node.named_children if c.start_byte >= start and c.end_byte <= end]
@@ -236,6 +238,19 @@ def _function_name(function: Any) -> Any | None:
     return None
 
 
+def _has_body(function: Any) -> bool:
+    """Whether the first function inside `function` has a body (a declaration has none)."""
+    stack = [function]
+    while stack:
+        node = stack.pop(0)
+        if node.type in _FUNCTIONS:
+            value = node.child_by_field_name("value")
+            owner = value if node.type == "variable_declarator" and value is not None else node
+            return owner.child_by_field_name("body") is not None
+        stack.extend(node.named_children)
+    return False
+
+
 def _bound_names(function: Any, language: str, leaves: list[Any]) -> list[bytes]:
     """The names the function binds, in source order (PHP: every variable)."""
     if language == "php":
@@ -263,9 +278,12 @@ def _declared(node: Any, *, top: bool = False) -> Iterator[Any]:
         for child in node.named_children:
             yield from _declared(child)
         return
-    for field in _NAME_FIELDS:
-        for child in node.children_by_field_name(field):
-            yield from _declared(child)
+    named = [child for field in _NAME_FIELDS for child in node.children_by_field_name(field)]
+    if not named and node.type.endswith("declarator"):
+        # C++ `T& name`: a reference declarator holds its name without a field
+        named = [c for c in node.named_children if c.type != "type_qualifier"]
+    for child in named:
+        yield from _declared(child)
 
 
 def _halved_indent(source: bytes, start_byte: int, column: int) -> str:
