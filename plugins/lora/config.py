@@ -37,6 +37,7 @@ class LoraSettings:
     clip_norm: float = 1.0
     balanced: bool = True  # taskwise: equal share of every partition in each epoch
     checkpoint_every: int = 10
+    precision: str = "bf16"  # bf16 autocast (cuda and cpu; ~2.2x faster on 2 CPU cores) or fp32
     seed: int = 0
 
     def identity(self) -> dict[str, Any]:
@@ -120,6 +121,8 @@ def _validate(s: LoraSettings) -> None:
         raise HarnessError("strategy.lr and strategy.temperature must be positive")
     if s.batch_size < 2:
         raise HarnessError("strategy.batch_size must be at least 2: in-batch negatives need two")
+    if s.precision not in ("bf16", "fp32"):
+        raise HarnessError(f"strategy.precision must be bf16 or fp32, got {s.precision!r}")
     if s.schedule not in ("linear", "constant"):
         raise HarnessError(f"strategy.schedule must be linear or constant, got {s.schedule!r}")
     if s.max_steps < 0 or s.warmup_steps < 0:

@@ -102,7 +102,9 @@ def wrap_with_lora(model: Any, settings: LoraSettings) -> Any:
         return get_peft_model(copy.deepcopy(model), config)
 
 
-def embed(peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int) -> torch.Tensor:
+def embed(
+    peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int, precision: str = "fp32"
+) -> torch.Tensor:
     """Differentiable pooled, normalised embeddings from the adapted model."""
     batch = encoder.tokenizer(
         list(texts), padding=True, truncation=True,
@@ -110,8 +112,8 @@ def embed(peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int) 
     )  # fmt: skip
     batch = {k: v.to(encoder.device) for k, v in batch.items()}
     autocast: Any = contextlib.nullcontext()
-    if encoder.device.type == "cuda":
-        autocast = torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if precision == "bf16" and encoder.device.type in ("cuda", "cpu"):
+        autocast = torch.autocast(device_type=encoder.device.type, dtype=torch.bfloat16)
     with autocast:
         hidden = peft_model(**batch).last_hidden_state
     return F.normalize(pool(hidden.float(), batch["attention_mask"], encoder.pooling), dim=-1)
@@ -175,10 +177,9 @@ def train_lora(
             for micro in range(settings.grad_accum):
                 rows = batches[step * settings.grad_accum + micro]
                 chosen = [pairs[i] for i in rows]
-                queries = embed(peft_model, encoder, [p.query for p in chosen], settings.max_length)
-                codes = embed(
-                    peft_model, encoder, [p.positive for p in chosen], settings.max_length
-                )
+                length, precision = settings.max_length, settings.precision
+                queries = embed(peft_model, encoder, [p.query for p in chosen], length, precision)
+                codes = embed(peft_model, encoder, [p.positive for p in chosen], length, precision)
                 loss = info_nce(
                     queries, codes, temperature=settings.temperature,
                     groups=[p.group for p in chosen] if mask_same_group else None,
