@@ -20,11 +20,15 @@ def write_beir(
     corpus: list[dict[str, Any]] | None = None,
 ) -> Path:
     (folder / "qrels").mkdir(parents=True, exist_ok=True)
-    corpus = corpus if corpus is not None else [
-        {"_id": "d1", "title": "", "text": "def add(a, b): return a + b"},
-        {"_id": "d2", "title": "util", "text": "def read(p): return open(p).read()"},
-        {"_id": "d3", "text": "def plus(x, y): return x + y"},
-    ]
+    corpus = (
+        corpus
+        if corpus is not None
+        else [
+            {"_id": "d1", "title": "", "text": "def add(a, b): return a + b"},
+            {"_id": "d2", "title": "util", "text": "def read(p): return open(p).read()"},
+            {"_id": "d3", "text": "def plus(x, y): return x + y"},
+        ]
+    )
     queries = [
         {"_id": "q1", "text": "add two numbers"},
         {"_id": "q2", "text": "read a file"},
@@ -78,9 +82,13 @@ def test_bad_corpus_lines_and_missing_files(tmp_path: Path) -> None:
     twice = [{"_id": "d1", "text": "a"}, {"_id": "d1", "text": "b"}]
     with pytest.raises(InputError, match=r"corpus\.jsonl:2: duplicate corpus id 'd1' \(first at"):
         load(write_beir(tmp_path / "a", corpus=twice))
-    with pytest.raises(InputError, match=r"corpus\.jsonl:1: field 'text' must be a string, not null"):
+    with pytest.raises(
+        InputError, match=r"corpus\.jsonl:1: field 'text' must be a string, not null"
+    ):
         load(write_beir(tmp_path / "b", corpus=[{"_id": "d1", "text": None}]))
-    with pytest.raises(InputError, match=r"corpus\.jsonl:1: field '_id' must be a string, not a list"):
+    with pytest.raises(
+        InputError, match=r"corpus\.jsonl:1: field '_id' must be a string, not a list"
+    ):
         load(write_beir(tmp_path / "c", corpus=[{"_id": [1], "text": "x"}]))
     folder = write_beir(tmp_path / "d")
     with pytest.raises(InputError, match=r"missing qrels/valid\.tsv"):

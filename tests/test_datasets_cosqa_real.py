@@ -25,9 +25,7 @@ from harness.plugins.retrieval_eval import Retrieval
 from harness.task_kind import EvaluationOptions
 
 COSQA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cosqa"
-present = (COSQA / "code_idx_map.txt").is_file() and any(
-    COSQA.glob("cosqa-retrieval-dev-*.json")
-)
+present = (COSQA / "code_idx_map.txt").is_file() and any(COSQA.glob("cosqa-retrieval-dev-*.json"))
 pytestmark = pytest.mark.skipif(not present, reason=f"real CoSQA files not in {COSQA}")
 
 

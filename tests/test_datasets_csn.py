@@ -145,7 +145,9 @@ def test_validation_errors_name_file_and_line(tmp_path: Path) -> None:
         load(root, extra={"protocol": "original", "pool_size": 1})
 
 
-def test_offline_without_files_names_the_layout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_without_files_names_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     options = DatasetOptions(task="t2c", cache_dir=tmp_path, languages=["go"])
     with pytest.raises(HarnessError, match=r"hub is offline.*<lang>/codebase\.jsonl"):

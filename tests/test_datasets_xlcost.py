@@ -21,8 +21,16 @@ from harness.task_kind import EvaluationOptions
 
 # Query language Python; program 1 has C++ and Java translations, program 2 only C++.
 PYTHON_TEST = [
-    {"idx": "1-Python/1-C++", "docstring_tokens": ["def", "f", "(", ")"], "code_tokens": ["int", "f"]},
-    {"idx": "1-Python/1-Java", "docstring_tokens": ["def", "f", "(", ")"], "code_tokens": ["void", "f"]},
+    {
+        "idx": "1-Python/1-C++",
+        "docstring_tokens": ["def", "f", "(", ")"],
+        "code_tokens": ["int", "f"],
+    },
+    {
+        "idx": "1-Python/1-Java",
+        "docstring_tokens": ["def", "f", "(", ")"],
+        "code_tokens": ["void", "f"],
+    },
     {"idx": "2-Python/2-C++", "docstring_tokens": ["def", "g"], "code_tokens": ["int", "g"]},
 ]
 PYTHON_TRAIN = [
@@ -97,12 +105,17 @@ def test_mrr_counts_the_first_translation_and_ndcg_all_of_them(tmp_path: Path) -
     )
     evaluation = Retrieval().evaluate(encoder, python, EvaluationOptions())
     got = {row["id"]: row for row in evaluation.per_example}
-    scores = encoder.encode(list(python.queries.values())) @ encoder.encode(list(python.corpus.values())).T
+    scores = (
+        encoder.encode(list(python.queries.values()))
+        @ encoder.encode(list(python.corpus.values())).T
+    )
     run = {
         qid: {doc: float(scores[i, j]) for j, doc in enumerate(python.corpus)}
         for i, qid in enumerate(python.queries)
     }
-    reference = pytrec_eval.RelevanceEvaluator(python.qrels, {"recip_rank", "ndcg_cut_10"}).evaluate(run)
+    reference = pytrec_eval.RelevanceEvaluator(
+        python.qrels, {"recip_rank", "ndcg_cut_10"}
+    ).evaluate(run)
     assert got["1-Python"]["mrr"] == pytest.approx(0.5)  # the first translation is 2nd
     for qid in python.queries:
         assert got[qid]["mrr"] == pytest.approx(reference[qid]["recip_rank"])
@@ -135,7 +148,9 @@ def test_bad_lines_are_named_by_file_and_line(
         load(root, languages=["python"])
 
 
-def test_missing_files_options_and_presence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_files_options_and_presence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = write_xlcost(tmp_path / "xlcost")
     assert is_present(root) and not is_present(tmp_path) and not is_present(None)
     with pytest.raises(InputError, match=r"Java/test\.jsonl: missing; put XLCoST_data/retrieval"):

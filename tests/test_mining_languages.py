@@ -257,7 +257,13 @@ def test_language_by_extension_and_test_files() -> None:
     assert candidate_languages("Cart.cs") == ("csharp",)
     assert candidate_languages("README.md") == ()
     assert language_of("x.h", b"template <typename T> T f();") == "cpp"
-    for name in ("server_test.go", "StackTest.java", "cart.spec.js", "cart_spec.rb", "CartTests.cs"):
+    for name in (
+        "server_test.go",
+        "StackTest.java",
+        "cart.spec.js",
+        "cart_spec.rb",
+        "CartTests.cs",
+    ):
         assert is_test_file(name), name
         assert not is_minable(f"src/{name}")
     assert not is_minable("tests/helper.go") and is_minable("src/helper.go")
