@@ -70,8 +70,9 @@ def test_export_of_an_unknown_key_is_a_one_line_error(tmp_path: Path, capsys):
 
 
 def test_lora_strategy_refuses_a_bad_option(tiny_bert: Path, code_tree: Path, tmp_path: Path):
-    out = _run("run", "--model", f"hf:{tiny_bert}", "--strategy", "taskwise", "--task", "t2c",
-               "--data-dir", str(code_tree), "--results", str(tmp_path / "r"),
-               "--cache-dir", str(tmp_path / "c"), "--set", "strategy.rank=4", cwd=tmp_path)  # fmt: skip
+    args = ["run", "--model", f"hf:{tiny_bert}", "--strategy", "taskwise", "--task", "t2c",
+            "--data-dir", str(code_tree), "--results", str(tmp_path / "r"),
+            "--cache-dir", str(tmp_path / "c"), "--set", "strategy.rank=4"]  # fmt: skip
+    out = _run(*args, cwd=tmp_path)
     assert out.returncode == 2
     assert "unknown strategy option 'rank'" in out.stderr
