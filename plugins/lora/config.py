@@ -23,14 +23,14 @@ class LoraSettings:
     alpha: int = 32
     dropout: float = 0.1
     target_modules: tuple[str, ...] = ()  # empty: resolved per architecture (query/value)
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 0.0
-    warmup_steps: int = 3
+    warmup_steps: int = 6
     schedule: str = "linear"  # linear warmup, then linear decay to 0
     batch_size: int = 32
     grad_accum: int = 1
     epochs: int = 1
-    max_steps: int = 30  # 0: as many as the epochs give
+    max_steps: int = 60  # 0: as many as the epochs give
     max_length: int = 128
     temperature: float = 0.05
     symmetric: bool = False
