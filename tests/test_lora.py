@@ -244,3 +244,23 @@ def test_an_adapter_for_another_base_model_is_refused(encoder, tmp_path):
     )
     with pytest.raises(HarnessError, match="trained for 'microsoft/codebert-base'"):
         trained.model_for(encoder, dataset.partitions["go"])
+
+
+def test_code_to_code_cards_keep_one_program_out_of_its_own_negatives(encoder, tmp_path,
+                                                                       monkeypatch):  # fmt: skip
+    import harness.tasks
+    from harness.taskcard import load_card
+
+    c2c = load_card(Path(harness.tasks.__file__).parent / "c2c.toml")
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module, "train_lora", spy)
+    strategy = TaskWise(StrategyContext(task=c2c, cache_dir=tmp_path, options=FAST, model="m"))
+    with pytest.raises(KeyboardInterrupt):
+        strategy.prepare(encoder, toy_dataset())
+    assert seen["mask_same_group"] is True
+    assert CARD.options.get("mask_same_group", False) is False  # t2c keeps file-mates as negatives
