@@ -20,7 +20,7 @@ def _csv(value: str) -> list[str]:
     return items
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
@@ -66,7 +66,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--languages", type=_csv, help="only these partitions, e.g. python,c")
     run.add_argument(
         "--limit",
-        type=_positive,
+        type=positive_int,
         help="at most N queries per partition (numbers then not comparable)",
     )
     add_results_option(run)
@@ -78,8 +78,8 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--overwrite", action="store_true", help="recompute complete partitions")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
-    run.add_argument("--max-length", type=_positive, default=512, help="tokens per text")
-    run.add_argument("--batch-size", type=_positive, default=32)
+    run.add_argument("--max-length", type=positive_int, default=512, help="tokens per text")
+    run.add_argument("--batch-size", type=positive_int, default=32)
     run.add_argument("--pooling", choices=["mean", "cls"], help="override the encoder's pooling")
     run.add_argument(
         "--dtype",
@@ -89,14 +89,14 @@ def _add_run(sub: Any) -> None:
     )
     run.add_argument(
         "--bootstrap",
-        type=_positive,
+        type=positive_int,
         default=1000,
         metavar="N",
         help="bootstrap resamples for the 95%% intervals (default 1000)",
     )
     run.add_argument(
         "--corpus-chunk-size",
-        type=_positive,
+        type=positive_int,
         default=4096,
         help="candidates scored at a time (bounds memory)",
     )

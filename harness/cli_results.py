@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.cli import add_results_option
+from harness.cli import add_results_option, positive_int
 from harness.errors import HarnessError
 
 DEFAULT_REPORTED = Path("<leaderboards/reported.toml>")
@@ -28,24 +28,18 @@ def _probability(value: str) -> float:
     return number
 
 
-def _count(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
 def _add_test_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=_probability, default=0.05, help="(default 0.05)")
     parser.add_argument(
-        "--bootstrap", type=_count, default=1000, metavar="N", help="bootstrap resamples (1000)"
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="bootstrap resamples (1000)",
     )
     parser.add_argument(
         "--permutations",
-        type=_count,
+        type=positive_int,
         default=10_000,
         metavar="N",
         help="sign-flip resamples of the paired test (10000)",
