@@ -111,7 +111,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument("--preset", help="strategy preset, e.g. quick or paper (LoRA strategies)")
     run.add_argument(
         "--adapter",
-        metavar="PATH",
+        metavar="PATH_OR_ID",
         help="evaluate an existing PEFT adapter instead of training (langwise: PARTITION=PATH,...)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")

@@ -264,3 +264,15 @@ def test_code_to_code_cards_keep_one_program_out_of_its_own_negatives(encoder, t
         strategy.prepare(encoder, toy_dataset())
     assert seen["mask_same_group"] is True
     assert CARD.options.get("mask_same_group", False) is False  # t2c keeps file-mates as negatives
+
+
+def test_an_adapter_hub_id_offline_says_how_to_use_a_local_copy(monkeypatch):
+    from harness.plugins.lora.strategies import resolve_adapter
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(HarnessError) as caught:
+        resolve_adapter("someone/loracode-python-adapter")
+    assert "could not be fetched" in str(caught.value)
+    assert "--adapter /path/to/adapter" in str(caught.value)
+    with pytest.raises(HarnessError, match="no such adapter folder"):
+        resolve_adapter("./missing/adapter")

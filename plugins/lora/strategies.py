@@ -177,6 +177,24 @@ class LoraStrategy(Strategy):
         return view
 
 
+def resolve_adapter(reference: str) -> Path:
+    """A local adapter folder, or a hub id fetched into the Hugging Face cache."""
+    path = Path(reference)
+    if path.is_dir():
+        return path
+    if path.exists() or reference.startswith((".", "/", "~")) or reference.count("/") != 1:
+        raise HarnessError(f"--adapter {reference}: no such adapter folder")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id=reference))
+    except Exception as exc:  # offline, unknown repo, no permission: one line either way
+        raise HarnessError(
+            f"--adapter {reference}: not a local folder, and the hub copy could not be fetched "
+            f"({type(exc).__name__}); download it and pass its folder: --adapter /path/to/adapter"
+        ) from None
+
+
 def _check_base(path: Path, model: Any) -> None:
     config_file = path / "adapter_config.json"
     if not config_file.exists():
@@ -199,10 +217,7 @@ class TaskWise(LoraStrategy):
         return "task"
 
     def _given_adapters(self, dataset: RetrievalDataset | None) -> dict[str, Path]:
-        path = Path(str(self.adapter_option))
-        if not path.is_dir():
-            raise HarnessError(f"--adapter {path}: no such adapter folder")
-        return {"task": path}
+        return {"task": resolve_adapter(str(self.adapter_option))}
 
 
 class LangWise(LoraStrategy):
@@ -221,9 +236,7 @@ class LangWise(LoraStrategy):
                 raise HarnessError(
                     f"--adapter {self.adapter_option!r}: langwise needs PARTITION=PATH[,...]"
                 )
-            if not Path(folder).is_dir():
-                raise HarnessError(f"--adapter {name}={folder}: no such adapter folder")
-            given[name.strip()] = Path(folder)
+            given[name.strip()] = resolve_adapter(folder)
         if dataset is not None:
             missing = sorted(set(dataset.partitions) - set(given))
             if missing:
