@@ -276,3 +276,40 @@ def test_an_adapter_hub_id_offline_says_how_to_use_a_local_copy(monkeypatch):
     assert "--adapter /path/to/adapter" in str(caught.value)
     with pytest.raises(HarnessError, match="no such adapter folder"):
         resolve_adapter("./missing/adapter")
+
+
+KILLED_RUN = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_lora import FAST, toy_pairs
+from harness.encoder import EncoderOptions
+from harness.plugins.encoders.hf_encoder import HFEncoder
+from harness.plugins.lora.config import settings_from
+from harness.plugins.lora.trainer import train_lora
+
+def die(step):
+    if step == 7:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+encoder = HFEncoder({model!r}, EncoderOptions(device="cpu"), name="tiny")
+train_lora(encoder, toy_pairs("f"), settings_from(FAST), Path({workdir!r}), on_step=die)
+"""
+
+
+def test_a_process_killed_with_sigkill_resumes_to_the_same_adapter(encoder, tiny_bert, tmp_path):
+    import subprocess
+    import sys
+
+    workdir = tmp_path / "killed"
+    code = KILLED_RUN.format(tests=str(Path(__file__).parent), model=str(tiny_bert),
+                             workdir=str(workdir))  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    assert (workdir / "checkpoint" / "state.json").exists()
+    resumed, report = train_lora(encoder, toy_pairs("f"), settings_from(FAST), workdir)
+    assert report.resumed_from == 4
+    whole, _ = train_lora(encoder, toy_pairs("f"), settings_from(FAST), tmp_path / "whole")
+    expected = {k: v for k, v in whole.state_dict().items() if "lora_" in k}
+    for name, value in expected.items():
+        torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=1e-6)
