@@ -131,7 +131,8 @@ def _partition(folder: Path, name: str, split: str, options: DatasetOptions) -> 
 
 def _texts(path: Path, what: str) -> dict[str, tuple[str, int]]:
     """id -> (text, line) of a corpus.jsonl or queries.jsonl."""
-    from harness.plugins.datasets.common import field, jsonl_rows
+    from harness.jsonl import jsonl_rows
+    from harness.plugins.datasets.common import field
 
     if not path.is_file():
         raise InputError(f"missing; {FILES_HINT}", path=path)

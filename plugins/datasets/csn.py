@@ -263,6 +263,6 @@ def _shard(path: Path) -> tuple[int, str]:
 
 
 def _read(files: list[Path]) -> Rows:
-    from harness.plugins.datasets.common import jsonl_rows
+    from harness.jsonl import jsonl_rows
 
     return [(line, row, path) for path in files for line, row in jsonl_rows(path)]

@@ -136,7 +136,7 @@ def _rows(
     options: DatasetOptions, language: str, split: str, *, required: bool = True
 ) -> tuple[Rows | None, object, Any]:
     """The lines of one language's split file (or hub split), and where they come from."""
-    from harness.plugins.datasets.common import jsonl_rows
+    from harness.jsonl import jsonl_rows
 
     if options.data_dir is not None:
         path = Path(options.data_dir) / FOLDERS[language] / f"{split}.jsonl"

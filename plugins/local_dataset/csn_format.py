@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import InputError
+from harness.jsonl import jsonl_rows
 from harness.plugins.local_dataset.pairs import Pair, tokens
 
 FIELDS = (
@@ -90,18 +91,9 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The records of a jsonl file; a bad line raises ``InputError`` naming file and line."""
     records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
-            if not isinstance(record, dict):
-                raise InputError("not a JSON object", path=path, line=number)
-            missing = [name for name in FIELDS if name not in record]
-            if missing:
-                raise InputError(f"missing fields {', '.join(missing)}", path=path, line=number)
-            records.append(record)
+    for number, record in jsonl_rows(path):
+        missing = [name for name in FIELDS if name not in record]
+        if missing:
+            raise InputError(f"missing fields {', '.join(missing)}", path=path, line=number)
+        records.append(record)
     return records
