@@ -39,11 +39,6 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")
-
-
 def cpu_encoder(path: Path, **options: Any) -> HFEncoder:
     return HFEncoder(str(path), EncoderOptions(**{"device": "cpu", **options}))
 
