@@ -87,3 +87,140 @@ class DatasetOptions:
     limit: int | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- repository-level completion (task kind `completion`, task `rc`) -------------------------
+
+CROSS_REPO_SPLITS = ("train", "cr_val", "cr_test", "ood_test")
+IN_REPO_SPLITS = ("train", "val", "test")
+# what ``--split`` may name for a completion task: the cross-repo evaluation splits (each
+# repository in them is unseen in training) and the in-repo ones (held-out assertions of
+# repositories whose other assertions train)
+COMPLETION_EVAL_SPLITS = {"cr_val": "cross", "cr_test": "cross", "ood_test": "cross",
+                          "val": "in", "test": "in"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CompletionExample:
+    """One assertion to complete: the model sees `prefix` and must produce `target`.
+
+    `commit_index` is the commit (0 = the first one mined) that introduced the
+    assertion on the evolution track, or None; the two split labels follow
+    RepoPeftBench (cross-repo: train|cr_val|cr_test|ood_test, in-repo:
+    train|val|test).
+    """
+
+    id: str
+    repo: str
+    prefix: str
+    target: str
+    test_file: str = ""
+    line: int = 0
+    commit_index: int | None = None
+    cross_repo_split: str = "train"
+    in_repo_split: str = "train"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One commit of the evolution track: the diff of its non-test code and what it tested.
+
+    `repo_state_embedding` and `diff_embedding` are filled by loaders whose data
+    ships them (RepoPeftBench's commits parquet); mined data leaves them None
+    and carries the text instead.
+    """
+
+    repo: str
+    index: int
+    sha: str = ""
+    diff: str = ""
+    example_ids: tuple[str, ...] = ()
+    repo_state_embedding: tuple[float, ...] | None = None
+    diff_embedding: tuple[float, ...] | None = None
+
+
+@dataclass
+class CompletionPartition:
+    """One repository: its evaluation examples and, for in-repo training, its own.
+
+    `root` is the repository's source tree at the evaluated snapshot (for
+    strategies that read the repository: retrieval augmentation, hypernetworks),
+    None when the data ships no source.
+    """
+
+    name: str
+    eval: list[CompletionExample]
+    train: list[CompletionExample] = field(default_factory=list)
+    valid: list[CompletionExample] = field(default_factory=list)
+    commits: list[Commit] = field(default_factory=list)
+    root: Path | None = None
+
+
+@dataclass
+class CompletionDataset:
+    """What a completion dataset loader returns: partitions are repositories.
+
+    `train` is the shared training pool (cross-repo: every example of the
+    training repositories; in-repo: every repository's in-repo training
+    examples); `protocol` is "cross" or "in".
+    """
+
+    name: str
+    partitions: dict[str, CompletionPartition]
+    train: list[CompletionExample] = field(default_factory=list)
+    protocol: str = "cross"
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def completion_partitions(
+    name: str,
+    examples: list[CompletionExample],
+    split: str,
+    *,
+    commits: dict[str, list[Commit]] | None = None,
+    roots: dict[str, Path] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> CompletionDataset:
+    """Arrange labelled examples into the partitions `split` asks for.
+
+    Cross-repo (`cr_val`, `cr_test`, `ood_test`): one partition per repository
+    whose cross-repo split is `split`, evaluated on all its examples; the
+    training pool is every example of the `train` repositories. In-repo
+    (`val`, `test`): one partition per repository with examples in both the
+    in-repo `train` split and `split`; it trains on the former and is scored
+    on the latter.
+    """
+    from harness.errors import HarnessError
+
+    protocol = COMPLETION_EVAL_SPLITS.get(split)
+    if protocol is None:
+        raise HarnessError(
+            f"--split {split!r}: a completion task evaluates on one of "
+            f"{', '.join(COMPLETION_EVAL_SPLITS)}"
+        )
+    by_repo: dict[str, list[CompletionExample]] = {}
+    for example in examples:
+        by_repo.setdefault(example.repo, []).append(example)
+    commits, roots = commits or {}, roots or {}
+    partitions: dict[str, CompletionPartition] = {}
+    pool: list[CompletionExample] = []
+    for repo in sorted(by_repo):
+        items = by_repo[repo]
+        if protocol == "cross":
+            label = items[0].cross_repo_split
+            if label == "train":
+                pool += items
+            elif label == split:
+                partitions[repo] = CompletionPartition(
+                    repo, items, commits=commits.get(repo, []), root=roots.get(repo)
+                )
+            continue
+        train = [e for e in items if e.in_repo_split == "train"]
+        held = [e for e in items if e.in_repo_split == split]
+        if train and held:
+            valid = [e for e in items if e.in_repo_split == "val"] if split == "test" else []
+            partitions[repo] = CompletionPartition(
+                repo, held, train, valid, commits.get(repo, []), roots.get(repo)
+            )
+            pool += train
+    return CompletionDataset(name, partitions, pool, protocol, dict(meta or {}))

@@ -25,6 +25,9 @@ class EncoderOptions:
     pooling: str | None = None
     dtype: str = "float32"
     extra: dict[str, Any] = field(default_factory=dict)
+    # the kind of the task being run ("retrieval", "completion"): a factory that serves both
+    # (``hf:``) builds an embedding encoder or a causal LM accordingly
+    task_kind: str = "retrieval"
 
 
 class Encoder(Protocol):

@@ -259,6 +259,7 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
             pooling=request.pooling,
             dtype=request.dtype,
             extra=dict(request.settings.get("encoder", {})),
+            task_kind=resolved.card.kind,
         ),
     )
     load_s = time.perf_counter() - started
