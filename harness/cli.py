@@ -35,7 +35,8 @@ def _setting(value: str) -> tuple[str, str, Any]:
     section, dot, name = key.partition(".")
     if not sep or not dot or not section or not name:
         raise argparse.ArgumentTypeError(
-            f"--set {value!r}: expected SECTION.KEY=VALUE (sections: dataset, encoder, strategy)"
+            f"--set {value!r}: expected SECTION.KEY=VALUE "
+            "(sections: dataset, encoder, strategy, task)"
         )
     try:
         parsed = json.loads(raw)

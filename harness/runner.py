@@ -63,6 +63,8 @@ class RunRequest:
     n_resamples: int = 1000
     corpus_chunk_size: int = 4096
     settings: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # a variant of the strategy in a matrix: results go to <strategy>@<label>
+    record: dict[str, Any] = field(default_factory=dict)  # kept in each result's config, unhashed
 
 
 @dataclass
@@ -145,6 +147,17 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             f"(a {card.kind} task; it applies to: {', '.join(strategy_cls.task_kinds)})"
         )
     encoder = loaded.encoders.get(request.model)
+    model_kind = encoder.entry.meta.get("kind")
+    if model_kind == "causal-lm" and card.kind != "completion":
+        raise HarnessError(
+            f"model {request.model!r} is a causal LM; task {card.name!r} ({card.kind}) "
+            "needs an embedding encoder (e.g. --model minilm)"
+        )
+    if card.kind == "completion" and model_kind not in (None, "causal-lm"):
+        raise HarnessError(
+            f"task {card.name!r} needs a causal LM (e.g. --model tiny-code-lm or qwen-coder); "
+            f"{request.model!r} is an embedding encoder"
+        )
     return Plan(
         card=card,
         dataset_name=dataset_name,
@@ -156,8 +169,9 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
     )
 
 
-def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
-    options = DatasetOptions(
+def dataset_options(request: RunRequest, resolved: Plan) -> DatasetOptions:
+    """What the dataset loader is asked for (equal options load an equal dataset)."""
+    return DatasetOptions(
         task=resolved.card.name,
         cache_dir=request.cache_dir,
         data_dir=request.data_dir,
@@ -167,7 +181,10 @@ def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
         seed=request.seed,
         extra=dict(request.settings.get("dataset", {})),
     )
-    dataset = resolved.dataset_loader(options)
+
+
+def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
+    dataset = resolved.dataset_loader(dataset_options(request, resolved))
     if not dataset.partitions:
         raise HarnessError(f"dataset {resolved.dataset_name!r} yielded no partitions")
     if request.languages:
@@ -197,19 +214,12 @@ def _run_config(
         "limit": request.limit,
         "seed": request.seed,
         "n_resamples": request.n_resamples,
+        "task_options": {**resolved.card.options, **request.settings.get("task", {})},
     }
 
 
-def run(request: RunRequest) -> list[PartitionOutcome]:
-    """Evaluate every requested partition; complete ones with the same config are reused."""
-    resolved = plan(request)
-    if request.limit is not None:
-        console().print(
-            f"[yellow]warning:[/] --limit {request.limit}: numbers from a limited run are not "
-            "comparable with full runs or published ones"
-        )
-    dataset = _load_dataset(request, resolved)
-    context = StrategyContext(
+def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
+    return StrategyContext(
         task=resolved.card,
         cache_dir=request.cache_dir,
         seed=request.seed,
@@ -222,25 +232,97 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
             **request.settings.get("encoder", {}),
         },
     )
-    strategy = resolved.strategy_cls(context)
+
+
+def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:
+    return EncoderOptions(
+        device=request.device,
+        max_length=request.max_length,
+        batch_size=request.batch_size,
+        pooling=request.pooling,
+        dtype=request.dtype,
+        extra=dict(request.settings.get("encoder", {})),
+        task_kind=resolved.card.kind,
+    )
+
+
+class Sharing:
+    """What a caller running many runs shares between them (harness.matrix_run overrides
+    it); this base shares nothing: each run loads its dataset and builds its model."""
+
+    def dataset(self, request: RunRequest, resolved: Plan) -> Any:
+        return _load_dataset(request, resolved)
+
+    def model(self, request: RunRequest, resolved: Plan, options: EncoderOptions) -> Any:
+        return resolved.encoder_factory(resolved.encoder_argument, options)
+
+    def scoring_model(self, adapted: Any, base: Any, strategy: Any) -> Any:
+        """The model that scores a partition, given what the strategy returned for it."""
+        return adapted
+
+
+@dataclass
+class PreparedRun:
+    """A run resolved down to its result files, before any model is built."""
+
+    request: RunRequest
+    resolved: Plan
+    dataset: Any
+    strategy: Any
+    config: dict[str, Any]
+    partitions: list[tuple[str, Path, dict[str, Any]]]  # (name, result file, its config)
+
+    def stored(self, path: Path, partition_config: dict[str, Any]) -> Result | None:
+        """The complete result at `path` made with this config (never with --overwrite)."""
+        if self.request.overwrite:
+            return None
+        return completed(path, config_hash(partition_config))
+
+
+def prepare(request: RunRequest, sharing: Sharing | None = None) -> PreparedRun:
+    """Resolve the names, load the dataset, build the strategy and the config; no model."""
+    sharing = sharing or Sharing()
+    resolved = plan(request)
+    dataset = sharing.dataset(request, resolved)
+    strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))
     names = sorted(dataset.partitions)
     if request.languages:
         names = [n for n in names if n in request.languages]
-
-    outcomes: list[PartitionOutcome] = []
-    pending: list[tuple[str, Path, dict[str, Any]]] = []
+    folder = f"{request.strategy}@{request.label}" if request.label else request.strategy
+    partitions = []
     for name in names:
-        partition_config = {**config, "partition": name}
         path = result_path(
             request.results_dir,
             task=resolved.card.name,
             dataset=resolved.dataset_name,
             model=request.model,
-            strategy=request.strategy,
+            strategy=folder,
             partition=name,
         )
-        done = None if request.overwrite else completed(path, config_hash(partition_config))
+        partitions.append((name, path, {**config, "partition": name}))
+    return PreparedRun(request, resolved, dataset, strategy, config, partitions)
+
+
+def run(request: RunRequest, sharing: Sharing | None = None) -> list[PartitionOutcome]:
+    """Evaluate every requested partition; complete ones with the same config are reused."""
+    return execute(prepare(request, sharing), sharing)
+
+
+def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[PartitionOutcome]:
+    """Score the partitions of a prepared run that are not complete yet."""
+    sharing = sharing or Sharing()
+    request, resolved = prepared.request, prepared.resolved
+    dataset, strategy = prepared.dataset, prepared.strategy
+    if request.limit is not None:
+        console().print(
+            f"[yellow]warning:[/] --limit {request.limit}: numbers from a limited run are not "
+            "comparable with full runs or published ones"
+        )
+    outcomes: list[PartitionOutcome] = []
+    pending: list[tuple[str, Path, dict[str, Any]]] = []
+    for name, path, partition_config in prepared.partitions:
+        done = prepared.stored(path, partition_config)
         if done is not None:
             outcomes.append(PartitionOutcome(name, done, path, reused=True))
             console().print(f"{name}: complete in {path}, skipped (--overwrite to redo)")
@@ -250,29 +332,23 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
         return outcomes
 
     started = time.perf_counter()
-    model = resolved.encoder_factory(
-        resolved.encoder_argument,
-        EncoderOptions(
-            device=request.device,
-            max_length=request.max_length,
-            batch_size=request.batch_size,
-            pooling=request.pooling,
-            dtype=request.dtype,
-            extra=dict(request.settings.get("encoder", {})),
-            task_kind=resolved.card.kind,
-        ),
-    )
+    model = sharing.model(request, resolved, encoder_options(request, resolved))
     load_s = time.perf_counter() - started
     strategy.prepare(model, dataset)
     versions, sha = package_versions(), git_sha()
+    task_options = {**resolved.card.options, **request.settings.get("task", {})}
     for name, path, partition_config in pending:
         partition = dataset.partitions[name]
-        adapted = strategy.model_for(model, partition)
+        adapted = sharing.scoring_model(strategy.model_for(model, partition), model, strategy)
         info = dict(getattr(adapted, "info", {}))
         evaluation = resolved.task_kind.evaluate(
             adapted,
             partition.eval,
-            EvaluationOptions(corpus_chunk_size=request.corpus_chunk_size, seed=request.seed),
+            EvaluationOptions(
+                corpus_chunk_size=request.corpus_chunk_size,
+                seed=request.seed,
+                extra=task_options,
+            ),
         )
         metrics = resolved.card.metrics
         summary = summarize(
@@ -288,7 +364,7 @@ def run(request: RunRequest) -> list[PartitionOutcome]:
             main_score=resolved.card.main_score,
             n_examples=len(evaluation.per_example),
             n_candidates=evaluation.n_candidates,
-            config={**partition_config, "encoder_info": info},
+            config={**partition_config, "encoder_info": info, **request.record},
             versions=versions,
             git_sha=sha,
             seed=request.seed,

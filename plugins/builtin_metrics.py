@@ -15,8 +15,15 @@ RANKING = {
     "recall@10": "share of the relevant candidates in the top 10",
 }
 
+COMPLETION = {
+    "exact_match": "1 when the completion equals the target after whitespace normalisation",
+    "edit_similarity": "1 - Levenshtein distance / the longer length, normalised strings",
+}
+
 
 @hookimpl
 def harness_register_metrics(register: Any) -> None:
     for name, description in RANKING.items():
         register(name, name, description, higher_is_better=True, task_kind="retrieval")
+    for name, description in COMPLETION.items():
+        register(name, name, description, higher_is_better=True, task_kind="completion")

@@ -157,7 +157,7 @@ def test_unknown_task_suggests_the_close_name(site: Path):
     out = _harness(site, "run", "--model", "toy-encoder", "--task", "t2x")
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "harness: error: unknown task 't2x'; did you mean 't2c'? (known: c2c, t2c, toy-task)"
+        "harness: error: unknown task 't2x'; did you mean 't2c'? (known: c2c, rc, t2c, toy-task)"
     ]
 
 

@@ -55,6 +55,21 @@ PRESETS: dict[str, LoraSettings] = {
     "quick": LoraSettings(),
 }  # fmt: skip
 
+# completion (causal LMs): Code2LoRA's rank 16 and alpha 32 on the q, k, v, o, gate, up and
+# down projections; the other values are harness's own choices, not the paper's. ``quick``
+# is sized for tiny-code-lm on 2 CPU cores. The loss is on the target tokens only.
+COMPLETION_PRESETS: dict[str, LoraSettings] = {
+    "paper": LoraSettings(
+        r=16, alpha=32, dropout=0.05, lr=2e-4, warmup_steps=100, batch_size=16,
+        epochs=1, max_steps=0, max_length=2048, checkpoint_every=200,
+    ),
+    "quick": LoraSettings(
+        r=16, alpha=32, dropout=0.05, lr=1e-3, warmup_steps=5, batch_size=8,
+        epochs=4, max_steps=60, max_length=384, checkpoint_every=10,
+    ),
+}  # fmt: skip
+PRESETS_BY_KIND = {"retrieval": PRESETS, "completion": COMPLETION_PRESETS}
+
 _OPTION_KEYS = {"preset", "adapter"}
 
 
@@ -82,12 +97,14 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return coerced
 
 
-def settings_from(options: dict[str, Any]) -> LoraSettings:
-    """The preset named by ``options["preset"]`` (default ``quick``) with overrides applied."""
+def settings_from(options: dict[str, Any], kind: str = "retrieval") -> LoraSettings:
+    """The preset named by ``options["preset"]`` (default ``quick``) for a task of `kind`
+    (retrieval or completion), with overrides applied."""
+    presets = PRESETS_BY_KIND.get(kind, PRESETS)
     preset = str(options.get("preset", "quick"))
-    if preset not in PRESETS:
-        raise HarnessError(f"unknown LoRA preset {preset!r} (known: {', '.join(PRESETS)})")
-    base = PRESETS[preset]
+    if preset not in presets:
+        raise HarnessError(f"unknown LoRA preset {preset!r} (known: {', '.join(presets)})")
+    base = presets[preset]
     known = {f.name: getattr(base, f.name) for f in fields(base)}
     changes = {}
     for name, value in options.items():
@@ -99,6 +116,8 @@ def settings_from(options: dict[str, Any]) -> LoraSettings:
         changes[name] = _coerce(name, value, known[name])
     settings = replace(base, **changes)
     _validate(settings)
+    if kind == "retrieval" and settings.batch_size < 2:
+        raise HarnessError("strategy.batch_size must be at least 2: in-batch negatives need two")
     return settings
 
 
@@ -119,8 +138,6 @@ def _validate(s: LoraSettings) -> None:
         raise HarnessError(f"strategy.dropout must be in [0, 1), got {s.dropout}")
     if s.lr <= 0 or s.temperature <= 0:
         raise HarnessError("strategy.lr and strategy.temperature must be positive")
-    if s.batch_size < 2:
-        raise HarnessError("strategy.batch_size must be at least 2: in-batch negatives need two")
     if s.precision not in ("bf16", "fp32"):
         raise HarnessError(f"strategy.precision must be bf16 or fp32, got {s.precision!r}")
     if s.schedule not in ("linear", "constant"):

@@ -10,6 +10,7 @@ determines them; a cached adapter is loaded, never retrained.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -40,13 +41,14 @@ def _balanced(groups: dict[str, list[TrainPair]], seed: int) -> list[TrainPair]:
 class LoraStrategy(Strategy):
     """Shared machinery; subclasses say how partitions map to adapters."""
 
-    task_kinds = ("retrieval",)
+    task_kinds = ("retrieval", "completion")
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
         from harness.plugins.lora.config import settings_from
 
-        self.settings = settings_from(context.options)
+        self.kind = context.task.kind
+        self.settings = settings_from(context.options, self.kind)
         self.preset = str(context.options.get("preset", "quick"))
         self.adapter_option = context.options.get("adapter")
         self._keys: dict[str, str] = {}
@@ -57,9 +59,23 @@ class LoraStrategy(Strategy):
     def adapter_of(self, partition: str) -> str:
         raise NotImplementedError
 
-    def _identity(self, dataset: RetrievalDataset, adapter: str) -> dict[str, Any]:
+    def _identity(self, dataset: Any, adapter: str) -> dict[str, Any]:
         meta = {k: v for k, v in dict(dataset.meta).items() if k not in PATHLIKE_META}
         members = sorted(p for p in dataset.partitions if self.adapter_of(p) == adapter)
+        if self.kind == "completion":
+            # what the adapter learns from: its training examples, whatever split is evaluated
+            ids = sorted(e.id for e in self._completion_items(dataset, adapter, check=False))
+            return {
+                "base_model": self.context.model,
+                "base_options": self.context.model_options,
+                "dataset": dataset.name,
+                "dataset_meta": {k: v for k, v in meta.items() if k != "split"},
+                "task": self.context.task.name,
+                "train_examples": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
+                "n_train_examples": len(ids),
+                "strategy": self.name,
+                "settings": self.settings.identity(),
+            }
         return {
             "base_model": self.context.model,
             "base_options": self.context.model_options,
@@ -93,6 +109,11 @@ class LoraStrategy(Strategy):
     def _given_adapters(self, dataset: RetrievalDataset | None) -> dict[str, Path]:
         raise NotImplementedError
 
+    def planned_adapters(self, dataset: Any) -> list[Any]:
+        from harness.plugins.lora.plan import planned_adapters
+
+        return planned_adapters(self, dataset)
+
     def prepare(self, model: Any, dataset: RetrievalDataset) -> None:
         from harness.plugins.lora.store import AdapterStore
         from harness.plugins.lora.trainer import train_lora
@@ -111,22 +132,20 @@ class LoraStrategy(Strategy):
                 self._paths[adapter] = stored.path
                 self.reports[adapter] = stored.meta.get("training", {})
                 continue
-            groups = {
-                name: part.train
-                for name, part in sorted(dataset.partitions.items())
-                if self.adapter_of(name) == adapter and part.train
-            }
-            if not groups:
-                raise HarnessError(f"adapter {adapter!r}: the dataset has no training pairs")
-            pairs = (
-                _balanced(groups, self.settings.seed)
-                if self.settings.balanced and len(groups) > 1
-                else [p for name in sorted(groups) for p in groups[name]]
-            )
-            peft_model, report = train_lora(
-                model, pairs, self.settings, store.workdir(key),
-                description=f"training {self.name} adapter {adapter}", mask_same_group=mask,
-            )  # fmt: skip
+            description = f"training {self.name} adapter {adapter}"
+            if self.kind == "completion":
+                from harness.plugins.lora.causal import train_causal_lora
+
+                pairs: list[Any] = self._completion_items(dataset, adapter)
+                peft_model, report = train_causal_lora(
+                    model, pairs, self.settings, store.workdir(key), description=description
+                )
+            else:
+                pairs = self._retrieval_pairs(dataset, adapter)
+                peft_model, report = train_lora(
+                    model, pairs, self.settings, store.workdir(key),
+                    description=description, mask_same_group=mask,
+                )  # fmt: skip
             peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
             training = {
                 "steps": report.steps, "seconds": round(report.seconds, 2),
@@ -150,6 +169,35 @@ class LoraStrategy(Strategy):
             )
             self._paths[adapter] = stored.path
             self.reports[adapter] = training
+
+    def _retrieval_pairs(self, dataset: RetrievalDataset, adapter: str) -> list[TrainPair]:
+        groups = {
+            name: part.train
+            for name, part in sorted(dataset.partitions.items())
+            if self.adapter_of(name) == adapter and part.train
+        }
+        if not groups:
+            raise HarnessError(f"adapter {adapter!r}: the dataset has no training pairs")
+        if self.settings.balanced and len(groups) > 1:
+            return _balanced(groups, self.settings.seed)
+        return [p for name in sorted(groups) for p in groups[name]]
+
+    def _completion_items(self, dataset: Any, adapter: str, check: bool = True) -> list[Any]:
+        """Taskwise: the shared training pool (Code2LoRA's single shared LoRA); langwise: the
+        repository's own in-repo training examples (the per-repository upper bound)."""
+        if self.adapter_of("") == "task":
+            items = list(dataset.train)
+        else:
+            items = list(dataset.partitions[adapter].train)
+        if check and not items:
+            if self.adapter_of("") != "task" and dataset.protocol == "cross":
+                raise HarnessError(
+                    f"{self.name} on {self.context.task.name!r}: a per-repository adapter trains "
+                    "on the repository's own in-repo training examples, which a cross-repo "
+                    "split does not have; use --split test (in-repo)"
+                )
+            raise HarnessError(f"adapter {adapter!r}: the dataset has no training examples")
+        return items
 
     def model_for(self, model: Any, partition: Any) -> Any:
         from peft import PeftModel

@@ -40,6 +40,24 @@ def attention_targets(model: Any, requested: tuple[str, ...] = ()) -> list[str]:
     )
 
 
+# causal LMs: every attention and MLP projection (Code2LoRA's targets on Qwen2.5-Coder)
+CAUSAL_FAMILIES: tuple[tuple[str, ...], ...] = (
+    ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    ("q_proj", "k_proj", "v_proj", "o_proj", "fc1", "fc2"),
+    ("c_attn", "c_proj", "c_fc"),
+)
+
+
+def causal_targets(model: Any, requested: tuple[str, ...] = ()) -> list[str]:
+    """Leaf names to adapt in a causal LM: the attention and MLP projections by default."""
+    leaves = {name.rsplit(".", 1)[-1] for name, _ in model.named_modules() if name}
+    if not requested:
+        for family in CAUSAL_FAMILIES:
+            if all(name in leaves for name in family):
+                return list(family)
+    return attention_targets(model, requested)
+
+
 def trainable_share(model: Any) -> tuple[int, int]:
     """(trainable parameters, all parameters)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

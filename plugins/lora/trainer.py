@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
-from harness.data import TrainPair
 from harness.errors import HarnessError
 from harness.plugins.encoders.hf_encoder import pool
 from harness.plugins.lora.config import LoraSettings
@@ -86,14 +85,15 @@ def _lr_lambda(settings: LoraSettings, total: int) -> Callable[[int], float]:
     return factor
 
 
-def wrap_with_lora(model: Any, settings: LoraSettings) -> Any:
-    """A copy of `model` with fresh LoRA layers on its attention query/value projections."""
+def wrap_with_lora(model: Any, settings: LoraSettings, targets: list[str] | None = None) -> Any:
+    """A copy of `model` with fresh LoRA layers on `targets` (default: its attention
+    query/value projections)."""
     torch.manual_seed(settings.seed)
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=attention_targets(model, settings.target_modules),
+        target_modules=targets or attention_targets(model, settings.target_modules),
         bias="none",
     )
     with warnings.catch_warnings():
@@ -138,21 +138,26 @@ def _save_checkpoint(folder: Path, peft_model: Any, state: dict[str, Any]) -> No
 
 def train_lora(
     encoder: Any,
-    pairs: Sequence[TrainPair],
+    pairs: Sequence[Any],
     settings: LoraSettings,
     workdir: Path,
     *,
     description: str = "training",
     mask_same_group: bool = False,
     on_step: Callable[[int], None] | None = None,
+    loss_of: Callable[[Any, list[Any]], torch.Tensor] | None = None,
+    targets: list[str] | None = None,
 ) -> tuple[Any, TrainReport]:
     """Train a LoRA on `encoder` (left unchanged) and return the adapted model and a report.
 
-    `workdir` holds the checkpoint; when it has one, training resumes there.
+    `workdir` holds the checkpoint; when it has one, training resumes there. By default
+    the items are `TrainPair`s and the loss is contrastive (InfoNCE); `loss_of(peft_model,
+    items)` replaces it (the causal-LM trainer's loss on completion targets), and
+    `targets` names the modules to adapt.
     """
     batches = batch_schedule(len(pairs), settings)
     total_steps = len(batches) // settings.grad_accum
-    peft_model = wrap_with_lora(encoder.model, settings)
+    peft_model = wrap_with_lora(encoder.model, settings, targets)
     trainable, total = trainable_share(peft_model)
     parameters = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -177,14 +182,21 @@ def train_lora(
             for micro in range(settings.grad_accum):
                 rows = batches[step * settings.grad_accum + micro]
                 chosen = [pairs[i] for i in rows]
-                length, precision = settings.max_length, settings.precision
-                queries = embed(peft_model, encoder, [p.query for p in chosen], length, precision)
-                codes = embed(peft_model, encoder, [p.positive for p in chosen], length, precision)
-                loss = info_nce(
-                    queries, codes, temperature=settings.temperature,
-                    groups=[p.group for p in chosen] if mask_same_group else None,
-                    symmetric=settings.symmetric,
-                ) / settings.grad_accum  # fmt: skip
+                if loss_of is not None:
+                    loss = loss_of(peft_model, chosen) / settings.grad_accum
+                else:
+                    length, precision = settings.max_length, settings.precision
+                    queries = embed(
+                        peft_model, encoder, [p.query for p in chosen], length, precision
+                    )
+                    codes = embed(
+                        peft_model, encoder, [p.positive for p in chosen], length, precision
+                    )
+                    loss = info_nce(
+                        queries, codes, temperature=settings.temperature,
+                        groups=[p.group for p in chosen] if mask_same_group else None,
+                        symmetric=settings.symmetric,
+                    ) / settings.grad_accum  # fmt: skip
                 loss.backward()
                 step_loss += float(loss.detach())
             if not math.isfinite(step_loss):

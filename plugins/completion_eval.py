@@ -1,0 +1,136 @@
+"""Task kind `completion`: greedy completion of each prefix, scored by exact match.
+
+Both metrics compare the prediction and the target after one documented
+normalisation, :func:`normalise`: surrounding whitespace is removed and every
+run of whitespace (spaces, tabs, newlines) becomes one space. Nothing else is
+changed: ``'a'`` and ``"a"`` differ, as do ``1.0`` and ``1.``, because an
+assertion's expected value is compared as code.
+
+- ``exact_match``: 1 when the normalised prediction equals the normalised
+  target, else 0.
+- ``edit_similarity``: 1 - Levenshtein(pred, target) / max(len(pred),
+  len(target)) over the normalised strings (characters), 1 when both are
+  empty; CodeXGLUE-style, but with plain Levenshtein distance.
+
+The model generates greedily from the prefix, left-truncated to
+``context_tokens`` tokens, for at most ``max_new_tokens`` tokens, stopping
+at the end of the expression (the causal-LM plugin's ``expression_end``).
+Each example's JSONL row keeps the prediction, the target, the prompt's
+token count and the generation latency.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from harness.data import CompletionExample
+from harness.errors import HarnessError
+from harness.task_kind import Evaluation, EvaluationOptions
+
+DEFAULTS: dict[str, int] = {"max_new_tokens": 48, "context_tokens": 1024, "batch_size": 8}
+
+
+def normalise(text: str) -> str:
+    """Strip, and collapse each run of whitespace to one space."""
+    return " ".join(text.split())
+
+
+def levenshtein(a: str, b: str) -> int:
+    """Edit distance (insertions, deletions, substitutions, each cost 1)."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+def exact_match(prediction: str, target: str) -> float:
+    return float(normalise(prediction) == normalise(target))
+
+
+def edit_similarity(prediction: str, target: str) -> float:
+    p, t = normalise(prediction), normalise(target)
+    longest = max(len(p), len(t))
+    return 1.0 if longest == 0 else 1.0 - levenshtein(p, t) / longest
+
+
+def _positive_int(options: dict[str, Any], name: str) -> int:
+    value = options.get(name, DEFAULTS[name])
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise HarnessError(f"task.{name}: expected a positive integer, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise HarnessError(f"task.{name}: expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise HarnessError(f"task.{name}: expected a positive integer, got {value!r}")
+    return number
+
+
+def generation_settings(options: dict[str, Any]) -> dict[str, int]:
+    """``max_new_tokens``, ``context_tokens``, ``batch_size``: card, then ``--set task.*``."""
+    return {name: _positive_int(options, name) for name in DEFAULTS}
+
+
+class Completion:
+    name = "completion"
+
+    def evaluate(
+        self, model: Any, split: Sequence[CompletionExample], options: EvaluationOptions
+    ) -> Evaluation:
+        if getattr(model, "kind", None) != "causal-lm" or not hasattr(model, "generate"):
+            raise HarnessError(
+                f"model {getattr(model, 'name', type(model).__name__)!r} is not a causal LM: "
+                "a completion task needs one (e.g. --model tiny-code-lm or qwen-coder)"
+            )
+        if not split:
+            raise HarnessError("the evaluation split has no examples")
+        settings = generation_settings(options.extra)
+        from harness.plugins.causal_lm.stopping import expression_end
+
+        started = time.perf_counter()
+        generations = model.generate(
+            [e.prefix for e in split],
+            max_new_tokens=settings["max_new_tokens"],
+            context_tokens=settings["context_tokens"],
+            stop=expression_end,
+            batch_size=settings["batch_size"],
+            description="completing",
+        )
+        seconds = time.perf_counter() - started
+        if len(generations) != len(split):
+            raise HarnessError(f"model returned {len(generations)} completions for {len(split)}")
+        rows = []
+        for example, generation in zip(split, generations, strict=True):
+            prediction = generation.text.strip()
+            rows.append(
+                {
+                    "id": example.id,
+                    "exact_match": exact_match(prediction, example.target),
+                    "edit_similarity": edit_similarity(prediction, example.target),
+                    "prediction": prediction,
+                    "target": example.target,
+                    "prompt_tokens": generation.prompt_tokens,
+                    "new_tokens": generation.new_tokens,
+                    "latency_s": round(generation.seconds, 6),
+                }
+            )
+        prompt_tokens = sum(r["prompt_tokens"] for r in rows)
+        return Evaluation(
+            per_example=rows,
+            n_candidates=0,
+            timings={
+                "generate_s": seconds,
+                "prompt_tokens_total": float(prompt_tokens),
+                "prompt_tokens_mean": prompt_tokens / len(rows),
+                "latency_mean_s": seconds / len(rows),
+            },
+        )

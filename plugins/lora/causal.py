@@ -1,0 +1,85 @@
+"""LoRA for causal LMs on the completion task: the loss is on the target tokens only.
+
+Each training example becomes ``prompt + target + "\\n"``: the prompt is the
+prefix tokenized and left-truncated exactly as at evaluation
+(``CausalLM.prompt_ids``), the target is tokenized on its own (so training sees
+the token boundary that generation will see), and the newline that follows
+teaches the model where the expected value ends. Labels are -100 on the prompt
+and the padding, so only the target and its newline are learned. Training runs
+through the shared loop in `trainer.train_lora` (checkpoints, resume, schedule).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from harness.data import CompletionExample
+from harness.plugins.lora.config import LoraSettings
+from harness.plugins.lora.targets import causal_targets
+from harness.plugins.lora.trainer import TrainReport, train_lora
+
+IGNORE = -100
+
+
+def completion_batch(
+    lm: Any, examples: Sequence[CompletionExample], max_length: int
+) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (target tokens only)."""
+    rows: list[tuple[list[int], list[int]]] = []
+    for example in examples:
+        target = lm.tokenizer(example.target + "\n", add_special_tokens=False)["input_ids"]
+        target = target[: max(1, max_length // 2)]
+        prompt = lm.prompt_ids(example.prefix, max(1, max_length - len(target)))
+        rows.append((prompt + target, [IGNORE] * len(prompt) + target))
+    width = max(len(ids) for ids, _ in rows)
+    pad = lm.tokenizer.pad_token_id
+    pad = 0 if pad is None else pad
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (ids, row_labels) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(ids)] = torch.tensor(row_labels)
+        mask[i, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def target_loss(
+    model: Any, batch: dict[str, torch.Tensor], device: torch.device, precision: str = "fp32"
+) -> torch.Tensor:
+    """Mean cross-entropy over the labelled (target) tokens of the batch."""
+    autocast: Any = contextlib.nullcontext()
+    if precision == "bf16" and device.type in ("cuda", "cpu"):
+        autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    ids = batch["input_ids"].to(device)
+    with autocast:
+        logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device)).logits
+    labels = batch["labels"].to(device)
+    shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
+    return F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+
+
+def train_causal_lora(
+    lm: Any,
+    examples: Sequence[CompletionExample],
+    settings: LoraSettings,
+    workdir: Path,
+    *,
+    description: str = "training",
+) -> tuple[Any, TrainReport]:
+    """Train a LoRA on `lm.model` (left unchanged) on `examples`; resumable from `workdir`."""
+
+    def loss_of(peft_model: Any, chosen: list[CompletionExample]) -> torch.Tensor:
+        batch = completion_batch(lm, chosen, settings.max_length)
+        return target_loss(peft_model, batch, lm.device, settings.precision)
+
+    return train_lora(
+        lm, list(examples), settings, workdir, description=description,
+        loss_of=loss_of, targets=causal_targets(lm.model, settings.target_modules),
+    )  # fmt: skip
