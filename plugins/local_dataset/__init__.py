@@ -10,6 +10,11 @@ PHP, C, C++, C#). See ``loader`` for the cache, ``settings`` for the options,
 ``splits`` for the split by file, ``clone_proxy`` for the ``c2c`` proxy, and
 ``mine_command`` for ``harness data mine``.
 
+Task ``rc``: assertion-completion examples from the test files of git
+repositories or source trees, by default of the standard library and every
+installed package that ships its tests (``completion_loader``; ``harness
+data mine-rc``).
+
 Registering imports nothing heavy: the loader is a lazy ``module:attr``
 target, and the command imports its implementation when it runs.
 """
@@ -30,8 +35,8 @@ def harness_register_datasets(register: Any) -> None:
         "local",
         "harness.plugins.local_dataset.loader:load_local",
         "pairs mined from the Python stdlib, installed packages and C/C++ headers on this "
-        "machine, or from --data-dir (t2c; c2c: a clone-retrieval proxy)",
-        tasks=["t2c", "c2c"],
+        "machine, or from --data-dir (t2c; c2c: a clone-retrieval proxy; rc: test assertions)",
+        tasks=["t2c", "c2c", "rc"],
         languages=list(LANGUAGES),
     )
 

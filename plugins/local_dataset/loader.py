@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import (
+    CompletionDataset,
     DatasetOptions,
     RetrievalDataset,
     RetrievalPartition,
@@ -59,8 +60,15 @@ from harness.progress import console
 MINER_VERSION = "2"
 
 
-def load_local(options: DatasetOptions) -> RetrievalDataset:
-    """The ``local`` dataset for `options`, mined on first use and cached."""
+def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
+    """The ``local`` dataset for `options`, mined on first use and cached.
+
+    Task ``rc`` gets assertion-completion examples (``completion_loader``).
+    """
+    if options.task == "rc":
+        from harness.plugins.local_dataset.completion_loader import load_local_completion
+
+        return load_local_completion(options)
     if options.split not in SPLITS:
         raise HarnessError(
             f"dataset local: unknown split {options.split!r} (known: {', '.join(SPLITS)})"

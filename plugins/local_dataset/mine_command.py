@@ -27,8 +27,8 @@ UNLIMITED = 10**12
 
 
 def add_data_command(cli: Any) -> None:
-    """``harness data`` with its subcommand ``mine``."""
-    data = cli.add_parser("data", help="make datasets: data mine PATH --out DIR")
+    """``harness data`` with its subcommands ``mine`` and ``mine-rc``."""
+    data = cli.add_parser("data", help="make datasets: data mine PATH --out DIR; data mine-rc")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data.set_defaults(handler=lambda args: _print_help(data))
     mine = sub.add_parser(
@@ -59,6 +59,9 @@ def add_data_command(cli: Any) -> None:
         "--force", action="store_true", help="replace DIR if it holds an earlier mined dataset"
     )
     mine.set_defaults(handler=run_mine)
+    from harness.plugins.local_dataset.completion_command import add_mine_rc_command
+
+    add_mine_rc_command(sub)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

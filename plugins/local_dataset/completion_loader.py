@@ -1,0 +1,275 @@
+"""``load_local_completion``: the ``local`` dataset for task ``rc``, mined once and cached.
+
+The first call mines the repositories (``completion_mining``) and writes::
+
+    <cache_dir>/local-rc/<key>/meta.json       settings, repositories, counts per repo and split
+    <cache_dir>/local-rc/<key>/examples.jsonl  one example per line: id, repo, test_file, line,
+                                               start (the target's character offset), target,
+                                               commit_index, cross_repo_split, in_repo_split
+    <cache_dir>/local-rc/<key>/files.jsonl     {repo, path, text} of each file with examples
+    <cache_dir>/local-rc/<key>/commits.jsonl   {repo, index, sha, diff, example_ids}
+
+under a temporary name, renamed into place when whole. The key hashes
+everything that determines the examples: the miner version, the Python
+version, the seed, the settings (``context_chars`` aside: the prefix is cut
+from the stored file text when loading) and every repository with its
+version. Later calls with the same key read the folder without mining.
+
+``options.split`` is one of ``cr_val``, ``cr_test``, ``ood_test``
+(cross-repo) or ``val``, ``test`` (in-repo); the partitions are the
+repositories ``completion_partitions`` picks for it, each with its ``root``
+and evolution-track ``commits``; ``options.languages`` narrows them to the
+named repositories and ``options.limit`` keeps the first N evaluation
+examples of each (stored in a seeded shuffled order, so a fair sample).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from harness.data import (
+    COMPLETION_EVAL_SPLITS,
+    CROSS_REPO_SPLITS,
+    IN_REPO_SPLITS,
+    Commit,
+    CompletionDataset,
+    CompletionExample,
+    DatasetOptions,
+    completion_partitions,
+)
+from harness.errors import HarnessError
+from harness.jsonl import jsonl_rows
+from harness.plugins.local_dataset.completion_mining import MinedCompletion, mine_completion
+from harness.plugins.local_dataset.completion_settings import (
+    WHAT,
+    CompletionSettings,
+    completion_settings,
+)
+from harness.plugins.local_dataset.repositories import (
+    Repository,
+    default_repositories,
+    repositories_in,
+)
+from harness.plugins.local_dataset.sources import python_version
+from harness.progress import console
+
+MINER_VERSION = "1"
+CACHE_FOLDER = "local-rc"
+
+
+def load_local_completion(options: DatasetOptions) -> CompletionDataset:
+    """The ``local`` completion dataset for `options`, mined on first use and cached."""
+    if options.split not in COMPLETION_EVAL_SPLITS:
+        raise HarnessError(
+            f"{WHAT}: unknown split {options.split!r} (known: {', '.join(COMPLETION_EVAL_SPLITS)})"
+        )
+    settings = completion_settings(options.extra, options.seed)
+    repos = find_repositories(options.data_dir, settings)
+    key = cache_key(settings, repos)
+    folder = Path(options.cache_dir) / CACHE_FOLDER / key
+    if not (folder / "meta.json").is_file():
+        mined = mine_completion(repos, settings)
+        write_mined(folder, mined, settings, repos, key)
+        _say_mined(mined, folder)
+    return read_dataset(
+        folder,
+        options.split,
+        context_chars=settings.context_chars,
+        repos=options.languages,
+        limit=options.limit,
+    )
+
+
+def find_repositories(data_dir: Path | None, settings: CompletionSettings) -> list[Repository]:
+    """The repositories under `data_dir`, or this machine's (``repositories``); never none."""
+    repos = repositories_in(data_dir, settings.layout) if data_dir else default_repositories()
+    if not repos:
+        where = str(data_dir) if data_dir else "the standard library and site-packages"
+        raise HarnessError(f"{WHAT}: no Python test files found in {where}")
+    return repos
+
+
+def cache_key(settings: CompletionSettings, repos: list[Repository]) -> str:
+    """A hash of everything that determines the mined examples (24 hex digits)."""
+    described = {
+        "miner_version": MINER_VERSION,
+        "python": python_version(),
+        "settings": settings.determining(),
+        "repos": [repo.describe() for repo in repos],
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def write_mined(
+    folder: Path,
+    mined: MinedCompletion,
+    settings: CompletionSettings,
+    repos: list[Repository],
+    key: str,
+) -> dict[str, Any]:
+    """Write `mined` to `folder` atomically (kept as it is when another process won); the meta."""
+    meta = {
+        "dataset": "local",
+        "task": "rc",
+        "cache_key": key,
+        "miner_version": MINER_VERSION,
+        "seed": settings.seed,
+        "settings": settings.determining(),
+        "seconds": round(mined.seconds, 2),
+        "sizes": sizes(mined),
+        "repos": {
+            repo.name: {**repo.describe(), **asdict(mined.reports[repo.name])} for repo in repos
+        },
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    try:
+        temporary.mkdir()
+        _write_jsonl(temporary / "examples.jsonl", (e.row() for e in mined.examples))
+        _write_jsonl(
+            temporary / "files.jsonl",
+            ({"repo": r, "path": p, "text": t} for (r, p), t in sorted(mined.texts.items())),
+        )
+        commits = (asdict(c) for repo in sorted(mined.commits) for c in mined.commits[repo])
+        _write_jsonl(temporary / "commits.jsonl", commits)
+        text = json.dumps(meta, indent=1) + "\n"
+        (temporary / "meta.json").write_text(text, encoding="utf-8")
+        if folder.exists() and not (folder / "meta.json").is_file():
+            shutil.rmtree(folder)  # a half-written folder is no dataset
+        os.replace(temporary, folder)
+    except OSError:
+        if not (folder / "meta.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return meta
+
+
+def sizes(mined: MinedCompletion) -> dict[str, Any]:
+    """Repositories and examples per cross-repo split, examples per in-repo split."""
+    cross = {split: {"repositories": 0, "examples": 0} for split in CROSS_REPO_SPLITS}
+    for report in mined.reports.values():
+        if report.cross_repo_split is not None:
+            cross[report.cross_repo_split]["repositories"] += 1
+            cross[report.cross_repo_split]["examples"] += report.kept
+    in_repo = {split: 0 for split in IN_REPO_SPLITS}
+    for example in mined.examples:
+        in_repo[example.in_repo_split] += 1
+    commits = sum(len(track) for track in mined.commits.values())
+    return {"cross_repo": cross, "in_repo": in_repo, "examples": len(mined.examples),
+            "commits": commits}  # fmt: skip
+
+
+def read_examples(folder: Path, context_chars: int) -> list[CompletionExample]:
+    """The stored examples, each prefix cut from its file's text."""
+    texts = {(r["repo"], r["path"]): r["text"] for _, r in jsonl_rows(folder / "files.jsonl")}
+    examples = []
+    for _, row in jsonl_rows(folder / "examples.jsonl"):
+        start = row.pop("start")
+        text = texts[(row["repo"], row["test_file"])]
+        prefix = text[max(0, start - context_chars) : start]
+        examples.append(CompletionExample(prefix=prefix, **row))
+    return examples
+
+
+def read_commits(folder: Path) -> dict[str, list[Commit]]:
+    commits: dict[str, list[Commit]] = {}
+    for _, row in jsonl_rows(folder / "commits.jsonl"):
+        row["example_ids"] = tuple(row["example_ids"])
+        commits.setdefault(row["repo"], []).append(Commit(**row))
+    return commits
+
+
+def read_dataset(
+    folder: Path,
+    split: str,
+    *,
+    context_chars: int,
+    repos: list[str] | None = None,
+    limit: int | None = None,
+) -> CompletionDataset:
+    """A stored mined folder arranged for `split` (``completion_partitions``)."""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    roots = {name: Path(info["root"]) for name, info in meta["repos"].items()}
+    described = {
+        "source_roots": sorted({info["root"] for info in meta["repos"].values()}),
+        "n_repositories": sum(
+            info["cross_repo_split"] is not None for info in meta["repos"].values()
+        ),
+        "sizes": meta["sizes"],
+        "seed": meta["seed"],
+        "miner_version": meta["miner_version"],
+        "cache_key": meta["cache_key"],
+        "cache_dir": str(folder),
+        "settings": {**meta["settings"], "context_chars": context_chars},
+        "eval_split": split,
+        "limit": limit,
+        "format": "assertion completion: prefix = test file up to the expected value",
+    }
+    dataset = completion_partitions(
+        "local",
+        read_examples(folder, context_chars),
+        split,
+        commits=read_commits(folder),
+        roots=roots,
+        meta=described,
+    )
+    counts = ", ".join(f"{s} {v['repositories']}" for s, v in meta["sizes"]["cross_repo"].items())
+    where = f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}"
+    return select_partitions(dataset, repos, limit, what=WHAT, where=where)
+
+
+def select_partitions(
+    dataset: CompletionDataset,
+    repos: list[str] | None,
+    limit: int | None,
+    *,
+    what: str,
+    where: str,
+) -> CompletionDataset:
+    """`dataset` narrowed to the repositories named, each evaluated on its first `limit`.
+
+    Raises HarnessError for a repository not in the split, or when no
+    repository is (`where` says where to look).
+    """
+    split = dataset.meta.get("eval_split", "")
+    if repos:
+        unknown = sorted(set(repos) - set(dataset.partitions))
+        if unknown:
+            raise HarnessError(
+                f"{what}: {unknown[0]!r} is not a repository of the {split} split "
+                f"(it has: {', '.join(sorted(dataset.partitions)) or 'none'})"
+            )
+        dataset.partitions = {name: dataset.partitions[name] for name in repos}
+    if not dataset.partitions:
+        raise HarnessError(f"{what}: no repository has examples in the {split} split ({where})")
+    if limit is not None:
+        for partition in dataset.partitions.values():
+            partition.eval = partition.eval[:limit]
+    return dataset
+
+
+def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+
+
+def _say_mined(mined: MinedCompletion, folder: Path) -> None:
+    read = sum(r.files_read for r in mined.reports.values())
+    console().print(
+        f"local dataset (rc): {len(mined.examples)} assertion examples from "
+        f"{sum(r.cross_repo_split is not None for r in mined.reports.values())} repositories "
+        f"({read} test files read, {mined.seconds:.1f} s); cached in {folder}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
