@@ -3,6 +3,9 @@
 >>> with progress_bar("encoding", total=3) as advance:
 ...     for _ in range(3):
 ...         advance(1)
+
+Inside ``overall_bar`` (a matrix of runs) every bar joins its display, below
+the overall one, and is removed when its block ends.
 """
 
 from __future__ import annotations
@@ -11,18 +14,42 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 _console = Console(stderr=True, soft_wrap=True)
+_overall: Progress | None = None  # the display of a running overall_bar
+
+
+class _Remaining(TimeRemainingColumn):
+    """Rich's estimate, or the task's own ``eta`` field when it sets one."""
+
+    def render(self, task: Task) -> Text:
+        if task.fields.get("eta"):
+            return Text(str(task.fields["eta"]), style="progress.remaining")
+        return super().render(task)
+
+
+def _columns() -> list[Any]:
+    return [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        _Remaining(),
+    ]
 
 
 def _disabled() -> bool:
@@ -48,15 +75,20 @@ def progress_bar(
         if total:
             print(f"{description}: {done}/{total}{' ' + unit if unit else ''}", file=sys.stderr)
         return
-    columns = [
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    with Progress(*columns, console=_console, transient=False) as progress:
+    if _overall is not None:
+        shared = _overall
+        inner = shared.add_task(description, total=total, status="")
+
+        def advance_inner(n: int = 1, **fields: object) -> None:
+            status = " ".join(f"{k}={v}" for k, v in fields.items())
+            shared.update(inner, advance=n, status=status)
+
+        try:
+            yield advance_inner
+        finally:
+            shared.remove_task(inner)
+        return
+    with Progress(*_columns(), console=_console, transient=False) as progress:
         task = progress.add_task(description, total=total, status="")
 
         def advance(n: int = 1, **fields: object) -> None:
@@ -64,6 +96,27 @@ def progress_bar(
             progress.update(task, advance=n, status=status)
 
         yield advance
+
+
+@contextmanager
+def overall_bar(description: str, total: int) -> Iterator[Callable[..., None]]:
+    """One bar above all others while the block runs; yields ``update(completed, **fields)``
+    (``status=``, ``eta=`` text). Off a terminal it does nothing: the caller prints lines."""
+    global _overall
+    if _disabled():
+        yield lambda *_, **__: None
+        return
+    with Progress(*_columns(), console=_console, transient=False) as progress:
+        task = progress.add_task(description, total=total, status="", eta="")
+
+        def update(completed: int, **fields: Any) -> None:
+            progress.update(task, completed=completed, **fields)
+
+        _overall = progress
+        try:
+            yield update
+        finally:
+            _overall = None
 
 
 def console() -> Console:

@@ -279,10 +279,13 @@ class PreparedRun:
         return completed(path, config_hash(partition_config))
 
 
-def prepare(request: RunRequest, sharing: Sharing | None = None) -> PreparedRun:
-    """Resolve the names, load the dataset, build the strategy and the config; no model."""
+def prepare(
+    request: RunRequest, sharing: Sharing | None = None, resolved: Plan | None = None
+) -> PreparedRun:
+    """Resolve the names (unless `resolved` is their plan), load the dataset, build the
+    strategy and the config; no model yet."""
     sharing = sharing or Sharing()
-    resolved = plan(request)
+    resolved = resolved or plan(request)
     dataset = sharing.dataset(request, resolved)
     strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))

@@ -25,11 +25,25 @@ class StrategyContext:
     model_options: dict[str, Any] = field(default_factory=dict)  # what else shapes the base
 
 
+@dataclass(frozen=True)
+class PlannedAdapter:
+    """An artifact a strategy trains before it scores, or finds in its cache."""
+
+    name: str  # what it is for: a partition, or "task"
+    key: str  # its cache key
+    cached: bool
+    steps: int  # training steps it takes from scratch
+    steps_done: int = 0  # already in a checkpoint of an interrupted training
+
+
 class Strategy:
     """The base: the model unchanged. Subclasses override what they adapt."""
 
     name: str = ""
     task_kinds: tuple[str, ...] = ()
+    # False when `model_for` returns the base model itself, unchanged, so the base
+    # model's embeddings can be shared with other such runs (harness.matrix_run)
+    changes_encoder: bool = True
 
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
@@ -44,3 +58,7 @@ class Strategy:
     def model_for(self, model: Any, partition: Any) -> Any:
         """The model that scores `partition`."""
         return model
+
+    def planned_adapters(self, dataset: Any) -> list[PlannedAdapter]:
+        """What `prepare` would train or load for `dataset` (`--dry-run`); by default nothing."""
+        return []

@@ -13,6 +13,7 @@ class NoAdaptation(Strategy):
 
     name = "none"
     task_kinds = ("retrieval", "completion")
+    changes_encoder = False
 
 
 @hookimpl
