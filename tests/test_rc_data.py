@@ -12,6 +12,7 @@ import json
 import os
 import re
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -664,3 +665,19 @@ def test_mine_rc_writes_what_repopeft_and_local_read_alike(
     assert main(["data", "mine-rc", str(git_repo), "--out", str(tmp_path / "x"),
                  "--set", "max_per_rep=1"]) == 2  # fmt: skip
     assert "unknown option 'max_per_rep'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_offline_default_mines_the_stdlib_and_installed_packages(tmp_path: Path) -> None:
+    """The machine's own tests: cpython and numpy (a dependency) are repositories."""
+    options = rc_options(tmp_path, None, max_files_per_repo=15, min_per_repo=20)
+    dataset = load_local_completion(options)
+    meta = json.loads((Path(dataset.meta["cache_dir"]) / "meta.json").read_text())
+    kept = {name for name, info in meta["repos"].items() if info["cross_repo_split"]}
+    assert {"cpython", "numpy"} <= kept
+    assert meta["repos"]["cpython"]["root"] == sysconfig.get_paths()["stdlib"]
+    assert dataset.partitions and all(len(p.eval) >= 20 for p in dataset.partitions.values())
+    for partition in dataset.partitions.values():
+        for example in partition.eval[:50]:
+            assert example.id.startswith(f"{partition.name}:{example.test_file}:")
+            assert is_test_path(example.test_file) and example.target.strip()
