@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.plugins.local_dataset.assertions import find_assertions, is_test_path
 
+# the same text whatever the user's git configuration (prefixes, colour, external tools)
+DIFF_OPTIONS = ("--no-color", "--no-ext-diff", "-M", "--src-prefix=a/", "--dst-prefix=b/")
 ChangedFile = tuple[str, str | None, str]  # (status letter, path at the parent or None, path)
 
 
@@ -66,32 +68,37 @@ def evolution(
     limits = {"max_target_chars": max_target_chars, "max_target_lines": max_target_lines}
     track = []
     for index, (sha, *parents) in enumerate(history):
-        parent = parents[0] if parents else empty_tree
-        changed = changed_files(root, parent, sha)
-        code = [path for _, _, path in changed if path.endswith(".py") and not is_test_path(path)]
-        old_code = [old for _, old, path in changed if old and old != path and path in code]
-        diff = ""
-        if code:
-            diff = _git(root, "diff", "--no-color", "--no-ext-diff", "-M", parent, sha, "--",
-                        *code, *old_code).decode("utf-8", "replace")  # fmt: skip
-        introduced: set[tuple[str, str]] = set()
-        renames = tuple(
-            (old, path)
-            for status, old, path in changed
-            if status == "R" and old and is_test_path(old)
-        )
-        for status, old, path in changed:
-            if status == "D" or not is_test_path(path):
-                continue
-            now = _keys(_blob(root, sha, path), limits)
-            before = _keys(_blob(root, parent, old), limits) if parents and old else set()
-            introduced |= {(path, key) for key in now - before}
-        track.append(
-            CommitChanges(index, sha, diff[:max_diff_chars], frozenset(introduced), renames)
-        )
+        parent = parents[0] if parents else None
+        change = commit_changes(root, sha, parent or empty_tree, limits, has_parent=bool(parent))
+        track.append(replace(change, index=index, diff=change.diff[:max_diff_chars]))
         if advance is not None:
             advance(1)
     return track
+
+
+def commit_changes(
+    root: Path, sha: str, parent: str, limits: dict[str, int], *, has_parent: bool
+) -> CommitChanges:
+    """The whole diff, introduced assertions and test renames of `sha` against `parent`
+    (`index` is left 0 for the caller to set)."""
+    changed = changed_files(root, parent, sha)
+    code = [path for _, _, path in changed if path.endswith(".py") and not is_test_path(path)]
+    old_code = [old for _, old, path in changed if old and old != path and path in code]
+    diff = ""
+    if code:
+        output = _git(root, "diff", *DIFF_OPTIONS, parent, sha, "--", *code, *old_code)
+        diff = output.decode("utf-8", "replace")
+    introduced: set[tuple[str, str]] = set()
+    for status, old, path in changed:
+        if status == "D" or not is_test_path(path):
+            continue
+        now = _keys(_blob(root, sha, path), limits)
+        before = _keys(_blob(root, parent, old), limits) if has_parent and old else set()
+        introduced |= {(path, key) for key in now - before}
+    renames = tuple(
+        (old, path) for status, old, path in changed if status == "R" and old and is_test_path(old)
+    )
+    return CommitChanges(0, sha, diff, frozenset(introduced), renames)
 
 
 def changed_files(root: Path, parent: str, sha: str) -> list[ChangedFile]:
