@@ -111,6 +111,17 @@ def _add_leaderboard(sub: Any) -> None:
         metavar="FILE",
         help="add published rows (default file: leaderboards/reported.toml)",
     )
+    board.add_argument(
+        "--cost",
+        action="store_true",
+        help="completion: score against prompt tokens, seconds per request, one-off cost "
+        "and break-even requests, per strategy (docs/cost.md)",
+    )
+    board.add_argument(
+        "--baseline",
+        metavar="STRATEGY",
+        help="--cost: the strategy break-even is computed against (default: rag, else none)",
+    )
     _add_test_options(board)
     board.set_defaults(handler=_cmd_leaderboard)
 
@@ -119,6 +130,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from harness.leaderboard import REPORTED_FILE, build
     from harness.leaderboard_format import render
 
+    if args.cost:
+        return _cmd_cost(args)
+    if args.baseline:
+        raise HarnessError("--baseline applies to the cost view: add --cost")
     reported = REPORTED_FILE if args.reported == DEFAULT_REPORTED else args.reported
     board = build(
         args.results,
@@ -145,6 +160,34 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     if args.output:
         command += ["-o", str(args.output)]
     text = render(board, args.format, commands=[*board.run_commands, " ".join(command)])
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        print(text, end="")
+    return 0
+
+
+def _cmd_cost(args: argparse.Namespace) -> int:
+    from harness.leaderboard_cost import build_costs, render_costs
+
+    if args.reported is not None:
+        raise HarnessError("--reported does not apply to the cost view (--cost)")
+    view = build_costs(
+        args.results,
+        args.task,
+        dataset=args.dataset,
+        metric=args.metric,
+        baseline=args.baseline,
+        n_resamples=args.bootstrap,
+        seed=args.seed,
+    )
+    command = ["harness leaderboard --cost --task", args.task, "--dataset", view.dataset]
+    command += ["--results", str(args.results)]
+    if args.baseline:
+        command += ["--baseline", args.baseline]
+    text = render_costs(view, args.format, commands=[" ".join(command)])
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")

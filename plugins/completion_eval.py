@@ -16,7 +16,9 @@ The model generates greedily from the prefix, left-truncated to
 ``context_tokens`` tokens, for at most ``max_new_tokens`` tokens, stopping
 at the end of the expression (the causal-LM plugin's ``expression_end``).
 Each example's JSONL row keeps the prediction, the target, the prompt's
-token count and the generation latency.
+token count and the generation latency, plus any ``extra`` fields a
+strategy's generations carry (``rag``: the retrieved chunk ids); the
+timings add the model's one-off costs (``harness.cost``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from harness.cost import one_off_costs, one_off_timings
 from harness.data import CompletionExample
 from harness.errors import HarnessError
 from harness.task_kind import Evaluation, EvaluationOptions
@@ -123,6 +126,9 @@ class Completion:
                     "latency_s": round(generation.seconds, 6),
                 }
             )
+            # a strategy's view may add fields (rag: the retrieved chunk ids); never over ours
+            extra = getattr(generation, "extra", None) or {}
+            rows[-1].update({k: v for k, v in extra.items() if k not in rows[-1]})
         prompt_tokens = sum(r["prompt_tokens"] for r in rows)
         return Evaluation(
             per_example=rows,
@@ -132,5 +138,6 @@ class Completion:
                 "prompt_tokens_total": float(prompt_tokens),
                 "prompt_tokens_mean": prompt_tokens / len(rows),
                 "latency_mean_s": seconds / len(rows),
+                **one_off_timings(one_off_costs(getattr(model, "info", None) or {})),
             },
         )

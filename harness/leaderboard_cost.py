@@ -1,0 +1,235 @@
+"""`harness leaderboard --cost`: per strategy, the score against what it costs.
+
+One row per (model, strategy) over every stored partition of the task:
+
+- the main score (exact match) over all requests pooled, with a percentile
+  bootstrap 95% interval over those requests;
+- prompt tokens per request: the partitions' ``prompt_tokens_total`` summed,
+  over their requests;
+- seconds per request: their ``generate_s`` summed (generation, batched as
+  the task sets it, plus any retrieval or selection of context), over their
+  requests;
+- one-off seconds: every distinct artifact the partitions' models declare
+  (``harness.cost.one_off_costs`` on the stored ``encoder_info``) counted
+  once: a task-wise adapter once, per-repository indexes or adapters each;
+- break-even requests against the baseline strategy of the same model
+  (``harness.cost.break_even``): ``never`` when the strategy is not cheaper
+  per request but costs more up front, ``-`` when there is nothing to repay.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+
+from harness.compare import Run, load_runs, read_scores
+from harness.cost import OneOff, break_even, one_off_costs, total_one_off
+from harness.errors import HarnessError, InputError
+from harness.leaderboard import _main_score, _select
+from harness.stats import bootstrap_ci
+
+ALIGN = ("left", "left", *["right"] * 6)
+BASELINE_ORDER = ("rag", "none")
+"""The default baseline: the first of these a model has results for."""
+
+
+@dataclass
+class CostRow:
+    model: str
+    strategy: str
+    partitions: int
+    requests: int
+    score: float
+    ci_low: float
+    ci_high: float
+    tokens_per_request: float
+    seconds_per_request: float
+    one_off_s: float
+    one_off: dict[str, float] = field(default_factory=dict)
+    """Seconds by kind (index_build, adapter_training, ...)."""
+    break_even: int | None = None
+    baseline: str = ""
+    """The strategy this row's break-even is against; empty on the baseline row itself."""
+    nothing_to_repay: bool = False
+
+
+@dataclass
+class CostView:
+    task: str
+    dataset: str
+    metric: str
+    rows: list[CostRow]
+
+
+def _strategy(run: Run) -> str:
+    """The strategy, with the label of its variant in a matrix run (``taskwise r=8``)."""
+    label = (run.result.config.get("variant") or {}).get("label")
+    return f"{run.result.strategy} {label}" if label else run.result.strategy
+
+
+def _timing(run: Run, name: str) -> float:
+    value = run.result.timings.get(name)
+    if not isinstance(value, int | float):
+        raise InputError(
+            f"has no timing {name!r}: the cost view needs completion results that record "
+            "prompt tokens and generation time",
+            path=run.path,
+        )
+    return float(value)
+
+
+def _row(runs: Sequence[Run], metric: str, n_resamples: int, seed: int) -> CostRow:
+    values = np.concatenate([read_scores(run, [metric]).columns[metric] for run in runs])
+    requests = sum(run.result.n_examples for run in runs)
+    if requests == 0:
+        raise InputError("holds no examples", path=runs[0].path)
+    low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
+    costs: list[OneOff] = []
+    for run in runs:
+        costs += one_off_costs(run.result.config.get("encoder_info") or {})
+    by_kind: dict[str, float] = {}
+    for cost in {(c.what, c.key): c for c in costs}.values():
+        by_kind[cost.what] = by_kind.get(cost.what, 0.0) + cost.seconds
+    first = runs[0].result
+    return CostRow(
+        model=first.model,
+        strategy=_strategy(runs[0]),
+        partitions=len(runs),
+        requests=requests,
+        score=float(values.mean()),
+        ci_low=low,
+        ci_high=high,
+        tokens_per_request=sum(_timing(r, "prompt_tokens_total") for r in runs) / requests,
+        seconds_per_request=sum(_timing(r, "generate_s") for r in runs) / requests,
+        one_off_s=total_one_off(costs),
+        one_off=by_kind,
+    )
+
+
+def build_costs(
+    root: Path,
+    task: str,
+    *,
+    dataset: str | None = None,
+    metric: str | None = None,
+    baseline: str | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> CostView:
+    """Read the store; one row per model and strategy, break-even against `baseline`."""
+    runs = _select(load_runs(root), root, task, dataset)
+    metric = metric or _main_score(runs)
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.result.model, _strategy(run)), []).append(run)
+    rows = [_row(g, metric, n_resamples, seed) for _, g in sorted(groups.items())]
+    strategies = sorted({r.strategy for r in rows})
+    if baseline is not None and baseline not in strategies:
+        raise HarnessError(
+            f"--baseline {baseline!r}: no results of that strategy for task {task!r} "
+            f"(strategies there: {', '.join(strategies)})"
+        )
+    for model in sorted({r.model for r in rows}):
+        mine = {r.strategy: r for r in rows if r.model == model}
+        chosen = baseline or next((s for s in BASELINE_ORDER if s in mine), None)
+        base = mine.get(chosen) if chosen else None
+        if base is None:
+            continue
+        for row in mine.values():
+            if row is base:
+                continue
+            row.baseline = base.strategy
+            row.break_even = break_even(
+                row.one_off_s, row.seconds_per_request, base.one_off_s, base.seconds_per_request
+            )
+            row.nothing_to_repay = row.break_even is None and row.one_off_s <= base.one_off_s
+    rows.sort(key=lambda r: (r.model, r.strategy != "none", r.strategy))
+    return CostView(task, runs[0].result.dataset, metric, rows)
+
+
+def _break_even_text(row: CostRow) -> str:
+    if not row.baseline:
+        return "baseline"
+    if row.break_even is not None:
+        return f"{row.break_even:,}"
+    return "-" if row.nothing_to_repay else "never"
+
+
+def _one_off_text(row: CostRow) -> str:
+    if not row.one_off:
+        return "0"
+    parts = ", ".join(f"{what} {s:.1f}" for what, s in sorted(row.one_off.items()))
+    return f"{row.one_off_s:.1f} ({parts})" if len(row.one_off) > 1 else f"{row.one_off_s:.1f}"
+
+
+def _table(view: CostView) -> tuple[list[str], list[list[str]]]:
+    headers = ["model", "strategy", "requests", f"{view.metric} x100 [95% CI]",
+               "prompt tokens / request", "s / request", "one-off s",
+               "break-even requests"]  # fmt: skip
+    body = [
+        [row.model, row.strategy, str(row.requests),
+         f"{100 * row.score:.2f} [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]",
+         f"{row.tokens_per_request:.1f}", f"{row.seconds_per_request:.4f}",
+         _one_off_text(row), _break_even_text(row)]
+        for row in view.rows
+    ]  # fmt: skip
+    return headers, body
+
+
+def _legend(view: CostView) -> list[str]:
+    against = sorted({r.baseline for r in view.rows if r.baseline})
+    return [
+        f"Requests pooled over every partition; intervals: percentile bootstrap over requests. "
+        f"Break-even against {', '.join(against) or 'no baseline'}: the requests n at which "
+        "one-off + n x (s / request) equals the baseline's, ceil((O - O_base) / "
+        "(L_base - L)); never: not cheaper per request; -: no larger one-off cost to repay. "
+        "One-off seconds count each artifact once (a cached one reports the seconds it took).",
+    ]
+
+
+def render_costs(view: CostView, fmt: str = "markdown", *, commands: Sequence[str] = ()) -> str:
+    """The cost view as markdown, latex, csv or json."""
+    if fmt == "json":
+        document = {"task": view.task, "dataset": view.dataset, "metric": view.metric,
+                    "rows": [asdict(r) for r in view.rows]}  # fmt: skip
+        return json.dumps(document, indent=2, sort_keys=True) + "\n"
+    headers, body = _table(view)
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["model", "strategy", "partitions", "requests", "score", "ci_low",
+                         "ci_high", "tokens_per_request", "seconds_per_request", "one_off_s",
+                         "break_even", "baseline"])  # fmt: skip
+        for r in view.rows:
+            writer.writerow([r.model, r.strategy, r.partitions, r.requests, f"{r.score:.6f}",
+                             f"{r.ci_low:.6f}", f"{r.ci_high:.6f}", f"{r.tokens_per_request:.3f}",
+                             f"{r.seconds_per_request:.6f}", f"{r.one_off_s:.3f}",
+                             _break_even_text(r), r.baseline])  # fmt: skip
+        return out.getvalue()
+    title = f"{view.task} on {view.dataset}: {view.metric} against cost"
+    if fmt == "latex":
+        lines = [f"% {title}", *(f"% {line}" for line in _legend(view))]
+        lines += [f"% regenerate: {c}" for c in commands]
+        return (
+            "\n".join(lines)
+            + "\n"
+            + tabulate(body, headers, tablefmt="latex", disable_numparse=True, colalign=ALIGN)
+            + "\n"
+        )
+    lines = [
+        f"## {title}",
+        "",
+        tabulate(body, headers, tablefmt="pipe", disable_numparse=True, colalign=ALIGN),
+        "",
+    ]
+    lines += [*_legend(view), ""]
+    if commands:
+        lines += ["Regenerate:", "", "```", *commands, "```", ""]
+    return "\n".join(lines)

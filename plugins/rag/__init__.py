@@ -1,0 +1,21 @@
+"""Plugin: completion baselines that pay per request, `rag` and `icl` (nothing heavy imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+
+@hookimpl
+def harness_register_strategies(register: Any) -> None:
+    register(
+        "rag",
+        "harness.plugins.rag.strategies:RetrievalAugmented",
+        "completion: top-k chunks of the repository's code, retrieved for the prefix, prepended",
+    )
+    register(
+        "icl",
+        "harness.plugins.rag.strategies:InContext",
+        "completion: other assertions of the same repository prepended as demonstrations",
+    )

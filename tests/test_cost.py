@@ -1,0 +1,155 @@
+"""Cost on the table: one-off costs from model views, break-even, `harness leaderboard --cost`.
+
+The store below is made by hand: five strategies on two repositories of two
+requests each, with costs chosen so that every number of the cost view can
+be worked out on paper (see `STORE`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from harness.cli import main
+from harness.cost import OneOff, break_even, one_off_costs, one_off_timings, total_one_off
+from harness.leaderboard_cost import build_costs
+from harness.results import MetricValue, Result, result_path, write_result
+from harness.stats import bootstrap_ci
+
+# strategy -> partition -> (exact match per request, prompt tokens in all, generate_s, info)
+STORE: dict[str, dict[str, tuple[list[float], int, float, dict[str, Any]]]] = {
+    "none": {"a": ([1, 0], 200, 2.0, {}), "b": ([0, 0], 200, 2.0, {})},
+    "rag": {  # 300 tokens and 2 s a request; indexes of 10 s and 30 s: 40 s once
+        "a": ([1, 1], 600, 4.0, {"one_off": [{"what": "index_build", "key": "ia", "seconds": 10}]}),
+        "b": ([0, 1], 600, 4.0, {"one_off": [{"what": "index_build", "key": "ib", "seconds": 30}]}),
+    },
+    "taskwise": {  # one adapter for both repositories: its 100 s count once
+        "a": ([1, 0], 200, 2.0, {"adapter": "t1", "adapter_training": {"seconds": 100.0}}),
+        "b": ([1, 0], 200, 2.0, {"adapter": "t1", "adapter_training": {"seconds": 100.0}}),
+    },
+    "langwise": {  # an adapter per repository: 50 s + 70 s
+        "a": ([1, 1], 200, 2.0, {"adapter": "la", "adapter_training": {"seconds": 50.0}}),
+        "b": ([1, 0], 200, 2.0, {"adapter": "lb", "adapter_training": {"seconds": 70.0}}),
+    },
+    "icl": {"a": ([0, 1], 1000, 5.0, {}), "b": ([0, 0], 1000, 5.0, {})},  # 2.5 s a request
+}
+
+
+def write_store(root: Path) -> None:
+    for strategy, partitions in STORE.items():
+        for partition, (scores, tokens, seconds, info) in partitions.items():
+            ids = [f"{partition}{i}" for i in range(len(scores))]
+            rows = [{"id": i, "exact_match": float(s)} for i, s in zip(ids, scores, strict=True)]
+            mean = float(np.mean(scores))
+            result = Result(
+                model="lm", strategy=strategy, task="rc", dataset="local", partition=partition,
+                metrics={"exact_match": MetricValue(mean, mean, mean)},
+                main_score="exact_match", n_examples=len(rows), n_candidates=0,
+                config={"dataset": {"name": "local"}, "split": "cr_test", "limit": None,
+                        "seed": 0, "n_resamples": 1000, "encoder_info": info},
+                versions={"harness": "0.1.0"}, git_sha="0" * 16, seed=0, device="cpu",
+                timings={"prompt_tokens_total": float(tokens), "generate_s": seconds,
+                         "prompt_tokens_mean": tokens / len(rows)},
+                created="2026-01-02T03:04:05+00:00",
+            )  # fmt: skip
+            path = result_path(root, task="rc", dataset="local", model="lm",
+                               strategy=strategy, partition=partition)  # fmt: skip
+            write_result(path, result, rows)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    write_store(tmp_path / "store")
+    return tmp_path / "store"
+
+
+def test_break_even_by_hand():
+    # 100 s once and 0.5 s a request against 10 s once and 2 s a request:
+    # 100 + 0.5 n = 10 + 2 n at n = 90 / 1.5 = 60
+    assert break_even(100.0, 0.5, 10.0, 2.0) == 60
+    assert break_even(100.0, 0.5, 10.0, 1.9) == 65  # 90 / 1.4 = 64.3: repaid at 65
+    assert break_even(5.0, 0.5, 10.0, 2.0) == 0  # cheaper up front and per request
+    assert break_even(100.0, 2.0, 10.0, 2.0) is None  # never cheaper per request
+    assert break_even(100.0, 2.5, 10.0, 2.0) is None
+
+
+def test_one_off_costs_read_every_kind_of_view():
+    info = {
+        "one_off": [{"what": "index_build", "key": "k1", "seconds": 12.5}],
+        "adapter": "abc",
+        "adapter_training": {"seconds": 40, "steps": 60},
+        "hypernet_training": {"seconds": 300.0, "key": "h1"},
+        "adapter_generation": {"seconds": 0.25, "key": "g-abc"},
+    }
+    assert one_off_costs(info) == [
+        OneOff("index_build", "k1", 12.5),
+        OneOff("adapter_training", "abc", 40.0),
+        OneOff("hypernet_training", "h1", 300.0),
+        OneOff("adapter_generation", "g-abc", 0.25),
+    ]
+    assert one_off_costs({"adapter_training": {}}) == []  # --adapter given: nothing measured
+    assert one_off_costs({}) == []
+    shared = [OneOff("adapter_training", "t", 100.0)] * 3 + [OneOff("index_build", "i", 5.0)]
+    assert total_one_off(shared) == 105.0
+    assert one_off_timings(shared) == {
+        "adapter_training_s": 100.0, "index_build_s": 5.0, "one_off_s": 105.0
+    }  # fmt: skip
+
+
+def test_the_cost_view_by_hand(store: Path):
+    view = build_costs(store, "rc")
+    rows = {r.strategy: r for r in view.rows}
+    assert [r.strategy for r in view.rows] == ["none", "icl", "langwise", "rag", "taskwise"]
+    assert {s: r.requests for s, r in rows.items()} == dict.fromkeys(STORE, 4)
+    assert rows["rag"].score == 0.75 and rows["none"].score == 0.25
+    assert (rows["rag"].ci_low, rows["rag"].ci_high) == bootstrap_ci(np.array([1, 1, 0, 1.0]))
+    assert rows["rag"].tokens_per_request == 300 and rows["icl"].tokens_per_request == 500
+    assert rows["rag"].seconds_per_request == 2.0 and rows["none"].seconds_per_request == 1.0
+    assert rows["rag"].one_off_s == 40.0 and rows["rag"].one_off == {"index_build": 40.0}
+    assert rows["taskwise"].one_off_s == 100.0  # shared by both repositories: once
+    assert rows["langwise"].one_off_s == 120.0
+    # against rag (the default baseline), 2 s a request and 40 s once:
+    assert rows["rag"].baseline == "" and rows["taskwise"].baseline == "rag"
+    assert rows["taskwise"].break_even == 60  # (100 - 40) / (2 - 1)
+    assert rows["langwise"].break_even == 80  # (120 - 40) / (2 - 1)
+    assert rows["none"].break_even == 0  # nothing to pay once, cheaper per request
+    assert rows["icl"].break_even is None and rows["icl"].nothing_to_repay  # slower, no one-off
+
+
+def test_against_none_an_adapter_that_saves_no_time_is_never_repaid(store: Path):
+    rows = {r.strategy: r for r in build_costs(store, "rc", baseline="none").rows}
+    assert rows["taskwise"].break_even is None and not rows["taskwise"].nothing_to_repay
+    assert rows["rag"].break_even is None
+
+
+def test_leaderboard_cost_command(store: Path, capsys: pytest.CaptureFixture[str]):
+    assert main(["leaderboard", "--task", "rc", "--results", str(store), "--cost"]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split("|")[2].strip(): line for line in out.splitlines() if line.count("|") > 8}
+
+    def cells(strategy: str) -> list[str]:
+        return [cell.strip() for cell in lines[strategy].strip("|").split("|")]
+
+    assert cells("rag")[3].startswith("75.00 [") and cells("rag")[-1] == "baseline"
+    assert cells("taskwise") == [
+        "lm", "taskwise", "4", cells("taskwise")[3], "100.0", "1.0000", "100.0", "60"
+    ]  # fmt: skip
+    assert cells("icl")[-1] == "-"
+    assert main(["leaderboard", "--task", "rc", "--results", str(store), "--cost",
+                 "--baseline", "none", "--format", "json"]) == 0  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    by_strategy = {r["strategy"]: r for r in document["rows"]}
+    assert by_strategy["taskwise"]["break_even"] is None
+    assert by_strategy["rag"]["baseline"] == "none"
+
+
+def test_cost_view_errors(store: Path, capsys: pytest.CaptureFixture[str]):
+    args = ["leaderboard", "--task", "rc", "--results", str(store)]
+    assert main([*args, "--cost", "--baseline", "nothing"]) == 2
+    assert "--baseline 'nothing': no results of that strategy" in capsys.readouterr().err
+    assert main([*args, "--baseline", "rag"]) == 2
+    assert "add --cost" in capsys.readouterr().err
