@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import Any
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 CODE_WORDS = [
@@ -83,6 +84,97 @@ def make_tiny_bert(
     transformers_logging.disable_progress_bar()
     try:
         model.save_pretrained(path, safe_serialization=True)
+        tokenizer.save_pretrained(path)
+    finally:
+        if bar_was_enabled:
+            transformers_logging.enable_progress_bar()
+    return path
+
+
+CODE_SNIPPETS = [
+    "def add(a, b):\n    return a + b\n",
+    "assert add(1, 2) == 3\n",
+    "class Stack:\n    def __init__(self):\n        self.items = []\n",
+    "    self.assertEqual(parse('x, y'), ['x', 'y'])  # two names\n",
+    'values = {"key": [1, 2, 3], "name": None}\n',
+    "for item in range(10):\n    print(item, len(items))\n",
+]
+
+
+def make_tiny_causal_lm(
+    path: Path, *, seed: int = 0, vocab_size: int = 320, architecture: str = "qwen2"
+) -> Path:
+    """Write a random 2-layer causal LM (hidden 32) and a byte-level BPE into `path`.
+
+    `architecture` is ``"qwen2"`` (rotary positions, the projections Qwen2.5-Coder
+    has) or ``"gpt2"`` (learned absolute positions: left padding shows there).
+    Weights are drawn wide (``initializer_range=0.5``) so that greedy output
+    depends on the context instead of repeating one token.
+
+    The tokenizer is trained here on `CODE_SNIPPETS` (``<|endoftext|>`` ends a
+    text and pads; no start token), so it spells any text; the same
+    arguments give the same files. Load it with ``hf:<path>`` and
+    ``task_kind="completion"``. Returns `path`.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        PreTrainedTokenizerFast,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+    )
+    from transformers.utils import logging as transformers_logging
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(CODE_SNIPPETS * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+    special = {
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": None,
+        "initializer_range": 0.5,
+    }
+    config: Any
+    if architecture == "qwen2":
+        config = Qwen2Config(
+            vocab_size=bpe.get_vocab_size(),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+            **special,
+        )
+    elif architecture == "gpt2":
+        config = GPT2Config(
+            vocab_size=bpe.get_vocab_size(), n_embd=32, n_layer=2, n_head=4, n_positions=256,
+            **special,
+        )  # fmt: skip
+    else:
+        raise ValueError(f"architecture {architecture!r}: use qwen2 or gpt2")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = (Qwen2ForCausalLM if architecture == "qwen2" else GPT2LMHeadModel)(config)
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        model.save_pretrained(path)
         tokenizer.save_pretrained(path)
     finally:
         if bar_was_enabled:

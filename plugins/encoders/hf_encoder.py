@@ -223,8 +223,14 @@ def build_named(name: str, options: EncoderOptions) -> HFEncoder:
     )
 
 
-def build_hf(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    """``hf:<id-or-path>``: a hub id (cache first) or a local model folder."""
+def build_hf(argument: str | None, options: EncoderOptions) -> Any:
+    """``hf:<id-or-path>``: a hub id (cache first) or a local model folder.
+
+    For a completion task it is a causal LM (`harness.plugins.causal_lm.model.CausalLM`)."""
+    if options.task_kind == "completion":
+        from harness.plugins.causal_lm.model import build_hf_causal_lm
+
+        return build_hf_causal_lm(argument, options)
     if not argument or not argument.strip():
         raise HarnessError("hf: needs a hub id or a path, e.g. hf:microsoft/codebert-base")
     return HFEncoder(argument, options, name=f"hf:{argument}")

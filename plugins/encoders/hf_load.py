@@ -76,24 +76,34 @@ def load_model(
     revision: str | None = None,
     cache_dir: str | None = None,
     trust_remote_code: bool = False,
+    auto_class: Any = None,
 ) -> LoadedModel:
-    """Load tokenizer and float32 model from a local folder or a hub id."""
+    """Load tokenizer and float32 model from a local folder or a hub id.
+
+    `auto_class` is the transformers class that loads the model (default
+    ``AutoModel``; the causal LMs pass ``AutoModelForCausalLM``).
+    """
+    auto_class = auto_class or AutoModel
     if is_local_reference(reference):
         folder = _checked_folder(reference)
         try:
-            model, tokenizer = _load(str(folder), True, None, None, trust_remote_code)
+            model, tokenizer = _load(str(folder), True, None, None, trust_remote_code, auto_class)
         except (OSError, ValueError) as exc:
             raise HarnessError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
         return LoadedModel(model, tokenizer, "local", None)
     try:
-        model, tokenizer = _load(reference, True, revision, cache_dir, trust_remote_code)
+        model, tokenizer = _load(
+            reference, True, revision, cache_dir, trust_remote_code, auto_class
+        )
     except (OSError, ValueError) as exc:
         if hub_offline():
             reason = "offline mode (HF_HUB_OFFLINE) is on"
             raise HarnessError(_not_found(reference, reason)) from exc
         _probe_hub(reference, revision)
         try:
-            model, tokenizer = _load(reference, False, revision, cache_dir, trust_remote_code)
+            model, tokenizer = _load(
+                reference, False, revision, cache_dir, trust_remote_code, auto_class
+            )
         except (OSError, ValueError) as online_exc:
             raise HarnessError(_not_found(reference, _first_line(online_exc))) from online_exc
     return LoadedModel(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
@@ -134,6 +144,7 @@ def _load(
     revision: str | None,
     cache_dir: str | None,
     trust_remote_code: bool,
+    auto_class: Any = AutoModel,
 ) -> tuple[PreTrainedModel, Any]:
     common: dict[str, Any] = {
         "local_files_only": local_files_only,
@@ -151,7 +162,7 @@ def _load(
         adapter_kwargs = {
             key: common[key] for key in ("local_files_only", "cache_dir") if key in common
         }
-        model = AutoModel.from_pretrained(
+        model = auto_class.from_pretrained(
             name, dtype=torch.float32, adapter_kwargs=adapter_kwargs, **common
         )
     model.eval()

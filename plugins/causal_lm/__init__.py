@@ -1,0 +1,43 @@
+"""Plugin: causal language models for repository-level completion, and ``harness pretrain``.
+
+``qwen-coder`` (Qwen/Qwen2.5-Coder-1.5B, Code2LoRA's base), ``tiny-code-lm``
+(a 5M-parameter Qwen2 pretrained on this machine's non-test Python sources,
+see `tiny`) and, through the encoders plugin's ``hf:`` prefix,
+``hf:<id-or-path>`` for completion tasks. `model` holds `CausalLM` (batched
+greedy decoding over the KV cache), `stopping` the stop rule for assertion
+completion. Registering imports no torch: targets are lazy strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.hookspecs import hookimpl
+
+_MODEL = "harness.plugins.causal_lm.model"
+_TINY = "harness.plugins.causal_lm.tiny"
+
+
+@hookimpl
+def harness_register_encoders(register: Any) -> None:
+    register(
+        "qwen-coder",
+        f"{_MODEL}:build_qwen_coder",
+        "Qwen/Qwen2.5-Coder-1.5B causal LM (Code2LoRA's base), greedy completion",
+        kind="causal-lm",
+        hub_id="Qwen/Qwen2.5-Coder-1.5B",
+    )
+    register(
+        "tiny-code-lm",
+        f"{_TINY}:build_tiny_code_lm",
+        "a 5M-parameter Qwen2 causal LM pretrained here on local non-test Python "
+        "(harness pretrain; trained on first use)",
+        kind="causal-lm",
+    )
+
+
+@hookimpl
+def harness_register_commands(cli: Any) -> None:
+    from harness.plugins.causal_lm.commands import add_pretrain_command
+
+    add_pretrain_command(cli)

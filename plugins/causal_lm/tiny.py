@@ -1,0 +1,220 @@
+"""`tiny-code-lm`: a small Qwen2 causal LM pretrained here, cached by what determines it.
+
+Architecture: Qwen2 (`Qwen2ForCausalLM`) with hidden size 256, 4 layers, 4
+attention heads over 2 key/value heads, MLP 688, tied embeddings, a 8192-token
+byte-level BPE trained on the same corpus; its projections are named like
+Qwen2.5-Coder's (``q_proj``, ``k_proj``, ``v_proj``, ``o_proj``, ``gate_proj``,
+``up_proj``, ``down_proj``), so Code2LoRA's LoRA targets apply unchanged.
+The corpus (`corpus`) is this machine's non-test Python. See `pretrain` for
+the training and the README for measured size, time and perplexity.
+
+Cache: ``<cache_dir>/models/tiny-code-lm/<key>/`` (``save_pretrained``
+files and ``meta.json``), key = a hash of the architecture, the training
+settings, the seed and the corpus identity (each source's name, version and
+file count). Work in progress (tokenizer, token arrays, checkpoints) lives
+in ``.work/<key>/`` and the finished folder is moved into place in one rename.
+
+Options read from ``EncoderOptions.extra``: ``path`` (a pretrained copy to
+load instead; also ``$HARNESS_TINY_CODE_LM``), ``harness_cache_dir``
+(default ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``), and the
+pretraining settings ``steps``, ``seq_len``, ``pretrain_batch_size``,
+``pretrain_seed`` and ``corpus`` (folders; default: stdlib and packages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.encoder import EncoderOptions
+from harness.errors import HarnessError
+
+NAME = "tiny-code-lm"
+PRETRAIN_VERSION = 1
+META_FILE = "meta.json"
+PATH_VARIABLE = "HARNESS_TINY_CODE_LM"
+# measured with the defaults on this machine's 2 CPU cores (README); scales the estimate
+# printed before pretraining on first use
+MEASURED_TOKENS_PER_SECOND_2_CORES = 3000.0
+
+
+@dataclass(frozen=True)
+class Architecture:
+    vocab_size: int = 8192
+    hidden_size: int = 256
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate_size: int = 688
+    rope_theta: float = 10000.0
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """What `harness pretrain` trains; all but `checkpoint_every` go into the cache key.
+
+    `corpus` names folders to read instead of the default sources (tests use it).
+    """
+
+    steps: int = 400
+    seq_len: int = 512
+    batch_size: int = 8
+    seed: int = 0
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1
+    warmup_steps: int = 20
+    weight_decay: float = 0.1
+    clip_norm: float = 1.0
+    precision: str = "bf16"  # bf16 autocast (CPU and CUDA) or fp32
+    heldout_chars: int = 400_000
+    corpus: tuple[str, ...] = ()
+    architecture: Architecture = field(default_factory=Architecture)
+    checkpoint_every: int = 25
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "seq_len", "batch_size", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise HarnessError(f"pretrain: {name.replace('_', '-')} must be at least 1")
+        if self.precision not in ("bf16", "fp32"):
+            raise HarnessError(f"pretrain: precision {self.precision!r}: use bf16 or fp32")
+
+    @property
+    def tokens(self) -> int:
+        """Tokens seen in training: steps x batch size x sequence length."""
+        return self.steps * self.batch_size * self.seq_len
+
+    def determining(self) -> dict[str, Any]:
+        settings = asdict(self)
+        settings.pop("checkpoint_every")
+        settings["corpus"] = [str(Path(folder).resolve()) for folder in self.corpus]
+        return settings
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The cache key of a pretraining and what it hashes."""
+
+    key: str
+    settings_key: str  # the same without the corpus identity (to find an earlier corpus's model)
+    corpus: dict[str, Any]
+
+
+def identity(settings: PretrainSettings) -> Identity:
+    """The key of `settings` on this machine's corpus (lists the sources: ~0.5 s)."""
+    from harness.plugins.causal_lm.corpus import corpus_sources, identity, python_files
+
+    sources = corpus_sources([Path(folder) for folder in settings.corpus])
+    corpus = identity(sources, python_files(sources))
+    determining = {"version": PRETRAIN_VERSION, **settings.determining()}
+    settings_key = _digest(determining)
+    return Identity(_digest({**determining, "corpus": corpus}), settings_key, corpus)
+
+
+def models_root(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "models" / NAME
+
+
+def read_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads((folder / META_FILE).read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def find_pretrained(cache_dir: Path, ident: Identity) -> tuple[Path, dict[str, Any]] | None:
+    """The cached model for `ident`; else the newest one with the same settings trained
+    on an earlier state of the corpus (packages installed or upgraded since); else None."""
+    root = models_root(cache_dir)
+    meta = read_meta(root / ident.key)
+    if meta is not None:
+        return root / ident.key, meta
+    earlier = []
+    for folder in sorted(root.glob("*")) if root.is_dir() else []:
+        found = None if folder.name.startswith(".") else read_meta(folder)
+        if found and found.get("settings_key") == ident.settings_key:
+            earlier.append((str(found.get("created", "")), folder, found))
+    if not earlier:
+        return None
+    _, folder, found = max(earlier, key=lambda item: item[0])
+    return folder, found
+
+
+def settings_from_extra(extra: dict[str, Any]) -> PretrainSettings:
+    """Pretraining settings named in ``EncoderOptions.extra`` (``--set encoder.steps=...``)."""
+    names = {"steps": "steps", "seq_len": "seq_len", "pretrain_batch_size": "batch_size",
+             "pretrain_seed": "seed"}  # fmt: skip
+    changes: dict[str, Any] = {}
+    for option, name in names.items():
+        if option in extra:
+            try:
+                changes[name] = int(extra[option])
+            except (TypeError, ValueError) as exc:
+                raise HarnessError(f"{NAME}: {option} must be an integer") from exc
+    corpus = extra.get("corpus")
+    if corpus:
+        changes["corpus"] = tuple(str(c) for c in ([corpus] if isinstance(corpus, str) else corpus))
+    return replace(PretrainSettings(), **changes)
+
+
+def estimate_minutes(settings: PretrainSettings, device: str) -> str:
+    """A rough duration for the pretraining, from the throughput measured here."""
+    if device.startswith("cuda"):
+        return "a few minutes"
+    cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    seconds = settings.tokens / (MEASURED_TOKENS_PER_SECOND_2_CORES * min(cores, 8) / 2) + 60
+    return f"about {max(1, round(seconds / 60))} min on {cores} CPU core{'s' * (cores > 1)}"
+
+
+def build_tiny_code_lm(argument: str | None, options: EncoderOptions) -> Any:
+    """Load `tiny-code-lm` from the cache (or ``path``), pretraining it first when absent."""
+    from harness.plugins.causal_lm.model import CausalLM
+    from harness.progress import console
+
+    extra = options.extra
+    pointed = extra.get("path") or os.environ.get(PATH_VARIABLE)
+    if pointed:
+        folder = Path(str(pointed)).expanduser()
+        meta = read_meta(folder) or {}
+        return CausalLM(str(folder), options, name=NAME, model_id=NAME, info=_info(meta))
+    settings = settings_from_extra(extra)
+    cache_dir = Path(extra.get("harness_cache_dir") or _default_cache_dir())
+    ident = identity(settings)
+    found = find_pretrained(cache_dir, ident)
+    if found is not None and found[0].name != ident.key:
+        console().print(
+            f"{NAME}: using {found[0]}, pretrained on an earlier state of this machine's "
+            "corpus (packages changed since); `harness pretrain` trains one on the current corpus"
+        )
+    if found is None:
+        from harness.plugins.causal_lm.pretrain import pretrain
+        from harness.plugins.encoders.hf_encoder import resolve_device
+
+        device = str(resolve_device(options.device))
+        console().print(
+            f"{NAME}: not pretrained yet in {models_root(cache_dir)}; pretraining it first "
+            f"({settings.steps} steps, {estimate_minutes(settings, device)}; "
+            "`harness pretrain` does this on its own)"
+        )
+        found = pretrain(settings, cache_dir, device=device, ident=ident)
+    folder, meta = found
+    return CausalLM(str(folder), options, name=NAME, model_id=NAME, info=_info(meta))
+
+
+def _info(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the result files record about the pretrained model."""
+    keep = ("key", "steps", "seq_len", "seconds", "heldout", "corpus_summary")
+    return {"pretrained": {k: meta[k] for k in keep if k in meta}} if meta else {}
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _default_cache_dir() -> Path:
+    from harness.runner import default_cache_dir
+
+    return default_cache_dir()
