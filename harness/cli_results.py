@@ -159,7 +159,12 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         command += ["--format", args.format]
     if args.output:
         command += ["-o", str(args.output)]
-    text = render(board, args.format, commands=[*board.run_commands, " ".join(command)])
+    from harness.leaderboard_cost import cost_columns
+
+    costs = cost_columns(args.results, args.task, board.dataset)
+    text = render(
+        board, args.format, commands=[*board.run_commands, " ".join(command)], costs=costs
+    )
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(text, encoding="utf-8")

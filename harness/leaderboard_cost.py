@@ -154,6 +154,24 @@ def build_costs(
     return CostView(task, runs[0].result.dataset, metric, rows)
 
 
+def cost_columns(
+    root: Path, task: str, dataset: str | None = None
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """(model, strategy) -> (prompt tokens, seconds) per request, for the plain leaderboard's
+    cost columns; empty unless every run of the task records them (completion results)."""
+    runs = _select(load_runs(root), root, task, dataset)
+    wanted = ("prompt_tokens_total", "generate_s")
+    if not all(isinstance(r.result.timings.get(n), int | float) for r in runs for n in wanted):
+        return {}
+    totals: dict[tuple[str, str], list[float]] = {}
+    for run in runs:
+        total = totals.setdefault((run.result.model, _strategy(run)), [0.0, 0.0, 0.0])
+        total[0] += run.result.timings["prompt_tokens_total"]
+        total[1] += run.result.timings["generate_s"]
+        total[2] += run.result.n_examples
+    return {key: (t / n, s / n) for key, (t, s, n) in totals.items() if n}
+
+
 def _break_even_text(row: CostRow) -> str:
     if not row.baseline:
         return "baseline"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
@@ -18,19 +18,37 @@ from harness.leaderboard import Cell, Leaderboard, Row
 
 FORMATS = ("markdown", "csv", "json", "latex")
 NOT_DIFFERENT, UNTESTED = "†", "‡"
+Costs = Mapping[tuple[str, str], tuple[float, float]]
+"""(model, strategy) -> (prompt tokens per request, seconds per request)."""
+COST_HEADERS = ["prompt tokens / request", "s / request"]
 
 
-def render(board: Leaderboard, fmt: str = "markdown", *, commands: Sequence[str] = ()) -> str:
-    """The leaderboard in `fmt`; `commands` (markdown and latex) say how to regenerate it."""
+def render(
+    board: Leaderboard,
+    fmt: str = "markdown",
+    *,
+    commands: Sequence[str] = (),
+    costs: Costs | None = None,
+) -> str:
+    """The leaderboard in `fmt`; `commands` (markdown and latex) say how to regenerate it;
+    `costs` (completion results, harness.leaderboard_cost) add the cost per request beside
+    the scores (markdown, latex, json)."""
     if fmt == "markdown":
-        return _markdown(board, commands)
+        return _markdown(board, commands, costs or {})
     if fmt == "latex":
-        return _latex(board, commands)
+        return _latex(board, commands, costs or {})
     if fmt == "csv":
         return _csv(board)
     if fmt == "json":
-        return _json(board)
+        return _json(board, costs or {})
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def _cost_cells(row: Row, costs: Costs) -> list[str]:
+    if not costs:
+        return []
+    found = None if row.reported else costs.get((row.model, row.strategy))
+    return ["-", "-"] if found is None else [f"{found[0]:.1f}", f"{found[1]:.4f}"]
 
 
 def _number(cell: Cell) -> str:
@@ -108,13 +126,17 @@ def _headers(board: Leaderboard) -> list[str]:
     return ["model", "strategy", *extra, *board.columns]
 
 
-def _markdown(board: Leaderboard, commands: Sequence[str]) -> str:
+def _markdown(board: Leaderboard, commands: Sequence[str], costs: Costs) -> str:
     table = _table(board, "**{}**", {m: m for m in (NOT_DIFFERENT, UNTESTED)}, " ± ")
+    table = [c + _cost_cells(r, costs) for c, r in zip(table, board.rows, strict=True)]
+    headers = _headers(board) + (COST_HEADERS if costs else [])
     n_labels = len(_headers(board)) - len(board.columns)
-    align = ["left"] * n_labels + ["right"] * len(board.columns)
+    align = ["left"] * n_labels + ["right"] * (len(headers) - n_labels)
     lines = [f"## {_title(board)}", ""]
     lines += [f"- {line}" for line in _header_lines(board)]
-    lines += ["", tabulate(table, _headers(board), tablefmt="pipe", colalign=align), ""]
+    as_is = list(range(len(_headers(board)), len(headers)))  # cost cells print as they are
+    lines += ["", tabulate(table, headers, tablefmt="pipe", colalign=align,
+                           disable_numparse=as_is), ""]  # fmt: skip
     for paragraph in _legend(board):
         lines += [paragraph, ""]
     if commands:
@@ -125,17 +147,20 @@ def _markdown(board: Leaderboard, commands: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _latex(board: Leaderboard, commands: Sequence[str]) -> str:
+def _latex(board: Leaderboard, commands: Sequence[str], costs: Costs) -> str:
     marks = {NOT_DIFFERENT: r"$^\dagger$", UNTESTED: r"$^\ddagger$"}
-    table = [[_tex(c) if i < 3 else c for i, c in enumerate(row)] for row in
-             _table(board, r"\textbf{{{}}}", marks, r" $\pm$ ")]  # fmt: skip
-    headers = [_tex(h) for h in _headers(board)]
-    n_labels = len(headers) - len(board.columns)
-    align = ["left"] * n_labels + ["right"] * len(board.columns)
+    n_labels = len(_headers(board)) - len(board.columns)
+    plain = _table(board, r"\textbf{{{}}}", marks, r" $\pm$ ")
+    # the labels are escaped, the cells (already LaTeX) are not
+    table = [[_tex(c) if i < n_labels else c for i, c in enumerate(row)] + _cost_cells(r, costs)
+             for row, r in zip(plain, board.rows, strict=True)]  # fmt: skip
+    headers = [_tex(h) for h in _headers(board) + (COST_HEADERS if costs else [])]
+    align = ["left"] * n_labels + ["right"] * (len(headers) - n_labels)
     comments = [f"% {_title(board)}", *(f"% {line}" for line in _header_lines(board))]
     comments += [f"% {line}" for line in _legend(board)]
     comments += [f"% regenerate: {command}" for command in commands]
-    body = tabulate(table, headers, tablefmt="latex_raw", colalign=align)
+    as_is = list(range(len(_headers(board)), len(headers)))
+    body = tabulate(table, headers, tablefmt="latex_raw", colalign=align, disable_numparse=as_is)
     return "\n".join(comments) + "\n" + body + "\n"
 
 
@@ -164,9 +189,10 @@ def _csv(board: Leaderboard) -> str:
     return out.getvalue()
 
 
-def _json(board: Leaderboard) -> str:
+def _json(board: Leaderboard, costs: Costs) -> str:
     rows = [
         {
+            **_json_cost(row, costs),
             "model": row.model,
             "strategy": row.strategy,
             "source": row.source or "measured",
@@ -196,3 +222,10 @@ def _json(board: Leaderboard) -> str:
         "rows": rows,
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _json_cost(row: Row, costs: Costs) -> dict[str, object]:
+    found = None if row.reported else costs.get((row.model, row.strategy))
+    if found is None:
+        return {}
+    return {"cost": {"prompt_tokens_per_request": found[0], "seconds_per_request": found[1]}}

@@ -153,3 +153,21 @@ def test_cost_view_errors(store: Path, capsys: pytest.CaptureFixture[str]):
     assert "--baseline 'nothing': no results of that strategy" in capsys.readouterr().err
     assert main([*args, "--baseline", "rag"]) == 2
     assert "add --cost" in capsys.readouterr().err
+
+
+def test_the_plain_leaderboard_shows_the_cost_per_request(
+    store: Path, capsys: pytest.CaptureFixture[str]
+):
+    assert main(["leaderboard", "--task", "rc", "--results", str(store)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| model"))
+    assert header.rstrip(" |").endswith("prompt tokens / request |   s / request")
+    icl = next(line for line in out.splitlines() if "| icl " in line)
+    assert [c.strip() for c in icl.strip(" |").split("|")][-2:] == ["500.0", "2.5000"]
+    assert main(["leaderboard", "--task", "rc", "--results", str(store), "--format", "json"]) == 0
+    rows = {r["strategy"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["rag"]["cost"] == {"prompt_tokens_per_request": 300.0, "seconds_per_request": 2.0}
+    # latex: the labels are escaped, the score cells not (there are two labels here, no source)
+    assert main(["leaderboard", "--task", "rc", "--results", str(store), "--format", "latex"]) == 0
+    rag = next(line for line in capsys.readouterr().out.splitlines() if " rag " in line)
+    assert "\\textbf{100.00 $\\pm$ 0.00}" in rag and rag.rstrip(" \\").endswith("2.0000")
