@@ -169,5 +169,5 @@ def test_the_plain_leaderboard_shows_the_cost_per_request(
     assert rows["rag"]["cost"] == {"prompt_tokens_per_request": 300.0, "seconds_per_request": 2.0}
     # latex: the labels are escaped, the score cells not (there are two labels here, no source)
     assert main(["leaderboard", "--task", "rc", "--results", str(store), "--format", "latex"]) == 0
-    rag = next(line for line in capsys.readouterr().out.splitlines() if " rag " in line)
+    rag = next(line for line in capsys.readouterr().out.splitlines() if "& rag " in line)
     assert "\\textbf{100.00 $\\pm$ 0.00}" in rag and rag.rstrip(" \\").endswith("2.0000")
