@@ -6,7 +6,7 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from harness.errors import InputError
 
@@ -18,19 +18,51 @@ def open_text(path: Path) -> IO[str]:
     return open(path, encoding="utf-8")
 
 
+def open_bytes(path: Path) -> IO[bytes]:
+    """A binary handle on `path`, gunzipped when it ends in ``.gz``."""
+    if str(path).endswith(".gz"):
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return open(path, "rb")
+
+
+def decoded(data: bytes, path: Path, first_line: int = 1) -> str:
+    """`data` as UTF-8; bytes that are not name their line and column.
+
+    >>> decoded(b"ok\\n\\xff", Path("f.txt"))
+    Traceback (most recent call last):
+    ...
+    harness.errors.InputError: f.txt:2: not UTF-8: byte 0xff at column 1
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = first_line + data.count(b"\n", 0, exc.start)
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at column {column}", path=path, line=line
+        ) from None
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line, text)`` for each line of a text file (gzipped or not), decoded one by one,
+    so a bad byte or a truncated archive names where it is."""
+    try:
+        with open_bytes(path) as handle:
+            for number, raw in enumerate(handle, start=1):
+                yield number, decoded(raw, path, number)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read: {exc}", path=path) from None
+
+
 def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each non-blank line of a jsonl(.gz) file."""
-    try:
-        with open_text(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
-                if not isinstance(record, dict):
-                    raise InputError("not a JSON object", path=path, line=number)
-                yield number, record
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", path=path) from None
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
+        if not isinstance(record, dict):
+            raise InputError("not a JSON object", path=path, line=number)
+        yield number, record

@@ -166,29 +166,30 @@ def _qrels_file(folder: Path, split: str, *, required: bool) -> Path | None:
 
 def _qrels(path: Path) -> list[tuple[int, str, str, int]]:
     """``(line, query id, corpus id, score)`` of a qrels tsv; a header line is skipped."""
+    from harness.jsonl import text_lines
+
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.rstrip("\n").rstrip("\r")
-            if not line.strip():
-                continue
-            columns = line.split("\t")
-            if len(columns) != 3:
-                raise InputError(
-                    f"expected 3 tab-separated columns (query-id, corpus-id, score), "
-                    f"found {len(columns)}",
-                    path=path,
-                    line=number,
-                )
-            try:
-                score = int(columns[2])
-            except ValueError:
-                if number == 1 and not rows:
-                    continue  # the header
-                raise InputError(
-                    f"score {columns[2]!r} is not an integer", path=path, line=number
-                ) from None
-            rows.append((number, columns[0], columns[1], score))
+    for number, raw in text_lines(path):
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) != 3:
+            raise InputError(
+                f"expected 3 tab-separated columns (query-id, corpus-id, score), "
+                f"found {len(columns)}",
+                path=path,
+                line=number,
+            )
+        try:
+            score = int(columns[2])
+        except ValueError:
+            if number == 1 and not rows:
+                continue  # the header
+            raise InputError(
+                f"score {columns[2]!r} is not an integer", path=path, line=number
+            ) from None
+        rows.append((number, columns[0], columns[1], score))
     return rows
 
 

@@ -22,17 +22,18 @@ from typing import Any
 
 from harness.data import RetrievalSplit, TrainPair
 from harness.errors import HarnessError, InputError
-from harness.jsonl import open_text
+from harness.jsonl import decoded, open_bytes
 
 Where = tuple[object, int | None]
 
 
 def _read(path: Path) -> str:
     try:
-        with open_text(path) as handle:
-            return handle.read()
-    except (OSError, EOFError, UnicodeDecodeError) as exc:
+        with open_bytes(path) as handle:
+            data = handle.read()
+    except (OSError, EOFError) as exc:
         raise InputError(f"cannot read: {exc}", path=path) from None
+    return decoded(data, path)
 
 
 class _Scanner:
@@ -162,6 +163,7 @@ class SplitBuilder:
         self._qrel_at: dict[tuple[str, str], Where] = {}
 
     def add_query(self, qid: str, text: str, path: object, line: int | None) -> None:
+        _not_blank(qid, text, "query", path, line)
         if qid in self.queries:
             raise InputError(
                 f"duplicate query id {qid!r} ({_first(self._query_at[qid])})", path=path, line=line
@@ -169,6 +171,7 @@ class SplitBuilder:
         self.queries[qid], self._query_at[qid] = text, (path, line)
 
     def add_doc(self, doc: str, text: str, path: object, line: int | None) -> None:
+        _not_blank(doc, text, "corpus", path, line)
         if doc in self.corpus:
             raise InputError(
                 f"duplicate corpus id {doc!r} ({_first(self._doc_at[doc])})", path=path, line=line
@@ -203,6 +206,14 @@ class SplitBuilder:
             query_pool=self.query_pool or None,
             corpus_pool=self.corpus_pool or None,
         )
+
+
+def _not_blank(item: str, text: str, what: str, path: object, line: int | None) -> None:
+    """An empty id or text is a broken record, not something to rank."""
+    if not item.strip():
+        raise InputError(f"empty {what} id", path=path, line=line)
+    if not text.strip():
+        raise InputError(f"{what} {item!r} has an empty text", path=path, line=line)
 
 
 def _first(where: Where) -> str:

@@ -207,7 +207,8 @@ class _Reader:
         for line, row, where in rows:
             builder.add_query(row["url"], self.query(row), where, line)
             builder.add_relevant(row["url"], row["url"], 1, where, line)
-        return builder.build(corpus_name=str(files[0].name), source=rows[0][2] if rows else None)
+        source = rows[0][2] if rows else _split_files(self.root / language, self.split)[0]
+        return builder.build(corpus_name=str(files[0].name), source=source)
 
     def _hub_rows(self, language: str, split: str) -> Rows:
         from harness.plugins.datasets.hub import hub_rows
