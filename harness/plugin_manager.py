@@ -87,9 +87,16 @@ def _report(info: PluginInfo, problem: str) -> None:
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
+    """Built-in plugins first, then the others, each by name: a third-party plugin that
+    takes a built-in name clashes itself (and is skipped), never the built-in."""
     found = metadata.entry_points(group=ENTRY_POINT_GROUP)
     unique = {ep.name: ep for ep in found}
-    return [unique[name] for name in sorted(unique)]
+
+    def order(name: str) -> tuple[bool, str]:
+        dist = getattr(unique[name], "dist", None)
+        return (getattr(dist, "name", "") != "harness", name)
+
+    return [unique[name] for name in sorted(unique, key=order)]
 
 
 def _fill(

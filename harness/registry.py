@@ -37,8 +37,15 @@ class Entry:
         if not isinstance(self.target, str):
             return self.target
         module_name, _, attribute = self.target.partition(":")
-        module = importlib.import_module(module_name)
-        return getattr(module, attribute) if attribute else module
+        try:
+            module = importlib.import_module(module_name)
+            return getattr(module, attribute) if attribute else module
+        except (ImportError, AttributeError) as exc:  # a broken plugin: say which, in one line
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise HarnessError(
+                f"{self.kind} {self.name!r} of plugin {self.plugin or '?'!r} cannot be loaded "
+                f"from {self.target!r}: {type(exc).__name__}: {first}"
+            ) from exc
 
 
 @dataclass(frozen=True)

