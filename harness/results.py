@@ -4,17 +4,20 @@ and beside it a JSONL of per-example scores, the input of every paired test.
 Layout: ``<root>/<task>/<dataset>/<model>/<strategy>/<partition>.json`` and
 ``.jsonl``. Both are written atomically (temporary file, then ``os.replace``);
 the JSONL is replaced first and the JSON last, so a JSON on disk means the
-partition is complete.
+partition is complete. Two processes writing one result take turns: each
+holds an exclusive ``flock`` on ``.<partition>.json.lock`` beside it while it
+replaces the pair, so a JSON is never paired with another run's JSONL.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,8 +81,14 @@ def config_hash(config: Mapping[str, Any]) -> str:
 
 
 def safe_name(name: str) -> str:
-    """A file-system-safe form of a user-typed name (``hf:/a/b`` -> ``hf__a_b``)."""
+    """A file-system-safe form of a user-typed name (``hf:/a/b`` -> ``hf__a_b``).
+
+    Never ``.``, ``..`` or a path: one folder or file name, at most 120 characters
+    (a longer name keeps its start and a hash of the whole).
+    """
     cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", name).strip("._")
+    if len(cleaned) > 120:
+        cleaned = f"{cleaned[:100]}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
     return cleaned or "_"
 
 
@@ -108,11 +117,30 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
+@contextlib.contextmanager
+def result_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the lock of the result at `path` (exclusive to write, shared to read).
+
+    A lock dies with its process, so a run killed while writing blocks no one.
+    """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f".{path.name}.lock", "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def write_result(path: Path, result: Result, per_example: Iterable[Mapping[str, Any]]) -> None:
     """Write the per-example JSONL, then the JSON that marks the partition complete."""
     lines = "".join(json.dumps(row, sort_keys=True) + "\n" for row in per_example)
-    _atomic_write(examples_path(path), lines)
-    _atomic_write(path, json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
+    text = json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
+    with result_lock(path):
+        _atomic_write(examples_path(path), lines)
+        _atomic_write(path, text)
 
 
 def read_result(path: Path) -> Result:
@@ -144,14 +172,15 @@ def completed(path: Path, expected_hash: str) -> Result | None:
     """The stored result when it is complete and was made with the same config."""
     if not path.exists() or not examples_path(path).exists():
         return None
-    try:
-        result = read_result(path)
-    except InputError:
-        return None
-    if result.config_hash != expected_hash:
-        return None
-    with examples_path(path).open(encoding="utf-8") as handle:
-        n_lines = sum(1 for _ in handle)
+    with result_lock(path, shared=True):  # not while another run replaces the pair
+        try:
+            result = read_result(path)
+        except InputError:
+            return None
+        if result.config_hash != expected_hash:
+            return None
+        with examples_path(path).open(encoding="utf-8") as handle:
+            n_lines = sum(1 for _ in handle)
     return result if n_lines == result.n_examples else None
 
 

@@ -65,6 +65,7 @@ class RunRequest:
     settings: dict[str, Any] = field(default_factory=dict)
     label: str = ""  # a variant of the strategy in a matrix: results go to <strategy>@<label>
     record: dict[str, Any] = field(default_factory=dict)  # kept in each result's config, unhashed
+    trust_remote_code: bool = False  # --trust-remote-code: a hub model may run code it ships
 
 
 @dataclass
@@ -146,6 +147,11 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             f"strategy {request.strategy!r} does not apply to task {card.name!r} "
             f"(a {card.kind} task; it applies to: {', '.join(strategy_cls.task_kinds)})"
         )
+    if "trust_remote_code" in request.settings.get("encoder", {}):
+        raise HarnessError(
+            "--set encoder.trust_remote_code: remote code runs only with the "
+            "--trust-remote-code flag of harness run"
+        )
     encoder = loaded.encoders.get(request.model)
     model_kind = encoder.entry.meta.get("kind")
     if model_kind == "causal-lm" and card.kind != "completion":
@@ -206,6 +212,7 @@ def _run_config(
             "max_length": request.max_length,
             "pooling": request.pooling,
             "dtype": request.dtype,
+            "trust_remote_code": request.trust_remote_code,
         },
         "strategy": strategy_config,
         "task": resolved.card.name,
@@ -241,7 +248,10 @@ def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:
         batch_size=request.batch_size,
         pooling=request.pooling,
         dtype=request.dtype,
-        extra=dict(request.settings.get("encoder", {})),
+        extra={
+            **request.settings.get("encoder", {}),
+            "trust_remote_code": request.trust_remote_code,
+        },
         task_kind=resolved.card.kind,
     )
 
@@ -293,7 +303,7 @@ def prepare(
     if request.languages:
         names = [n for n in names if n in request.languages]
     folder = f"{request.strategy}@{request.label}" if request.label else request.strategy
-    partitions = []
+    partitions: list[tuple[str, Path, dict[str, Any]]] = []
     for name in names:
         path = result_path(
             request.results_dir,
@@ -303,6 +313,9 @@ def prepare(
             strategy=folder,
             partition=name,
         )
+        clash = next((other for other, known, _ in partitions if known == path), None)
+        if clash is not None:
+            raise HarnessError(f"partitions {clash!r} and {name!r} would share the file {path}")
         partitions.append((name, path, {**config, "partition": name}))
     return PreparedRun(request, resolved, dataset, strategy, config, partitions)
 

@@ -19,14 +19,16 @@ from harness.metrics import query_metrics, relevant_ranks
 from harness.task_kind import Evaluation, EvaluationOptions
 
 
-def _checked(embeddings: np.ndarray, n: int, what: str) -> np.ndarray:
-    if embeddings.shape[0] != n:
+def _checked(embeddings: np.ndarray, ids: list[str], what: str) -> np.ndarray:
+    if embeddings.shape[0] != len(ids):
         raise HarnessError(
-            f"encoder returned {embeddings.shape[0]} {what} embeddings for {n} texts"
+            f"encoder returned {embeddings.shape[0]} {what} embeddings for {len(ids)} texts"
         )
     if not np.isfinite(embeddings).all():
         bad = int(np.flatnonzero(~np.isfinite(embeddings).all(axis=1))[0])
-        raise HarnessError(f"encoder returned a NaN or infinite {what} embedding (row {bad})")
+        raise HarnessError(
+            f"encoder returned a NaN or infinite {what} embedding for {ids[bad]!r} (row {bad})"
+        )
     return np.ascontiguousarray(embeddings, dtype=np.float32)
 
 
@@ -50,12 +52,12 @@ class Retrieval:
         queries = model.encode(
             [split.queries[q] for q in query_ids], role="query", description="encoding queries"
         )
-        queries = _checked(queries, len(query_ids), "query")
+        queries = _checked(queries, query_ids, "query")
         encoded_queries = time.perf_counter()
         corpus = model.encode(
             [split.corpus[d] for d in corpus_ids], role="code", description="encoding corpus"
         )
-        corpus = _checked(corpus, len(corpus_ids), "corpus")
+        corpus = _checked(corpus, corpus_ids, "corpus")
         encoded_corpus = time.perf_counter()
         if split.query_pool is None or split.corpus_pool is None:
             ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
