@@ -35,10 +35,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    adapter = _store(args).find(args.key)
+    store = _store(args)
+    adapter = store.find(args.key)
     destination = Path(args.destination)
+    if destination.exists() and not destination.is_dir():
+        raise HarnessError(f"{destination}: exists and is not a folder")
     if destination.exists() and any(destination.iterdir()):
         raise HarnessError(f"{destination}: exists and is not empty")
+    if destination.resolve().is_relative_to(store.root.resolve()):
+        raise HarnessError(f"{destination}: is inside the adapter cache {store.root}")
+    # Only the adapter's own regular files leave the cache: a link could point anywhere.
+    for item in sorted(adapter.path.rglob("*")):
+        if item.is_symlink() or not (item.is_file() or item.is_dir()):
+            raise HarnessError(f"{item}: not a regular file; the adapter is not exported")
     shutil.copytree(adapter.path, destination, dirs_exist_ok=True)
     print(f"exported {adapter.key} to {destination} (load with PeftModel.from_pretrained)")
     return 0

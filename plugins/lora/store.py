@@ -9,10 +9,13 @@ and the finished folder is moved into place in one rename.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,14 @@ from harness.errors import HarnessError
 
 META_FILE = "harness_adapter.json"
 TRAINING_VERSION = 1
+_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # one plain folder name: no '/', no '..'
+
+
+def checked_key(key: str) -> str:
+    """`key` when it names a folder inside the store; a key that could escape it raises."""
+    if not _KEY.fullmatch(key):
+        raise HarnessError(f"adapter key {key!r} is not a plain name (letters, digits, _ and -)")
+    return key
 
 
 def adapter_key(identity: dict[str, Any]) -> str:
@@ -42,10 +53,25 @@ class AdapterStore:
         self.root = cache_dir / "adapters"
 
     def path(self, key: str) -> Path:
-        return self.root / key
+        return self.root / checked_key(key)
 
     def workdir(self, key: str) -> Path:
-        return self.root / ".work" / key
+        return self.root / ".work" / checked_key(key)
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the adapter's lock (an ``flock``, freed if the process dies): two runs that
+        need one adapter train it once; the second waits, then finds it cached."""
+        import fcntl
+
+        folder = self.root / ".work"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{checked_key(key)}.lock", "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def get(self, key: str) -> StoredAdapter | None:
         folder = self.path(key)
@@ -71,7 +97,9 @@ class AdapterStore:
         if not self.root.exists():
             return []
         found = [
-            self.get(p.name) for p in sorted(self.root.iterdir()) if not p.name.startswith(".")
+            self.get(p.name)
+            for p in sorted(self.root.iterdir())
+            if p.is_dir() and _KEY.fullmatch(p.name)
         ]
         return [a for a in found if a is not None]
 

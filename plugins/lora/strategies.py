@@ -116,7 +116,6 @@ class LoraStrategy(Strategy):
 
     def prepare(self, model: Any, dataset: RetrievalDataset) -> None:
         from harness.plugins.lora.store import AdapterStore
-        from harness.plugins.lora.trainer import train_lora
 
         if self.adapter_option:
             self._paths = self._given_adapters(dataset)
@@ -126,49 +125,57 @@ class LoraStrategy(Strategy):
         store = AdapterStore(self.context.cache_dir)
         mask = bool(self.context.task.options.get("mask_same_group", False))
         for adapter, key in sorted(self._keys.items()):
-            stored = store.get(key)
-            if stored is not None:
-                console().print(f"adapter {adapter}: cached {stored.path}, not retrained")
-                self._paths[adapter] = stored.path
-                self.reports[adapter] = stored.meta.get("training", {})
-                continue
-            description = f"training {self.name} adapter {adapter}"
-            if self.kind == "completion":
-                from harness.plugins.lora.causal import train_causal_lora
+            with store.lock(key):  # a run training this adapter now finishes first; we load it
+                self._train_or_load(model, dataset, store, adapter, key, mask)
 
-                pairs: list[Any] = self._completion_items(dataset, adapter)
-                peft_model, report = train_causal_lora(
-                    model, pairs, self.settings, store.workdir(key), description=description
-                )
-            else:
-                pairs = self._retrieval_pairs(dataset, adapter)
-                peft_model, report = train_lora(
-                    model, pairs, self.settings, store.workdir(key),
-                    description=description, mask_same_group=mask,
-                )  # fmt: skip
-            peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
-            training = {
-                "steps": report.steps, "seconds": round(report.seconds, 2),
-                "examples": report.examples, "trainable_parameters": report.trainable,
-                "total_parameters": report.total,
-                "trainable_share": report.trainable_share,
-                "first_loss": report.losses[0], "last_loss": report.losses[-1],
-                "resumed_from": report.resumed_from, "n_pairs": len(pairs),
-            }  # fmt: skip
-            meta = {
-                "key": key,
-                "adapter": adapter,
-                "identity": self._identity(dataset, adapter),
-                "training": training,
-            }
-            stored = store.save(key, peft_model, meta)
-            console().print(
-                f"adapter {adapter}: {report.steps} steps in {report.seconds:.0f} s, "
-                f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}, trainable "
-                f"{report.trainable:,} of {report.total:,} ({100 * report.trainable_share:.2f}%)"
-            )
+    def _train_or_load(
+        self, model: Any, dataset: Any, store: Any, adapter: str, key: str, mask: bool
+    ) -> None:
+        from harness.plugins.lora.trainer import train_lora
+
+        stored = store.get(key)
+        if stored is not None:
+            console().print(f"adapter {adapter}: cached {stored.path}, not retrained")
             self._paths[adapter] = stored.path
-            self.reports[adapter] = training
+            self.reports[adapter] = stored.meta.get("training", {})
+            return
+        description = f"training {self.name} adapter {adapter}"
+        if self.kind == "completion":
+            from harness.plugins.lora.causal import train_causal_lora
+
+            pairs: list[Any] = self._completion_items(dataset, adapter)
+            peft_model, report = train_causal_lora(
+                model, pairs, self.settings, store.workdir(key), description=description
+            )
+        else:
+            pairs = self._retrieval_pairs(dataset, adapter)
+            peft_model, report = train_lora(
+                model, pairs, self.settings, store.workdir(key),
+                description=description, mask_same_group=mask,
+            )  # fmt: skip
+        peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
+        training = {
+            "steps": report.steps, "seconds": round(report.seconds, 2),
+            "examples": report.examples, "trainable_parameters": report.trainable,
+            "total_parameters": report.total,
+            "trainable_share": report.trainable_share,
+            "first_loss": report.losses[0], "last_loss": report.losses[-1],
+            "resumed_from": report.resumed_from, "n_pairs": len(pairs),
+        }  # fmt: skip
+        meta = {
+            "key": key,
+            "adapter": adapter,
+            "identity": self._identity(dataset, adapter),
+            "training": training,
+        }
+        stored = store.save(key, peft_model, meta)
+        console().print(
+            f"adapter {adapter}: {report.steps} steps in {report.seconds:.0f} s, "
+            f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}, trainable "
+            f"{report.trainable:,} of {report.total:,} ({100 * report.trainable_share:.2f}%)"
+        )
+        self._paths[adapter] = stored.path
+        self.reports[adapter] = training
 
     def _retrieval_pairs(self, dataset: RetrievalDataset, adapter: str) -> list[TrainPair]:
         groups = {
@@ -247,6 +254,11 @@ def _check_base(path: Path, model: Any) -> None:
     config_file = path / "adapter_config.json"
     if not config_file.exists():
         raise HarnessError(f"{path}: not a PEFT adapter folder (no adapter_config.json)")
+    if not (path / "adapter_model.safetensors").is_file():
+        raise HarnessError(
+            f"{path}: no adapter_model.safetensors; only safetensors adapters are read "
+            "(a pickled adapter_model.bin could run code when loaded)"
+        )
     base = json.loads(config_file.read_text()).get("base_model_name_or_path")
     known = {model.info.get("model"), model.info.get("source")}
     if base and base not in known and not str(base).endswith(str(model.info.get("model"))):

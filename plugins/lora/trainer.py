@@ -31,8 +31,11 @@ from harness.errors import HarnessError
 from harness.plugins.encoders.hf_encoder import pool
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
+from harness.plugins.lora.safe_state import load_training_state, save_training_state
 from harness.plugins.lora.targets import attention_targets, trainable_share
 from harness.progress import progress_bar
+
+STATE_FILE = "training_state.safetensors"  # optimizer and random state, no pickle
 
 
 @dataclass
@@ -127,8 +130,7 @@ def _save_checkpoint(folder: Path, peft_model: Any, state: dict[str, Any]) -> No
         k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(peft_model).items()
     }
     save_file(weights, str(tmp / "adapter.safetensors"))
-    torch.save(state["optimizer"], tmp / "optimizer.pt")
-    torch.save(state["rng"], tmp / "rng.pt")
+    save_training_state(tmp / STATE_FILE, state["optimizer"], state["rng"])
     (tmp / "state.json").write_text(
         json.dumps({k: state[k] for k in ("step", "losses", "seconds")})
     )
@@ -164,11 +166,12 @@ def train_lora(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(settings, total_steps))
     checkpoint = workdir / "checkpoint"
     start, losses, seconds = 0, [], 0.0
-    if (checkpoint / "state.json").exists():
+    if (checkpoint / "state.json").exists() and (checkpoint / STATE_FILE).exists():
         state = json.loads((checkpoint / "state.json").read_text())
         set_peft_model_state_dict(peft_model, load_file(str(checkpoint / "adapter.safetensors")))
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
-        torch.set_rng_state(torch.load(checkpoint / "rng.pt", weights_only=True))
+        optimizer_state, rng_state = load_training_state(checkpoint / STATE_FILE)
+        optimizer.load_state_dict(optimizer_state)
+        torch.set_rng_state(rng_state)
         start, losses, seconds = state["step"], state["losses"], state["seconds"]
         for _ in range(start):
             scheduler.step()
