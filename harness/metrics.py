@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.ranking import BlockHook, count_at_least
 
 RANKING_METRICS: tuple[str, ...] = (
     "mrr",
@@ -72,13 +73,17 @@ def relevant_ranks(
     chunk_size: int = 4096,
     query_chunk_size: int = 1024,
     tie_tolerance: float = TIE_TOLERANCE,
+    screen: bool | None = None,
+    on_block: BlockHook | None = None,
 ) -> list[np.ndarray]:
     """For each query, the sorted 1-based pessimistic ranks of its relevant corpus rows.
 
     `relevant[i]` holds indices into `corpus_emb`. Scores are float32 dot
     products (cosine for L2-normalised embeddings). The corpus is scored in
     chunks of `chunk_size` rows for `query_chunk_size` queries at a time, so
-    the full score matrix is never held. Accepts numpy arrays or torch tensors.
+    the full score matrix is never held (harness.ranking; `screen` and
+    `on_block` are passed on). Accepts numpy arrays, memory-mapped arrays
+    (read a chunk at a time) or torch tensors.
     """
     queries = _as_float32_matrix(query_emb, "query_emb")
     corpus = _as_float32_matrix(corpus_emb, "corpus_emb")
@@ -92,72 +97,21 @@ def relevant_ranks(
     if chunk_size < 1 or query_chunk_size < 1:
         raise HarnessError("chunk sizes must be positive")
     docs = [_relevant_indices(rel, len(corpus)) for rel in relevant]
-    ranks: list[np.ndarray] = []
-    for start in range(0, len(queries), query_chunk_size):
-        stop = start + query_chunk_size
-        ranks.extend(
-            _block_ranks(queries[start:stop], corpus, docs[start:stop], chunk_size, tie_tolerance)
-        )
-    return ranks
-
-
-def _block_ranks(
-    queries: np.ndarray,
-    corpus: np.ndarray,
-    docs: list[np.ndarray],
-    chunk_size: int,
-    tie_tolerance: float,
-) -> list[np.ndarray]:
-    """Ranks for one block of queries; one (query, relevant doc) pair per gold score."""
-    n_queries = len(queries)
     lengths = np.array([len(d) for d in docs], dtype=np.int64)
-    n_pairs = int(lengths.sum())
-    if n_pairs == 0:
-        return [_EMPTY_RANKS.copy() for _ in range(n_queries)]
-    pair_query = np.repeat(np.arange(n_queries), lengths)
-    pair_doc = np.concatenate(docs)
-    # Gold scores come from the same kind of matrix product as the candidate
-    # scores, so a duplicate of a gold document scores bit-for-bit the same.
-    gold = np.empty(n_pairs, dtype=np.float32)
-    for start in range(0, n_pairs, chunk_size):
-        part = slice(start, start + chunk_size)
-        block = _scores(queries, corpus[pair_doc[part]])
-        gold[part] = block[pair_query[part], np.arange(len(gold[part]))]
-    thresholds = (gold.astype(np.float64) - tie_tolerance).astype(np.float32)
-    at_least = np.zeros(n_pairs, dtype=np.int64)
-    one_each = bool(np.all(lengths == 1))
-    for start in range(0, len(corpus), chunk_size):
-        stop = min(start + chunk_size, len(corpus))
-        scores = _scores(queries, corpus[start:stop])
-        inside = (pair_doc >= start) & (pair_doc < stop)
-        scores[pair_query[inside], pair_doc[inside] - start] = -np.inf  # relevant: never counted
-        if one_each:
-            at_least += np.count_nonzero(scores >= thresholds[:, None], axis=1)
-            continue
-        for first in range(0, n_pairs, n_queries):
-            part = slice(first, first + n_queries)
-            rows = scores[pair_query[part]]
-            at_least[part] += np.count_nonzero(rows >= thresholds[part, None], axis=1)
+    if not lengths.sum():
+        return [_EMPTY_RANKS.copy() for _ in docs]
+    pair_query = np.repeat(np.arange(len(docs)), lengths)
+    gold, at_least = count_at_least(
+        queries, corpus, pair_query, np.concatenate(docs),
+        tie_tolerance=tie_tolerance, chunk_size=chunk_size,
+        query_chunk_size=query_chunk_size, screen=screen, on_block=on_block,
+    )  # fmt: skip
     # Within each query, order its relevant documents by score, descending.
     order = np.lexsort((-gold, pair_query))
     group_start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    position = np.arange(n_pairs) - group_start[pair_query[order]]
+    position = np.arange(len(pair_query)) - group_start[pair_query[order]]
     ranks = 1 + position + at_least[order]
     return list(np.split(ranks.astype(np.int64), np.cumsum(lengths)[:-1]))
-
-
-def _scores(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """`queries @ candidates.T` in float32, always as a matrix-matrix product.
-
-    numpy switches to a matrix-vector routine when either side has one row, and
-    that routine rounds differently; two rows at least keep every call on gemm.
-    """
-    n_queries, n_candidates = len(queries), len(candidates)
-    if n_queries == 1:
-        queries = np.concatenate([queries, queries])
-    if n_candidates == 1:
-        candidates = np.concatenate([candidates, candidates])
-    return (queries @ candidates.T)[:n_queries, :n_candidates]
 
 
 def query_metrics(ranks: Any, n_relevant: int | None = None) -> dict[str, float]:
@@ -219,8 +173,10 @@ def _as_float32_matrix(embeddings: Any, name: str) -> np.ndarray:
     matrix = np.ascontiguousarray(_to_numpy(embeddings), dtype=np.float32)
     if matrix.ndim != 2:
         raise HarnessError(f"{name} must be a 2-D array, got shape {matrix.shape}")
-    if not np.all(np.isfinite(matrix)):
-        raise HarnessError(f"{name} contains NaN or infinite values")
+    step = max(1, (1 << 20) // max(1, matrix.shape[1]))  # a memory-mapped corpus stays on disk
+    for start in range(0, len(matrix), step):
+        if not np.all(np.isfinite(matrix[start : start + step])):
+            raise HarnessError(f"{name} contains NaN or infinite values")
     return matrix
 
 

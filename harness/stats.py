@@ -14,8 +14,10 @@ import numpy as np
 
 from harness.errors import HarnessError
 
-_BLOCK_ELEMENTS = 1 << 22
-"""At most this many resampled values are held at once (32 MiB of float64)."""
+_BLOCK_ELEMENTS = 1 << 18
+"""At most this many resampled indices are held at once (2 MiB of int64): blocks that
+stay in cache draw ~4x faster than 32 MiB ones. numpy's bounded integers are the same
+stream however a draw is split into calls, so the block size changes no result."""
 
 
 def bootstrap_ci(
