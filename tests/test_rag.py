@@ -365,3 +365,33 @@ def test_rag_and_icl_are_refused_for_retrieval_tasks(strategy: str, task: str, t
         "(a retrieval task; it applies to: completion)"
     )
     assert not (tmp_path / "results").exists()
+
+
+def test_harness_run_rag_and_icl_end_to_end(
+    tiny_lm: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Through the runner: the rows keep what was put before each prefix, the result its cost."""
+    import json
+
+    from harness.cli import main
+
+    write_repository(tmp_path / "shop")
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", f"hf:{tiny_lm.info['model']}", "--task", "rc", "--data-dir", "shop",
+              "--results", "res", "--cache-dir", "cache", "--device", "cpu", "--bootstrap", "50",
+              "--set", "dataset.min_per_repo=1", "--set", "task.context_tokens=200",
+              "--set", "task.max_new_tokens=4"]  # fmt: skip
+    rag = ["--strategy", "rag", "--set", "strategy.chunk_lines=3",
+           "--set", "strategy.chunk_overlap=0"]  # fmt: skip
+    assert main(["run", *common, *rag]) == 0
+    assert main(["run", *common, "--strategy", "icl"]) == 0
+    (folder,) = (tmp_path / "res" / "rc" / "local").iterdir()  # the model's folder
+    for strategy, field in (("rag", "retrieved"), ("icl", "demonstrations")):
+        result = json.loads((folder / strategy / "shop.json").read_text())
+        lines = (folder / strategy / "shop.jsonl").read_text().splitlines()
+        rows = [json.loads(line) for line in lines]
+        assert len(rows) == 3 and all(field in row and row["prompt_tokens"] <= 200 for row in rows)
+        assert result["timings"]["prompt_tokens_total"] == sum(r["prompt_tokens"] for r in rows)
+    rag_result = json.loads((folder / "rag" / "shop.json").read_text())
+    assert rag_result["timings"]["one_off_s"] == rag_result["timings"]["index_build_s"] > 0
+    assert "one_off_s" not in json.loads((folder / "icl" / "shop.json").read_text())["timings"]
