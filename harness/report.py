@@ -27,23 +27,43 @@ def print_summary(outcomes: Sequence[PartitionOutcome], console: Console | None 
         return
     first = outcomes[0].result
     names = [m for m in SHOWN if m in first.metrics] or list(first.metrics)
+    # a task that ranks nothing (completion) shows examples, and a row pooled over partitions
+    ranking = any(o.result.n_candidates for o in outcomes)
     table = Table(
         title=f"{first.task} on {first.dataset}: {first.model} / {first.strategy} "
         "(x100, bootstrap 95% interval)"
     )
-    for column in ("partition", "queries", "candidates", *[SHOWN.get(m, m) for m in names]):
+    counts = ("queries", "candidates") if ranking else ("examples",)
+    for column in ("partition", *counts, *[SHOWN.get(m, m) for m in names]):
         table.add_column(column, justify="left" if column == "partition" else "right")
     for outcome in outcomes:
         r = outcome.result
         mark = " (stored)" if outcome.reused else ""
+        shown = (str(r.n_examples), str(r.n_candidates)) if ranking else (str(r.n_examples),)
+        table.add_row(f"{r.partition}{mark}", *shown, *[_cell(r.metrics[m]) for m in names])
+    if not ranking and len(outcomes) > 1:
+        rows, pooled = pooled_metrics(outcomes, names)
         table.add_row(
-            f"{r.partition}{mark}",
-            str(r.n_examples),
-            str(r.n_candidates),
-            *[_cell(r.metrics[m]) for m in names],
+            f"all {len(outcomes)} (pooled)", str(rows), *[_cell(pooled[m]) for m in names]
         )
     console.print(table)
     console.print(f"results: {outcomes[0].path.parent}")
+
+
+def pooled_metrics(
+    outcomes: Sequence[PartitionOutcome], names: Sequence[str]
+) -> tuple[int, dict[str, Any]]:
+    """Every example of every partition as one sample: means with bootstrap intervals."""
+    from types import SimpleNamespace
+
+    from harness.results import read_examples
+    from harness.stats import summarize
+
+    rows = [row for o in outcomes for row in read_examples(o.path.with_suffix(".jsonl"))]
+    first = outcomes[0].result
+    n_resamples = int(first.config.get("n_resamples", 1000))
+    summary = summarize(rows, list(names), n_resamples=n_resamples, seed=first.seed)
+    return len(rows), {k: SimpleNamespace(**v) for k, v in summary.items()}
 
 
 def summary_json(outcomes: Sequence[PartitionOutcome]) -> list[dict[str, Any]]:

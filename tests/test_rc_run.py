@@ -108,6 +108,13 @@ def test_langwise_is_per_repository_and_needs_the_in_repo_split(rc_setup, tmp_pa
     assert _run(rc_setup, tmp_path / "r", "--strategy", "langwise", "--split", "test", *TRAIN) == 0
     rows = _rows(tmp_path / "r", "langwise")
     assert sorted(rows) == sorted(REPOS)  # one partition, and one adapter, per repository
+    everything = [r["exact_match"] for examples in rows.values() for r in examples]
+    pooled = 100 * sum(everything) / len(everything)
+    summary = capsys.readouterr().out
+    (line,) = [line for line in summary.splitlines() if "all 4 (pooled)" in line]
+    cells = [cell.strip() for cell in line.split("│")[1:-1]]
+    assert cells[1] == str(len(everything))
+    assert cells[2].startswith(f"{pooled:.2f} [")
     keys = {
         read_result(p).config["strategy"]["adapter_keys"][p.stem]
         for p in (tmp_path / "r" / "rc" / "local").glob("*/langwise/*.json")
