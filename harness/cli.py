@@ -102,6 +102,12 @@ def _add_run(sub: Any) -> None:
         help="candidates scored at a time (bounds memory)",
     )
     run.add_argument(
+        "--no-embedding-cache",
+        dest="embedding_cache",
+        action="store_false",
+        help="encode every text afresh (default: reuse embeddings cached under --cache-dir)",
+    )
+    run.add_argument(
         "--set",
         type=_setting,
         action="append",
@@ -120,6 +126,7 @@ def _add_run(sub: Any) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from harness import distributed
     from harness.report import print_summary, summary_json
     from harness.runner import RunRequest, default_cache_dir, run
 
@@ -149,9 +156,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         n_resamples=args.bootstrap,
         corpus_chunk_size=args.corpus_chunk_size,
+        embedding_cache=args.embedding_cache,
         settings=settings,
     )
     outcomes = run(request)
+    if not distributed.is_main():
+        return 0  # under torchrun, rank 0 reports
     if args.json:
         print(json.dumps(summary_json(outcomes), indent=2))
     else:

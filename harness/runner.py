@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import __version__
+from harness import __version__, distributed
 from harness.data import DatasetOptions, RetrievalDataset
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
@@ -62,6 +62,7 @@ class RunRequest:
     dtype: str = "float32"
     n_resamples: int = 1000
     corpus_chunk_size: int = 4096
+    embedding_cache: bool = True  # reuse embeddings from <cache_dir>/embeddings (results equal)
     settings: dict[str, Any] = field(default_factory=dict)
     label: str = ""  # a variant of the strategy in a matrix: results go to <strategy>@<label>
     record: dict[str, Any] = field(default_factory=dict)  # kept in each result's config, unhashed
@@ -347,12 +348,14 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
     if not pending:
         return outcomes
 
+    distributed.setup(request.device)  # under torchrun: join the ranks (no-op otherwise)
     started = time.perf_counter()
     model = sharing.model(request, resolved, encoder_options(request, resolved))
     load_s = time.perf_counter() - started
     strategy.prepare(model, dataset)
     versions, sha = package_versions(), git_sha()
     task_options = {**resolved.card.options, **request.settings.get("task", {})}
+    embeddings = request.cache_dir / "embeddings" if request.embedding_cache else None
     for name, path, partition_config in pending:
         partition = dataset.partitions[name]
         adapted = sharing.scoring_model(strategy.model_for(model, partition), model, strategy)
@@ -364,8 +367,11 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
                 corpus_chunk_size=request.corpus_chunk_size,
                 seed=request.seed,
                 extra=task_options,
+                embedding_cache=embeddings,
             ),
         )
+        if not distributed.is_main():
+            continue  # under torchrun, rank 0 alone summarises and writes
         metrics = resolved.card.metrics
         summary = summarize(
             evaluation.per_example, metrics, n_resamples=request.n_resamples, seed=request.seed

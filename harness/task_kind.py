@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -20,6 +21,7 @@ class EvaluationOptions:
     corpus_chunk_size: int = 4096
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    embedding_cache: Path | None = None  # a folder for harness.embedding_cache; None: off
 
 
 class TaskKind(Protocol):

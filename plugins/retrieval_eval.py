@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from harness import distributed
 from harness.data import RetrievalSplit
+from harness.embedding_cache import CachedEncoder, evaluation_encoder
 from harness.errors import HarnessError
 from harness.metrics import query_metrics, relevant_ranks
 from harness.task_kind import Evaluation, EvaluationOptions
@@ -49,16 +51,21 @@ class Retrieval:
             relevant.append([position[doc] for doc in gold])
 
         started = time.perf_counter()
-        queries = model.encode(
+        # sharded across ranks under torchrun, and cached on disk unless turned off
+        encoder = evaluation_encoder(model, options.embedding_cache)
+        cache_stats = encoder.stats if isinstance(encoder, CachedEncoder) else dict
+        queries = encoder.encode(
             [split.queries[q] for q in query_ids], role="query", description="encoding queries"
         )
         queries = _checked(queries, query_ids, "query")
         encoded_queries = time.perf_counter()
-        corpus = model.encode(
+        corpus = encoder.encode(
             [split.corpus[d] for d in corpus_ids], role="code", description="encoding corpus"
         )
         corpus = _checked(corpus, corpus_ids, "corpus")
         encoded_corpus = time.perf_counter()
+        if not distributed.is_main():  # rank 0 ranks and writes; the others only encoded
+            return Evaluation(per_example=[], n_candidates=len(corpus_ids))
         if split.query_pool is None or split.corpus_pool is None:
             ranks = relevant_ranks(queries, corpus, relevant, chunk_size=options.corpus_chunk_size)
             n_candidates = len(corpus_ids)
@@ -78,6 +85,7 @@ class Retrieval:
             "encode_queries_s": encoded_queries - started,
             "encode_corpus_s": encoded_corpus - encoded_queries,
             "rank_s": ranked - encoded_corpus,
+            **cache_stats(),
         }
         return Evaluation(per_example=per_example, n_candidates=n_candidates, timings=timings)
 
