@@ -1,10 +1,7 @@
 """Pretraining `tiny-code-lm`: tokenizer, packed token streams, a resumable training loop.
 
-1. Data (``.work/<key>/data/``, made once): the corpus (`corpus`) is read up to
-   ~4.5 characters per training token, a byte-level BPE (digits split one by
-   one, ``<|endoftext|>`` ends a file and pads) is trained on the training
-   files, and both splits are encoded into one token stream each, files
-   separated by ``<|endoftext|>``.
+1. Data (`pretrain_data`, made once): a byte-level BPE trained on the corpus
+   and the training and held-out token streams.
 2. Training: the stream is cut into sequences of `seq_len` tokens, visited in
    a seeded permutation per epoch; AdamW (betas 0.9/0.95, weight decay on
    matrices only), linear warmup then cosine decay to `min_lr_ratio`, gradient
@@ -27,7 +24,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +33,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from harness.errors import HarnessError
+from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
 from harness.plugins.causal_lm.tiny import (
     META_FILE,
     NAME,
@@ -46,19 +43,12 @@ from harness.plugins.causal_lm.tiny import (
     models_root,
     read_meta,
 )
+from harness.plugins.lora.safe_state import load_training_state, save_training_state
 from harness.progress import console, progress_bar
 
-EOS = "<|endoftext|>"
-CHARS_PER_TOKEN = 4.5  # generous: the BPE here averages ~3.6 on Python
+OPTIMIZER_FILE = "optimizer.safetensors"  # safetensors, not a pickle (plugins/lora/safe_state)
+
 EVAL_SEQUENCES = 64
-
-
-@dataclass
-class TrainingData:
-    tokenizer: Any  # PreTrainedTokenizerFast
-    train: np.ndarray
-    heldout: np.ndarray
-    description: dict[str, Any]
 
 
 def pretrain(
@@ -103,101 +93,6 @@ def pretrain(
     return final, meta
 
 
-def prepare_data(settings: PretrainSettings, folder: Path) -> TrainingData:
-    """The tokenizer and the two token streams, made once and kept in `folder`."""
-    from transformers import PreTrainedTokenizerFast
-
-    if not (folder / "data.json").is_file():
-        _make_data(settings, folder)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder / "tokenizer"))
-    return TrainingData(
-        tokenizer,
-        np.load(folder / "train.npy", allow_pickle=False),
-        np.load(folder / "heldout.npy", allow_pickle=False),
-        json.loads((folder / "data.json").read_text()),
-    )
-
-
-def _make_data(settings: PretrainSettings, folder: Path) -> None:
-    from harness.plugins.causal_lm.corpus import corpus_sources, python_files, read_corpus
-
-    began = time.perf_counter()
-    files = python_files(corpus_sources([Path(f) for f in settings.corpus]))
-    corpus = read_corpus(
-        files,
-        settings.seed,
-        train_chars=int(settings.tokens * CHARS_PER_TOKEN),
-        heldout_chars=settings.heldout_chars,
-    )
-    if not corpus.train or not corpus.heldout:
-        raise HarnessError(
-            f"{NAME}: the corpus has {len(corpus.train)} training and {len(corpus.heldout)} "
-            "held-out Python files; it needs at least one of each (two readable files)"
-        )
-    console().print(f"{NAME}: training a {settings.architecture.vocab_size}-token BPE tokenizer")
-    bpe = train_tokenizer(corpus.train, settings.architecture.vocab_size)
-    streams = {name: _stream(bpe, texts) for name, texts in
-               (("train", corpus.train), ("heldout", corpus.heldout))}  # fmt: skip
-    if len(streams["train"]) < settings.seq_len + 1 or len(streams["heldout"]) < 2:
-        raise HarnessError(
-            f"{NAME}: the corpus gives {len(streams['train'])} training tokens, fewer than one "
-            f"sequence of {settings.seq_len} (--seq-len)"
-        )
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _fast_tokenizer(bpe).save_pretrained(str(tmp / "tokenizer"))
-    for name, stream in streams.items():
-        np.save(tmp / f"{name}.npy", stream, allow_pickle=False)
-    description = {
-        **corpus.describe(),
-        "tokens_train": int(len(streams["train"])),
-        "tokens_heldout": int(len(streams["heldout"])),
-        "seconds": round(time.perf_counter() - began, 1),
-    }
-    (tmp / "data.json").write_text(json.dumps(description, indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-
-
-def train_tokenizer(texts: list[str], vocab_size: int) -> Any:
-    """A byte-level BPE (a `tokenizers.Tokenizer`) trained on `texts`; spells any text."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=[EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(texts, trainer)
-    return bpe
-
-
-def _fast_tokenizer(bpe: Any) -> Any:
-    from transformers import PreTrainedTokenizerFast
-
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=EOS)
-
-
-def _stream(bpe: Any, texts: list[str]) -> np.ndarray:
-    eos = bpe.token_to_id(EOS)
-    ids: list[int] = []
-    for encoding in bpe.encode_batch(texts, add_special_tokens=False):
-        ids += encoding.ids
-        ids.append(eos)
-    return np.asarray(ids, dtype=np.uint16 if bpe.get_vocab_size() < 2**16 else np.uint32)
-
-
 def new_model(settings: PretrainSettings, tokenizer: Any) -> Any:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -237,10 +132,10 @@ def train(
         lr=settings.lr, betas=(0.9, 0.95),
     )  # fmt: skip
     start, losses, seconds = 0, [], 0.0
-    if (checkpoint / "state.json").is_file():
+    if (checkpoint / "state.json").is_file() and (checkpoint / OPTIMIZER_FILE).is_file():
         state = json.loads((checkpoint / "state.json").read_text())
         load_model(model, str(checkpoint / "model.safetensors"), device=str(device))
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+        optimizer.load_state_dict(load_training_state(checkpoint / OPTIMIZER_FILE)[0])
         start, losses, seconds = state["step"], state["losses"], state["seconds"]
         console().print(f"{NAME}: resuming at step {start} of {settings.steps}")
     sequences = len(data.train) // settings.seq_len
@@ -361,7 +256,7 @@ def _save_checkpoint(folder: Path, model: Any, optimizer: Any, state: dict[str, 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     save_model(model, str(tmp / "model.safetensors"))
-    torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+    save_training_state(tmp / OPTIMIZER_FILE, optimizer.state_dict(), torch.get_rng_state())
     (tmp / "state.json").write_text(json.dumps(state))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)
