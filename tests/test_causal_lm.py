@@ -246,6 +246,21 @@ def test_a_peft_wrapped_copy_generates_through_its_own_model(tiny_lm):
     assert view.model is not tiny_lm.model
 
 
+@pytest.mark.gpu
+def test_on_cuda_auto_precision_is_bfloat16_weights(tmp_path: Path):
+    import torch
+
+    from harness.plugins.causal_lm.model import CausalLM
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    lm = CausalLM(str(make_tiny_causal_lm(tmp_path / "lm")), EncoderOptions(dtype="auto"))
+    assert lm.device.type == "cuda" and lm.info["dtype"] == "bfloat16"
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+    [generation] = lm.generate(PREFIXES[:1], max_new_tokens=4, context_tokens=16)
+    assert 1 <= generation.new_tokens <= 4
+
+
 def test_an_unreachable_hub_id_is_a_one_line_error():
     from harness.plugins.causal_lm.model import build_hf_causal_lm
 
