@@ -66,10 +66,11 @@ def pretrain(
         meta = read_meta(final)
         if meta is not None:
             return final, meta
-        began = time.perf_counter()
         data = prepare_data(settings, work / "data")
         model, training = train(settings, data, work / "checkpoint", torch.device(device))
+        began = time.perf_counter()
         heldout = evaluate(model, data, settings.seq_len)
+        eval_seconds = time.perf_counter() - began
         meta = {
             "model": NAME,
             "key": ident.key,
@@ -78,8 +79,12 @@ def pretrain(
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "steps": settings.steps,
             "seq_len": settings.seq_len,
-            "seconds": round(time.perf_counter() - began, 1),
+            # data preparation + training (over every resumption) + held-out evaluation
+            "seconds": round(
+                data.description["seconds"] + training["train_seconds"] + eval_seconds, 1
+            ),  # fmt: skip
             **training,
+            "eval_seconds": round(eval_seconds, 1),
             "heldout": heldout,
             "corpus": ident.corpus,
             "corpus_summary": data.description,
@@ -171,11 +176,19 @@ def train(
                 state = {"step": done, "losses": losses, "seconds": time.perf_counter() - began}
                 _save_checkpoint(checkpoint, model, optimizer, state)
     model.eval()
+    elapsed = time.perf_counter() - began
     report = {
-        "train_seconds": round(time.perf_counter() - began, 1),
+        "train_seconds": round(elapsed, 1),
         "tokens_seen": settings.tokens,
         "epochs": round(settings.steps * settings.batch_size / max(1, sequences), 3),
         "resumed_from": start,
+        "tokens_per_second": round(
+            (settings.steps - start)
+            * settings.batch_size
+            * settings.seq_len
+            / max(1e-9, elapsed - seconds)
+        ),
+        "load_average": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
         "loss": loss_summary(losses),
     }
     return model, report
@@ -292,7 +305,11 @@ def _locked(path: Path) -> Iterator[None]:
         except ImportError:  # not POSIX: no lock
             yield
             return
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            console().print(f"{NAME}: another process is pretraining this model; waiting for it")
+            fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
