@@ -142,7 +142,7 @@ def load_plugins() -> Loaded:
         plugins.append(info)
         try:
             module = ep.load()
-        except Exception as exc:  # a broken plugin must not take the CLI down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
             _report(info, f"failed to import: {type(exc).__name__}: {exc}")
             continue
         try:
@@ -159,7 +159,7 @@ def load_plugins() -> Loaded:
             if _strict():
                 raise
             _report(info, f"raised while registering: {exc}")
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             _report(info, f"raised while registering: {type(exc).__name__}: {exc}")
     return Loaded(manager, registries, plugins)
 
