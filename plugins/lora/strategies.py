@@ -9,6 +9,7 @@ determines them; a cached adapter is loaded, never retrained.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import distributed
 from harness.data import RetrievalDataset, TrainPair
 from harness.errors import HarnessError
 from harness.progress import console
@@ -125,7 +127,8 @@ class LoraStrategy(Strategy):
         store = AdapterStore(self.context.cache_dir)
         mask = bool(self.context.task.options.get("mask_same_group", False))
         for adapter, key in sorted(self._keys.items()):
-            with store.lock(key):  # a run training this adapter now finishes first; we load it
+            # a run training this adapter now finishes first; we load it (torchrun: rank 0 locks)
+            with store.lock(key) if distributed.is_main() else contextlib.nullcontext():
                 self._train_or_load(model, dataset, store, adapter, key, mask)
 
     def _train_or_load(
@@ -133,7 +136,8 @@ class LoraStrategy(Strategy):
     ) -> None:
         from harness.plugins.lora.trainer import train_lora
 
-        stored = store.get(key)
+        found = distributed.from_main(store.get(key) is not None)  # torchrun: rank 0 decides
+        stored = store.get(key) if found else None
         if stored is not None:
             console().print(f"adapter {adapter}: cached {stored.path}, not retrained")
             self._paths[adapter] = stored.path
@@ -168,7 +172,9 @@ class LoraStrategy(Strategy):
             "identity": self._identity(dataset, adapter),
             "training": training,
         }
-        stored = store.save(key, peft_model, meta)
+        stored = store.save(key, peft_model, meta) if distributed.is_main() else None
+        distributed.barrier()  # under torchrun the other ranks load what rank 0 saved
+        stored = stored or store.get(key)
         console().print(
             f"adapter {adapter}: {report.steps} steps in {report.seconds:.0f} s, "
             f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}, trainable "

@@ -27,8 +27,10 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file, save_file
 
+from harness import distributed
 from harness.errors import HarnessError
 from harness.plugins.encoders.hf_encoder import pool
+from harness.plugins.lora import ddp
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
 from harness.plugins.lora.safe_state import load_training_state, save_training_state
@@ -160,6 +162,7 @@ def train_lora(
     batches = batch_schedule(len(pairs), settings)
     total_steps = len(batches) // settings.grad_accum
     peft_model = wrap_with_lora(encoder.model, settings, targets)
+    forward_model = ddp.wrap(peft_model) if loss_of is None else peft_model  # DDP under torchrun
     trainable, total = trainable_share(peft_model)
     parameters = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -189,12 +192,13 @@ def train_lora(
                     loss = loss_of(peft_model, chosen) / settings.grad_accum
                 else:
                     length, precision = settings.max_length, settings.precision
-                    queries = embed(
-                        peft_model, encoder, [p.query for p in chosen], length, precision
-                    )
-                    codes = embed(
-                        peft_model, encoder, [p.positive for p in chosen], length, precision
-                    )
+                    mine = ddp.my_share(chosen)  # all of it in one process
+                    queries = ddp.gather(embed(
+                        forward_model, encoder, [p.query for p in mine], length, precision
+                    ), len(chosen))  # fmt: skip
+                    codes = ddp.gather(embed(
+                        forward_model, encoder, [p.positive for p in mine], length, precision
+                    ), len(chosen))  # fmt: skip
                     loss = info_nce(
                         queries, codes, temperature=settings.temperature,
                         groups=[p.group for p in chosen] if mask_same_group else None,
@@ -216,7 +220,8 @@ def train_lora(
                 loss=f"{step_loss:.3f}",
                 ex_s=f"{examples_per_step * (done - start) / max(elapsed - seconds, 1e-9):.1f}",
             )
-            if done % settings.checkpoint_every == 0 or done == total_steps:
+            due = done % settings.checkpoint_every == 0 or done == total_steps
+            if due and distributed.is_main():  # under torchrun rank 0 keeps the checkpoint
                 _save_checkpoint(checkpoint, peft_model, {
                     "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
                     "step": done, "losses": losses, "seconds": elapsed,
