@@ -77,7 +77,8 @@ class RetrievalAugmented(Strategy):
             self._encoder = found.load()(found.argument, options)
         return self._encoder
 
-    def model_for(self, model: Any, partition: Any) -> Any:
+    def index_for(self, partition: Any) -> Any:
+        """The partition's chunk index: from the cache, or built (the one-off cost)."""
         from harness.plugins.rag.chunks import repository_chunks
         from harness.plugins.rag.index import load_or_build
 
@@ -105,13 +106,18 @@ class RetrievalAugmented(Strategy):
             f"rag index {partition.name}: {len(index.chunks)} chunks of "
             f"{len({c.path for c in index.chunks})} files, {state} {index.build_s:.1f} s"
         )
+        return index
+
+    def model_for(self, model: Any, partition: Any) -> Any:
+        s = self.settings
+        index = self.index_for(partition)
         info = {
             "strategy": "rag",
             "retrieval_encoder": s.encoder,
             "index": {"key": index.key, "chunks": len(index.chunks), "cached": index.cached},
             "one_off": [{"what": "index_build", "key": index.key, "seconds": index.build_s}],
         }
-        source = Retrieval(index, encoder, k=s.k, query_lines=s.query_lines)
+        source = Retrieval(index, self.encoder(), k=s.k, query_lines=s.query_lines)
         return AugmentedLM(model, partition.eval, source, k=s.k, budget=s.budget, info=info)
 
 
