@@ -11,6 +11,7 @@ from typing import Any
 
 from harness import __version__
 from harness.errors import HarnessError
+from harness.exp_config import defer_defaults
 
 
 def _csv(value: str) -> list[str]:
@@ -57,11 +58,18 @@ def add_results_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run(sub: Any) -> None:
-    run = sub.add_parser("run", help="evaluate a model with a strategy on a task")
-    run.add_argument("--model", required=True, help="encoder name or hf:<id-or-path>")
-    run.add_argument("--strategy", default="none", help="adaptation strategy (default: none)")
-    run.add_argument("--task", required=True, help="task name, e.g. t2c")
-    run.add_argument("--dataset", help="dataset name (default: the task card's)")
+    run = sub.add_parser(
+        "run",
+        help="evaluate a model with a strategy on a task (or a matrix of them)",
+        description="Lists (--model a,b --strategy none,taskwise --set lora.r=8,16) run a "
+        "matrix; see docs/experiments.md.",
+    )
+    run.add_argument("--model", help="encoder name or hf:<id-or-path> (comma list: a matrix)")
+    run.add_argument(
+        "--strategy", default="none", help="adaptation strategy (default: none; comma list)"
+    )
+    run.add_argument("--task", help="task name, e.g. t2c (comma list)")
+    run.add_argument("--dataset", help="dataset name (default: the task card's; comma list)")
     run.add_argument("--data-dir", type=Path, help="local copy of the dataset, or a source tree")
     run.add_argument("--split", help="evaluation split (default: the task card's, usually test)")
     run.add_argument("--languages", type=_csv, help="only these partitions, e.g. python,c")
@@ -113,60 +121,35 @@ def _add_run(sub: Any) -> None:
         action="append",
         default=[],
         metavar="S.K=V",
-        help="plugin option, e.g. --set dataset.max_test=500",
+        help="plugin option, e.g. --set dataset.max_test=500; lora.r=8,16 or a|b: one cell each",
     )
-    run.add_argument("--preset", help="strategy preset, e.g. quick or paper (LoRA strategies)")
+    run.add_argument(
+        "--preset", help="strategy preset, e.g. quick or paper (LoRA strategies; comma list)"
+    )
     run.add_argument(
         "--adapter",
         metavar="PATH_OR_ID",
         help="evaluate an existing PEFT adapter instead of training (langwise: PARTITION=PATH,...)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument("--config", type=Path, metavar="FILE", help="the experiment as TOML")
+    run.add_argument(
+        "--sweep",
+        choices=["cross", "zip"],
+        default="cross",
+        help="how lists of settings combine (default: cross; zip pairs them in order)",
+    )
+    run.add_argument(
+        "--dry-run", action="store_true", help="list the cells, what is cached and the work"
+    )
+    defer_defaults(run)  # so that flags given override a --config file
     run.set_defaults(handler=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from harness import distributed
-    from harness.report import print_summary, summary_json
-    from harness.runner import RunRequest, default_cache_dir, run
+    from harness.matrix_run import run_command
 
-    settings: dict[str, dict[str, Any]] = {}
-    for section, name, value in args.set:
-        settings.setdefault(section, {})[name] = value
-    for name in ("preset", "adapter"):
-        if getattr(args, name):
-            settings.setdefault("strategy", {})[name] = getattr(args, name)
-    request = RunRequest(
-        model=args.model,
-        strategy=args.strategy,
-        task=args.task,
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        split=args.split,
-        languages=args.languages,
-        limit=args.limit,
-        results_dir=args.results,
-        cache_dir=args.cache_dir or default_cache_dir(),
-        overwrite=args.overwrite,
-        seed=args.seed,
-        device=args.device,
-        max_length=args.max_length,
-        batch_size=args.batch_size,
-        pooling=args.pooling,
-        dtype=args.dtype,
-        n_resamples=args.bootstrap,
-        corpus_chunk_size=args.corpus_chunk_size,
-        embedding_cache=args.embedding_cache,
-        settings=settings,
-    )
-    outcomes = run(request)
-    if not distributed.is_main():
-        return 0  # under torchrun, rank 0 reports
-    if args.json:
-        print(json.dumps(summary_json(outcomes), indent=2))
-    else:
-        print_summary(outcomes)
-    return 0
+    return run_command(args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

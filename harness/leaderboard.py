@@ -13,7 +13,9 @@ one store always renders the same bytes.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,9 +85,11 @@ def build(
     n_permutations: int = 10_000,
     seed: int = 0,
     reported: Path | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> Leaderboard:
-    """Read the store, fill the cells, mark best and not-significantly-worse cells."""
-    runs = _select(load_runs(root), root, task, dataset)
+    """Read the store (or only `runs` of it), fill the cells, mark best and
+    not-significantly-worse cells."""
+    runs = _select(load_runs(root) if runs is None else list(runs), root, task, dataset)
     dataset = runs[0].result.dataset
     metric = metric or _main_score(runs)
     higher = _higher_is_better(metric)
@@ -97,14 +101,15 @@ def build(
                 f"has no metric {metric!r} (it has: {', '.join(sorted(result.metrics))})",
                 path=run.path,
             )
-        row = rows.setdefault(
-            (result.model, result.strategy), Row(result.model, result.strategy, {})
-        )
+        strategy = strategy_label(result)
+        row = rows.setdefault((result.model, strategy), Row(result.model, strategy, {}))
         stored = result.metrics[metric]
         row.cells[result.partition] = Cell(stored.value, (stored.ci_high - stored.ci_low) / 2)
         row.scores[result.partition] = read_scores(run, [metric])
     partitions = sorted({p for row in rows.values() for p in row.cells})
-    measured = sorted(rows.values(), key=lambda r: (r.model, r.strategy != "none", r.strategy))
+    measured = sorted(
+        rows.values(), key=lambda r: (r.model, r.strategy != "none", _natural(r.strategy))
+    )
     columns = [*partitions, MEAN] if len(partitions) > 1 else partitions
     if len(partitions) > 1:
         for row in measured:
@@ -118,6 +123,31 @@ def build(
     return Leaderboard(
         task, dataset, metric, columns, measured + extra, _header(runs), alpha, higher, commands
     )
+
+
+def strategy_label(result: Any) -> str:
+    """The strategy, with the label of its variant in a matrix (``taskwise r=8``)."""
+    label = (result.config.get("variant") or {}).get("label")
+    return f"{result.strategy} {label}" if label else str(result.strategy)
+
+
+def _natural(text: str) -> list[Any]:
+    """Numbers in `text` compare as numbers: ``r=8`` before ``r=16``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _set_flags(config: dict[str, Any]) -> list[str]:
+    """``--set`` flags for the settings a matrix varied (its variant's label)."""
+    settings = (config.get("variant") or {}).get("settings") or {}
+    return [f"--set {key}={_cli_value(value)}" for key, value in settings.items() if "." in key]
+
+
+def _cli_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(map(_cli_value, value))
+    return json.dumps(value)
 
 
 def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
@@ -141,7 +171,7 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
         words += [
             f"{flag} {value}" for flag, value, default in optional if value not in (default, None)
         ]
-        words += ["--results", str(root)]
+        words += [*_set_flags(config), "--results", str(root)]
         groups.setdefault(" ".join(words), []).append(r.partition)
     return [
         command.replace(" --results", f" --languages {','.join(sorted(parts))} --results")
