@@ -7,11 +7,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import HarnessError
 from harness.exp_config import defer_defaults
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors end in one line and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"harness: error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def _csv(value: str) -> list[str]:
@@ -132,6 +139,11 @@ def _add_run(sub: Any) -> None:
         help="evaluate an existing PEFT adapter instead of training (langwise: PARTITION=PATH,...)",
     )
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    run.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let a hub model run the Python code it ships (off by default; recorded in results)",
+    )
     run.add_argument("--config", type=Path, metavar="FILE", help="the experiment as TOML")
     run.add_argument(
         "--sweep",
@@ -198,7 +210,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="harness",
         description="Evaluate code encoders and adapters (LoRACode, Code2LoRA) "
         "with honest statistics.",
