@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -105,7 +106,7 @@ def run_matrix(spec: Spec, cells: list[Cell]) -> int:
 
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # two runs of one matrix at once
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
