@@ -69,6 +69,43 @@ def test_expression_end_on_hand_made_cases(text: str, expected: str | None):
     assert (None if end is None else text[:end]) == expected
 
 
+# inside a bracket the prefix opened (``self.assertEqual(x, ``): newlines and comments end nothing
+INSIDE_CASES = [
+    ('"first "\n    "second", msg)', '"first "\n    "second"'),  # implicit concatenation
+    ("3  # why\n)", "3  # why\n"),
+    ("3)", "3"),
+    ("[1,\n 2]\n", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), INSIDE_CASES)
+def test_expression_end_inside_a_bracket_the_prefix_opened(text: str, expected: str | None):
+    end = expression_end(text, inside_brackets=True)
+    assert (None if end is None else text[:end]) == expected
+
+
+OPEN_CASES = [
+    ("def test():\n    assert f(x) == ", 0),
+    ("def test(self):\n    self.assertEqual(f(x), ", 1),
+    ("def test(self):\n    self.assertEqual(\n        f(x),\n        ", 1),
+    ("def test():\n    assert_allclose(g([1, 2]), ", 1),
+    ("def test():\n    assert f(')') == ", 0),  # a bracket in a string
+    ("def test():\n    x = (  # a ( comment\n        1)\n    assert x == ", 0),
+    ("def other(\n):\n    pass\n\ndef test():\n    assert {'a': [", 2),
+    ("x = ((\n", 2),  # no def: scanned from the start
+]
+
+
+@pytest.mark.parametrize(("prefix", "depth"), OPEN_CASES)
+def test_open_brackets_of_a_prefix(prefix: str, depth: int):
+    from harness.plugins.causal_lm.stopping import expression_stop, open_brackets
+
+    assert open_brackets(prefix) == depth
+    continuation = '"a"\n    "b", msg)\n'
+    expected = '"a"' if depth == 0 else '"a"\n    "b"'
+    assert continuation[: expression_stop(prefix)(continuation)] == expected
+
+
 def test_expression_end_is_stable_as_text_grows():
     """Once an end is found, more generated text never moves it (the stop fires once)."""
     text = "{'k': [1, (2, 3)], \"s\": '#,)'}\n    self.assertEqual(a, b)\n"
@@ -179,6 +216,18 @@ def test_stop_cuts_the_text_and_a_finished_batch_stops_computing(tiny_lm):
         assert generation.new_tokens == first
         needed.append(first)
     assert len(calls) == max(needed) < 30  # one batch, it ended when its last sequence did
+
+
+def test_one_stop_rule_per_prefix(tiny_lm):
+    def after(k: int):
+        return lambda text: k if len(text) >= k else None
+
+    stops = [after(2), None, after(4)]
+    generations = tiny_lm.generate(PREFIXES[:3], max_new_tokens=8, context_tokens=40, stop=stops)
+    full = [decode(tiny_lm, reference_greedy(tiny_lm, p, 40, 8)) for p in PREFIXES[:3]]
+    assert [g.text for g in generations] == [full[0][:2], full[1], full[2][:4]]
+    with pytest.raises(HarnessError, match="2 stop rules for 3 prefixes"):
+        tiny_lm.generate(PREFIXES[:3], max_new_tokens=2, context_tokens=40, stop=stops[:2])
 
 
 def test_an_end_token_ends_a_sequence(tiny_lm):

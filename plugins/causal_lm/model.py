@@ -152,13 +152,18 @@ class CausalLM:
         *,
         max_new_tokens: int,
         context_tokens: int,
-        stop: Stop | None = None,
+        stop: Stop | Sequence[Stop] | None = None,
         batch_size: int = 8,
         description: str = "generating",
     ) -> list[Generation]:
-        """Greedy continuations of `prefixes`, in input order (see the module docstring)."""
+        """Greedy continuations of `prefixes`, in input order (see the module docstring).
+
+        `stop` is one rule for all, or one per prefix (``stopping.expression_stop(prefix)``
+        knows whether the prefix left a bracket open).
+        """
         if max_new_tokens < 1:
             raise HarnessError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        stops = _per_prefix(stop, len(prefixes))
         budget = context_tokens
         if self.context_limit:
             budget = min(budget, max(1, self.context_limit - max_new_tokens))
@@ -175,7 +180,9 @@ class CausalLM:
                 for start in range(0, len(order), max(1, batch_size)):
                     rows = order[start : start + max(1, batch_size)]
                     began = time.perf_counter()
-                    batch = self._generate_batch([prompts[i] for i in rows], max_new_tokens, stop)
+                    batch = self._generate_batch(
+                        [prompts[i] for i in rows], max_new_tokens, [stops[i] for i in rows]
+                    )
                     share = (time.perf_counter() - began) / len(rows)
                     for row, (text, new_tokens) in zip(rows, batch, strict=True):
                         results[row] = Generation(text, len(prompts[row]), new_tokens, share)
@@ -185,7 +192,7 @@ class CausalLM:
         return [result for result in results if result is not None]
 
     def _generate_batch(
-        self, prompts: list[list[int]], max_new_tokens: int, stop: Stop | None
+        self, prompts: list[list[int]], max_new_tokens: int, stops: list[Stop | None]
     ) -> list[tuple[str, int]]:
         """(text, new tokens) per prompt: the KV-cache greedy loop on one left-padded batch."""
         width = max(len(p) for p in prompts)
@@ -220,6 +227,7 @@ class CausalLM:
                     done[row] = True
                     continue
                 new[row].append(token)
+                stop = stops[row]
                 if stop is not None:
                     text = self._continuation(prompts[row], new[row])
                     end = stop(text)
@@ -280,6 +288,15 @@ def build_hf_causal_lm(argument: str | None, options: EncoderOptions) -> CausalL
 def build_qwen_coder(argument: str | None, options: EncoderOptions) -> CausalLM:
     """``qwen-coder``: Qwen/Qwen2.5-Coder-1.5B, Code2LoRA's base model."""
     return build_causal_lm(QWEN_CODER_ID, options, name="qwen-coder")
+
+
+def _per_prefix(stop: Stop | Sequence[Stop] | None, count: int) -> list[Stop | None]:
+    if stop is None or callable(stop):
+        return [stop] * count
+    stops = list(stop)
+    if len(stops) != count:
+        raise HarnessError(f"{len(stops)} stop rules for {count} prefixes: give one, or one each")
+    return list(stops)
 
 
 def _ensure_pad_token(tokenizer: Any) -> str | None:
