@@ -610,6 +610,97 @@ def test_local_tree_without_any_source(store, capfd):
     )
 
 
+# --- RepoPeftBench (parquet) and the completion task -------------------------------------------
+
+RC = ("--task", "rc", "--dataset", "repopeft")
+EXAMPLE_COLUMNS = ("repo_id", "commit_index", "prefix", "target", "cross_repo_split",
+                   "in_repo_split", "test_file")  # fmt: skip
+
+
+def repopeft_file(folder: Path, rows: list[dict[str, Any]], **types: Any) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = {name: pa.string() for name in EXAMPLE_COLUMNS} | {"commit_index": pa.int64()}
+    schema.update(types)
+    columns = {name: pa.array([r.get(name) for r in rows], kind) for name, kind in schema.items()}
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), folder / "examples.parquet")
+    return folder
+
+
+def assertion(repo: str, cross: str, n: int, **changes: Any) -> dict[str, Any]:
+    row = {"repo_id": repo, "commit_index": None, "prefix": f"assert f({n}) == ",
+           "target": str(n), "cross_repo_split": cross, "in_repo_split": "train",
+           "test_file": "tests/test_f.py"}  # fmt: skip
+    row.update(changes)
+    return row
+
+
+def test_repopeft_unknown_split_label(store, capfd):
+    rows = [assertion("org/a", "cr_test", 1), assertion("org/b", "testing", 2)]
+    root = repopeft_file(store["data"], rows)
+    check(
+        store,
+        capfd,
+        run_args(store, *RC, "--data-dir", str(root), model="tiny-code-lm"),
+        "examples.parquet: row 2: cross_repo_split 'testing' is not one of",
+    )
+
+
+def test_repopeft_empty_target(store, capfd):
+    rows = [assertion("org/a", "cr_test", 1), assertion("org/b", "train", 2, target=" ")]
+    root = repopeft_file(store["data"], rows)
+    check(
+        store,
+        capfd,
+        run_args(store, *RC, "--data-dir", str(root), model="tiny-code-lm"),
+        "examples.parquet: row 2: empty target",
+    )
+
+
+def test_repopeft_column_of_the_wrong_type(store, capfd):
+    import pyarrow as pa
+
+    rows = [assertion("org/a", "cr_test", 1, commit_index="0")]
+    root = repopeft_file(store["data"], rows, commit_index=pa.string())
+    check(
+        store,
+        capfd,
+        run_args(store, *RC, "--data-dir", str(root), model="tiny-code-lm"),
+        "examples.parquet: column 'commit_index' must hold integer, not string",
+    )
+
+
+def test_repopeft_truncated_parquet(store, capfd):
+    root = repopeft_file(store["data"], [assertion("org/a", "cr_test", n) for n in range(20)])
+    whole = (root / "examples.parquet").read_bytes()
+    (root / "examples.parquet").write_bytes(whole[: len(whole) // 2])
+    check(
+        store,
+        capfd,
+        run_args(store, *RC, "--data-dir", str(root), model="tiny-code-lm"),
+        str(root / "examples.parquet"),
+    )
+
+
+def test_completion_split_that_does_not_exist(store, capfd):
+    root = repopeft_file(store["data"], [assertion("org/a", "cr_test", 1)])
+    args = run_args(store, *RC, "--data-dir", str(root), "--split", "cr_tset",
+                    model="tiny-code-lm")  # fmt: skip
+    check(store, capfd, args, "dataset repopeft: unknown split 'cr_tset'", "cr_test")
+
+
+def test_a_causal_lm_on_a_retrieval_task(store, capfd):
+    check(
+        store,
+        capfd,
+        run_args(store, "--task", "t2c", model="tiny-code-lm"),
+        "model 'tiny-code-lm' is a causal LM",
+        "needs an embedding encoder",
+    )
+
+
 # --- names the user types ----------------------------------------------------------------------
 
 
