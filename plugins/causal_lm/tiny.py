@@ -166,7 +166,12 @@ def estimate_minutes(settings: PretrainSettings, device: str) -> str:
         return "a few minutes"
     cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
     seconds = settings.tokens / (MEASURED_TOKENS_PER_SECOND_2_CORES * min(cores, 8) / 2) + 60
-    return f"about {max(1, round(seconds / 60))} min on {cores} CPU core{'s' * (cores > 1)}"
+    plural = "s" if cores > 1 else ""
+    estimate = f"about {max(1, round(seconds / 60))} min on {cores} idle CPU core{plural}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > cores:
+        estimate += f", longer now: the machine is busy (load average {load:.1f})"
+    return estimate
 
 
 def build_tiny_code_lm(argument: str | None, options: EncoderOptions) -> Any:
