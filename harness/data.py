@@ -162,7 +162,9 @@ class CompletionDataset:
 
     `train` is the shared training pool (cross-repo: every example of the
     training repositories; in-repo: every repository's in-repo training
-    examples); `protocol` is "cross" or "in".
+    examples); `protocol` is "cross" or "in". `roots` and `commits` hold every
+    repository's source tree and evolution track, the training repositories'
+    too (a hypernetwork reads the repositories it trains on).
     """
 
     name: str
@@ -170,6 +172,8 @@ class CompletionDataset:
     train: list[CompletionExample] = field(default_factory=list)
     protocol: str = "cross"
     meta: Mapping[str, Any] = field(default_factory=dict)
+    roots: dict[str, Path] = field(default_factory=dict)
+    commits: dict[str, list[Commit]] = field(default_factory=dict)
 
 
 def completion_partitions(
@@ -223,4 +227,8 @@ def completion_partitions(
                 repo, held, train, valid, commits.get(repo, []), roots.get(repo)
             )
             pool += train
-    return CompletionDataset(name, partitions, pool, protocol, dict(meta or {}))
+    return CompletionDataset(
+        name, partitions, pool, protocol, dict(meta or {}),
+        roots={r: roots[r] for r in sorted(by_repo) if r in roots},
+        commits={r: commits[r] for r in sorted(by_repo) if r in commits},
+    )  # fmt: skip

@@ -239,6 +239,7 @@ def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
             "max_length": request.max_length,
             **request.settings.get("encoder", {}),
         },
+        task_options={**resolved.card.options, **request.settings.get("task", {})},
     )
 
 

@@ -23,6 +23,9 @@ class StrategyContext:
     options: dict[str, Any] = field(default_factory=dict)
     model: str = ""  # the encoder name as the user typed it
     model_options: dict[str, Any] = field(default_factory=dict)  # what else shapes the base
+    # the task options the run scores with (the card's, then --set task.*): a strategy that
+    # evaluates controls itself (hypernet) scores them the same way
+    task_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

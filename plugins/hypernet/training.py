@@ -1,0 +1,280 @@
+"""End-to-end training of a hypernetwork through a frozen causal LM, resumable.
+
+Each step draws a batch of training examples (by default repositories
+uniformly, then one of each one's examples, so a large repository does not
+drown the others), asks the network for each example's adapter from its
+repository's input (Static: the snapshot vector; Evo: the GRU state after the
+commits that came before the example), and takes the loss on the completion
+target tokens (`lora.causal.target_loss`) of the frozen LM with those
+adapters. Only the network learns.
+
+Checkpoints are safetensors only (no pickle): the network, the optimizer
+moments, the torch random state, and a JSON with the step and the losses.
+The batch order is drawn up front from the seed, so a training that was
+killed resumes from its last checkpoint and ends where an uninterrupted one
+ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from harness.data import CompletionExample
+from harness.errors import HarnessError
+from harness.plugins.hypernet.functional import AdaptedModel
+from harness.plugins.hypernet.network import HyperNetwork
+from harness.plugins.hypernet.settings import HypernetSettings
+from harness.progress import progress_bar
+
+
+@dataclass
+class RepositoryInputs:
+    """What the network reads per repository: a snapshot vector and, for Evo, the vectors
+    of its commits' diffs in order (row k: commit k)."""
+
+    snapshots: dict[str, torch.Tensor]
+    diffs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+Condition = tuple[str, int]  # (repository, commits applied: 0 = the snapshot itself)
+
+
+def network_inputs(
+    network: HyperNetwork,
+    inputs: RepositoryInputs,
+    conditions: Sequence[Condition],
+    *,
+    constant: bool = False,
+) -> torch.Tensor:
+    """The rows the network turns into adapters, one per condition (differentiable).
+
+    Static: the repository's snapshot vector. Evo: ``h_0`` from the snapshot, then one
+    GRU step per diff, as many as the condition says. `constant` replaces every
+    snapshot and diff by zeros: the ablation whose adapters cannot depend on the input.
+    """
+    device = network.input_mean.device
+    snapshots = torch.stack([inputs.snapshots[repo] for repo, _ in conditions]).to(device)
+    if constant:
+        snapshots = torch.zeros_like(snapshots)
+    if not network.architecture.evo:
+        return snapshots
+    states = network.initial_state(snapshots)
+    most = max(steps for _, steps in conditions)
+    if most == 0:
+        return states
+    width = network.architecture.diff_dim
+    rows = []
+    for repo, steps in conditions:
+        diffs = inputs.diffs.get(repo, torch.zeros(0, width))
+        if steps > len(diffs):
+            raise HarnessError(f"{repo}: {steps} commits asked for, {len(diffs)} known")
+        padded = torch.zeros(most, width)
+        padded[:steps] = diffs[:steps]
+        rows.append(padded)
+    sequence = torch.stack(rows).to(device)
+    if constant:
+        sequence = torch.zeros_like(sequence)
+    wanted = torch.tensor([steps for _, steps in conditions], device=device)
+    for t in range(most):
+        stepped = network.step(states, sequence[:, t])
+        states = torch.where((wanted > t)[:, None], stepped, states)
+    return states
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    seconds: float
+    examples: int
+    parameters: int
+    repositories: int
+    losses: list[float] = field(default_factory=list)
+    resumed_from: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "seconds": round(self.seconds, 2),
+            "examples": self.examples,
+            "hypernet_parameters": self.parameters,
+            "repositories": self.repositories,
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None,
+            "resumed_from": self.resumed_from,
+        }
+
+
+def batch_schedule(conditions: Sequence[Condition], settings: HypernetSettings) -> list[np.ndarray]:
+    """Item indices of every step's batch, drawn from the seed.
+
+    Balanced: each row draws a repository uniformly, then one of its items;
+    otherwise the items in seeded random order, epoch after epoch.
+    """
+    if not conditions:
+        raise HarnessError("the hypernetwork has no training examples")
+    rng = np.random.default_rng(settings.seed)
+    if settings.balanced:
+        by_repo: dict[str, list[int]] = {}
+        for i, (repo, _) in enumerate(conditions):
+            by_repo.setdefault(repo, []).append(i)
+        groups = [np.asarray(by_repo[r]) for r in sorted(by_repo)]
+        batches = []
+        for _ in range(settings.steps):
+            chosen = rng.integers(0, len(groups), size=settings.batch_size)
+            batches.append(np.array([groups[g][rng.integers(0, len(groups[g]))] for g in chosen]))
+        return batches
+    order = np.concatenate(
+        [rng.permutation(len(conditions)) for _ in range(math.ceil(
+            settings.steps * settings.batch_size / len(conditions)) + 1)]
+    )  # fmt: skip
+    size = settings.batch_size
+    return [order[s * size : (s + 1) * size] for s in range(settings.steps)]
+
+
+def _lr_factor(settings: HypernetSettings, step: int) -> float:
+    if settings.warmup_steps and step < settings.warmup_steps:
+        return (step + 1) / settings.warmup_steps
+    return max(0.0, (settings.steps - step) / max(1, settings.steps - settings.warmup_steps))
+
+
+def autocast_precision(settings: HypernetSettings, device: torch.device) -> str:
+    """bf16 on cuda, fp32 elsewhere, unless the settings name one."""
+    if settings.precision == "auto":
+        return "bf16" if device.type == "cuda" else "fp32"
+    return settings.precision
+
+
+def train_hypernetwork(
+    lm: Any,
+    network: HyperNetwork,
+    examples: Sequence[CompletionExample],
+    conditions: Sequence[Condition],
+    inputs: RepositoryInputs,
+    settings: HypernetSettings,
+    workdir: Path,
+    *,
+    description: str = "training hypernetwork",
+    on_step: Callable[[int], None] | None = None,
+) -> TrainReport:
+    """Train `network` (in place) so that its adapters complete `examples` through `lm`."""
+    from harness.plugins.lora.causal import completion_batch, target_loss
+
+    batches = batch_schedule(conditions, settings)
+    device = lm.device
+    precision = autocast_precision(settings, device)
+    for parameter in lm.model.parameters():
+        parameter.requires_grad_(False)
+    network.to(device)
+    wrapped = AdaptedModel(lm.model, network.targets)
+    parameters = [p for p in network.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    checkpoint = Path(workdir) / "checkpoint"
+    start, seconds = 0, 0.0
+    losses: list[float] = []
+    if (checkpoint / "state.json").exists():
+        start, losses, seconds = _load_checkpoint(checkpoint, network, optimizer)
+    constant = settings.condition == "constant"
+    network.train()
+    lm.model.eval()
+    began = time.perf_counter() - seconds
+    with progress_bar(description, total=len(batches), unit="steps") as advance:
+        advance(start)
+        for step in range(start, len(batches)):
+            rows = batches[step]
+            for group in optimizer.param_groups:  # linear warmup, then linear decay to 0
+                group["lr"] = settings.lr * _lr_factor(settings, step)
+            chosen = [examples[i] for i in rows]
+            batch = completion_batch(lm, chosen, settings.max_length)
+            x = network_inputs(network, inputs, [conditions[i] for i in rows], constant=constant)
+            wrapped.adapter = network(x)
+            loss = target_loss(wrapped, batch, device, precision)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise HarnessError(f"{description}: the loss became {value} at step {step + 1}")
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, settings.clip_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            wrapped.adapter = None
+            losses.append(value)
+            done = step + 1
+            advance(1, loss=f"{losses[-1]:.3f}")
+            if done % settings.checkpoint_every == 0 or done == len(batches):
+                elapsed = time.perf_counter() - began
+                _save_checkpoint(checkpoint, network, optimizer, done, losses, elapsed)
+            if on_step is not None:
+                on_step(done)
+    network.eval()
+    return TrainReport(
+        steps=len(batches),
+        seconds=time.perf_counter() - began,
+        examples=len(batches) * settings.batch_size,
+        parameters=sum(p.numel() for p in parameters),
+        repositories=len({repo for repo, _ in conditions}),
+        losses=losses,
+        resumed_from=start,
+    )
+
+
+def _save_checkpoint(
+    folder: Path,
+    network: HyperNetwork,
+    optimizer: torch.optim.Optimizer,
+    step: int,
+    losses: list[float],
+    seconds: float,
+) -> None:
+    temporary = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    save_file(state_tensors(network), str(temporary / "network.safetensors"))
+    tensors, groups = _optimizer_tensors(optimizer)
+    tensors["torch_rng_state"] = torch.get_rng_state()
+    save_file(tensors, str(temporary / "optimizer.safetensors"))
+    state = {"step": step, "losses": losses, "seconds": seconds, "param_groups": groups}
+    (temporary / "state.json").write_text(json.dumps(state))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(temporary, folder)
+
+
+def _load_checkpoint(
+    folder: Path, network: HyperNetwork, optimizer: torch.optim.Optimizer
+) -> tuple[int, list[float], float]:
+    state = json.loads((folder / "state.json").read_text())
+    network.load_state_dict(load_file(str(folder / "network.safetensors")))
+    tensors = load_file(str(folder / "optimizer.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng_state"))
+    moments: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        _, index, key = name.split(".", 2)
+        moments.setdefault(int(index), {})[key] = tensor
+    optimizer.load_state_dict({"state": moments, "param_groups": state["param_groups"]})
+    return int(state["step"]), list(state["losses"]), float(state["seconds"])
+
+
+def _optimizer_tensors(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    saved = optimizer.state_dict()
+    tensors = {
+        f"state.{index}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
+        for index, moments in saved["state"].items()
+        for key, value in moments.items()
+    }
+    return tensors, saved["param_groups"]
+
+
+def state_tensors(network: HyperNetwork) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
