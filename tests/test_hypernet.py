@@ -341,7 +341,7 @@ def test_chunks_start_at_lines_overlap_and_are_capped():
     from harness.plugins.hypernet.repo_encoder import ReaderSettings, chunks
 
     text = "".join(f"line {i}\n" for i in range(6))  # 7 characters a line
-    got = chunks(text, ReaderSettings(chunk_chars=14, overlap_chars=7))
+    got = chunks(text, ReaderSettings(chunk_chars=14, overlap_chars=7, max_chunks=0))
     assert got[0] == "line 0\nline 1\n" and got[1] == "line 1\nline 2\n"  # one line of overlap
     assert got[-1].endswith("line 5\n") and len(got) == 5
     capped = chunks(text, ReaderSettings(chunk_chars=14, overlap_chars=7, max_chunks=2))
@@ -571,7 +571,7 @@ def test_settings_presets_and_their_checks():
         ({"rank": 4}, "unknown strategy option 'rank'"),
         ({"condition": "nothing"}, "strategy.condition must be one of repository, constant"),
         ({"steps": 0}, "strategy.steps must be positive"),
-        ({"overlap_chars": 900}, "overlap_chars must be at least 0 and below chunk_chars"),
+        ({"overlap_chars": 1000}, "overlap_chars must be at least 0 and below chunk_chars"),
         ({"r": "four"}, "strategy.r: expected int"),
     ]:
         with pytest.raises(HarnessError, match=message):

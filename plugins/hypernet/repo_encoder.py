@@ -43,10 +43,10 @@ class ReaderSettings:
     """How files are chosen and cut (part of every cache key)."""
 
     encoder: str = "minilm"
-    chunk_chars: int = 800
+    chunk_chars: int = 1000
     overlap_chars: int = 200
-    max_files: int = 256
-    max_chunks: int = 8
+    max_files: int = 64
+    max_chunks: int = 4
     extensions: tuple[str, ...] = (".py",)
     include_tests: bool = False
     max_length: int = 256  # tokens per window given to the encoder

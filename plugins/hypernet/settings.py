@@ -42,10 +42,10 @@ class HypernetSettings:
     seed: int = 0
     # the repository reader
     encoder: str = "minilm"
-    chunk_chars: int = 800
+    chunk_chars: int = 1000
     overlap_chars: int = 200
-    max_files: int = 256
-    max_chunks: int = 8
+    max_files: int = 64
+    max_chunks: int = 4
     # the controls
     controls: bool = True
     collapse_cosine: float = 0.99  # a mean pairwise adapter cosine at or above it is flagged
