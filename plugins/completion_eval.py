@@ -14,7 +14,8 @@ assertion's expected value is compared as code.
 
 The model generates greedily from the prefix, left-truncated to
 ``context_tokens`` tokens, for at most ``max_new_tokens`` tokens, stopping
-at the end of the expression (the causal-LM plugin's ``expression_end``).
+at the end of the expression (the causal-LM plugin's ``expression_stop``: inside
+an open bracket, as after ``assertEqual(x, ``, a line break ends nothing).
 Each example's JSONL row keeps the prediction, the target, the prompt's
 token count and the generation latency, plus any ``extra`` fields a
 strategy's generations carry (``rag``: the retrieved chunk ids); the
@@ -97,14 +98,14 @@ class Completion:
         if not split:
             raise HarnessError("the evaluation split has no examples")
         settings = generation_settings(options.extra)
-        from harness.plugins.causal_lm.stopping import expression_end
+        from harness.plugins.causal_lm.stopping import expression_stop
 
         started = time.perf_counter()
         generations = model.generate(
             [e.prefix for e in split],
             max_new_tokens=settings["max_new_tokens"],
             context_tokens=settings["context_tokens"],
-            stop=expression_end,
+            stop=[expression_stop(e.prefix) for e in split],
             batch_size=settings["batch_size"],
             description="completing",
         )
