@@ -195,6 +195,16 @@ def test_the_per_example_view_generates_each_prefix_with_its_own_adapter(gpt2):
         for p, k in own.items()
     ]
     assert together == expected
+    from harness.plugins.causal_lm.stopping import expression_stop
+
+    rules = [expression_stop(p) for p in own]  # one stop rule per prefix, split by group
+    stopped = [g.text for g in view.generate(list(own), stop=rules, **kwargs)]
+    assert stopped == [
+        adapted_view(gpt2, adapters.select(k), targets, {})
+        .generate([p], stop=[rule], **kwargs)[0]
+        .text
+        for (p, k), rule in zip(own.items(), rules, strict=True)
+    ]
 
 
 def test_the_mean_update_and_the_update_cosines_by_explicit_matrices(gpt2):
@@ -766,3 +776,58 @@ def test_harness_run_records_the_controls_and_the_report_pairs_them(tiny_bert, t
     assert main(["hypernet", "controls", str(tmp_path / "results")]) == 0
     table = capsys.readouterr().out
     assert "shuffled" in table and "mean_adapter" in table and "(all)" in table
+
+
+@pytest.mark.gpu
+def test_on_cuda_training_runs_under_bf16_and_the_adapters_generate(small_data, tmp_path):
+    import torch
+
+    from harness.encoder import EncoderOptions
+    from harness.plugins.causal_lm.model import CausalLM
+    from harness.plugins.hypernet.controls import adapted_view
+    from harness.plugins.hypernet.settings import HypernetSettings
+    from harness.plugins.hypernet.training import autocast_precision, train_hypernetwork
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    path = make_tiny_causal_lm(tmp_path / "lm", architecture="gpt2")
+    lm = CausalLM(str(path), EncoderOptions(dtype="auto"))
+    assert next(lm.model.parameters()).dtype == torch.bfloat16
+    settings = HypernetSettings(steps=3, batch_size=4, max_length=48)
+    assert autocast_precision(settings, lm.device) == "bf16"
+    network, examples, conditions, inputs = _training_setup(lm, small_data)
+    report = train_hypernetwork(lm, network, examples, conditions, inputs, settings, tmp_path / "w")
+    assert all(np.isfinite(report.losses)) and next(network.parameters()).is_cuda
+    with torch.no_grad():
+        adapter = network(inputs.snapshots[examples[0].repo][None].cuda())
+    view = adapted_view(lm, adapter, network.targets, {})
+    [generation] = view.generate(["assert x == "], max_new_tokens=4, context_tokens=32)
+    assert 1 <= generation.new_tokens <= 4
+
+
+def test_harness_run_evo_and_the_track_report(tiny_bert, tmp_path, capsys):
+    import json
+
+    from harness.cli import main
+
+    for i, name in enumerate(("alpha", "beta", "gamma", "delta", "epsilon")):
+        _git_repository(tmp_path / "repos", name, 10 + i)
+    model = make_tiny_causal_lm(tmp_path / "lm")
+    settings = {"strategy.encoder": f"hf:{tiny_bert}", "strategy.steps": 3, "strategy.r": 2,
+                "strategy.batch_size": 4, "strategy.max_length": 48, "strategy.hidden": 16,
+                "strategy.state_dim": 8, "dataset.min_per_repo": 1, "task.max_new_tokens": 4,
+                "task.context_tokens": 64}  # fmt: skip
+    flags = [item for key, value in settings.items() for item in ("--set", f"{key}={value}")]
+    code = main(["run", "--model", f"hf:{model}", "--strategy", "hypernet-evo", "--task", "rc",
+                 "--data-dir", str(tmp_path / "repos"), "--results", str(tmp_path / "results"),
+                 "--cache-dir", str(tmp_path / "cache"), "--device", "cpu", *flags])  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    assert main(["hypernet", "track", str(tmp_path / "results"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["step"], r["n"]) for r in rows] == [(2, 1), (3, 1)]  # one cr_test repository
+    assert all(r["first_snapshot"] is not None for r in rows)
+    assert main(["hypernet", "controls", str(tmp_path / "results"), "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert set(row["tests"]) == {"shuffled", "mean_adapter", "first_snapshot"}
+    assert main(["hypernet", "track", str(tmp_path / "nothing")]) == 2

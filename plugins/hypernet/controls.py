@@ -92,10 +92,13 @@ def per_example_view(
             adapter = adapter_of(prefix)
             groups.setdefault(id(adapter), []).append(i)
             adapters[id(adapter)] = adapter
+        stop = options.pop("stop", None)
+        per_prefix = stop is not None and not callable(stop)  # one stop rule per prefix
         results: list[Any] = [None] * len(prefixes)
         for key, rows in groups.items():
             view.model.adapter = adapters[key]
-            generated = plain(view, [prefixes[i] for i in rows], **options)
+            rule = [stop[i] for i in rows] if per_prefix else stop
+            generated = plain(view, [prefixes[i] for i in rows], stop=rule, **options)
             for row, result in zip(rows, generated, strict=True):
                 results[row] = result
         return results

@@ -1,4 +1,5 @@
-"""``harness hypernet controls``: each hypernetwork result beside its three controls.
+"""``harness hypernet controls``: each hypernetwork result beside its three controls;
+``harness hypernet track``: Evo results commit by commit.
 
 For every stored result of a hypernetwork strategy it pairs the per-example
 scores of the result (its JSONL) with those of each control (kept in the
@@ -154,6 +155,47 @@ def _controls_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def track_rows(path: Path) -> list[dict[str, Any]]:
+    """Evo results by commit: per repository and step (commits applied), how many examples
+    that step scored, their mean with the adapter after that commit and with ``h_0``'s."""
+    rows = []
+    for run in sorted(load_runs(path), key=lambda r: (r.result.model, r.result.partition)):
+        info = run.result.config.get("encoder_info") or {}
+        steps = (info.get("evolution") or {}).get("steps")
+        if steps is None:
+            continue
+        controls = info.get("controls") or {}
+        metric = controls.get("metric", run.result.main_score)
+        scores = read_scores(run, [metric]).columns[metric]
+        first = (controls.get("per_example") or {}).get("first_snapshot")
+        for step in sorted(set(steps)):
+            chosen = [i for i, k in enumerate(steps) if k == step]
+            rows.append({
+                "model": run.result.model, "partition": run.result.partition, "step": step,
+                "n": len(chosen), "score": float(np.mean(scores[chosen])),
+                "first_snapshot": None if first is None else float(np.mean(
+                    [first[i] for i in chosen])),
+            })  # fmt: skip
+    if not rows:
+        raise InputError("holds no hypernet-evo result", path=path)
+    return rows
+
+
+def _track_command(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    rows = track_rows(Path(args.results))
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    table = [[r["model"], r["partition"], r["step"], r["n"], f"{100 * r['score']:.2f}",
+              "-" if r["first_snapshot"] is None else f"{100 * r['first_snapshot']:.2f}"]
+             for r in rows]  # fmt: skip
+    headers = ["model", "partition", "commits applied", "n", "score", "first snapshot"]
+    print(tabulate(table, headers=headers, disable_numparse=True))
+    return 0
+
+
 def add_commands(cli: Any) -> None:
     parser = cli.add_parser("hypernet", help="hypernetwork results: controls")
     sub = parser.add_subparsers(dest="hypernet_command", metavar="ACTION", required=True)
@@ -164,3 +206,9 @@ def add_commands(cli: Any) -> None:
     controls.add_argument("--json", action="store_true", help="print the rows as JSON")
     controls.add_argument("--seed", type=int, default=0, help="seed of the resampling")
     controls.set_defaults(handler=_controls_command)
+    track = sub.add_parser(
+        "track", help="hypernet-evo results by commit: each step's examples, scored two ways"
+    )
+    track.add_argument("results", help="a result file or a folder of a result store")
+    track.add_argument("--json", action="store_true", help="print the rows as JSON")
+    track.set_defaults(handler=_track_command)
