@@ -194,11 +194,15 @@ def test_remote_code_only_with_the_flag_and_the_result_records_it(tmp_path, monk
     assert read_result(path).config["encoder"]["trust_remote_code"] is wanted
 
 
-def test_hugging_face_loading_passes_trust_remote_code_false_by_default(tiny_bert, monkeypatch):
+@pytest.mark.parametrize("kind", ["encoder", "causal-lm"])
+def test_hf_loading_passes_trust_remote_code_only_when_true(tiny_bert, monkeypatch, kind):
     from harness.encoder import EncoderOptions
     from harness.plugins.encoders import hf_load
-    from harness.plugins.encoders.hf_encoder import HFEncoder
 
+    if kind == "encoder":
+        from harness.plugins.encoders.hf_encoder import HFEncoder as Model
+    else:
+        Model = pytest.importorskip("harness.plugins.causal_lm.model").CausalLM
     seen: list[Any] = []
 
     class Stop(Exception):
@@ -211,14 +215,8 @@ def test_hugging_face_loading_passes_trust_remote_code_false_by_default(tiny_ber
     monkeypatch.setattr(hf_load.AutoTokenizer, "from_pretrained", spy)
     for extra in ({}, {"trust_remote_code": "yes"}, {"trust_remote_code": True}):
         with pytest.raises(Stop):
-            HFEncoder(str(tiny_bert), EncoderOptions(device="cpu", extra=extra))
+            Model(str(tiny_bert), EncoderOptions(device="cpu", extra=extra))
     assert seen == [False, False, True]  # only True itself switches it on
-
-
-def test_causal_lms_read_the_same_option(tiny_bert, monkeypatch):
-    model = pytest.importorskip("harness.plugins.causal_lm.model")
-    source = Path(model.__file__).read_text()
-    assert 'extra.get("trust_remote_code", False) is True' in source
 
 
 # --- names that could escape their folder -------------------------------------------------------
