@@ -691,6 +691,11 @@ def test_completion_split_that_does_not_exist(store, capfd):
     check(store, capfd, args, "dataset repopeft: unknown split 'cr_tset'", "cr_test")
 
 
+def test_completion_option_that_does_not_exist(store, capfd):
+    args = run_args(store, "--task", "rc", "--set", "dataset.max_per_rep=5", model="tiny-code-lm")
+    check(store, capfd, args, "dataset local (task rc): unknown option 'max_per_rep'")
+
+
 def test_a_causal_lm_on_a_retrieval_task(store, capfd):
     check(
         store,
