@@ -34,9 +34,14 @@ import numpy as np
 SCREEN_MIN_WORK = 1 << 24
 """Screen only when queries x candidates reach this (below, the exact path is fast anyway)."""
 SCREEN_MIN_DIM = 32
-_BAND_FALLBACK = 1 / 64
+_BAND_FALLBACK = 1 / 512
 """A block whose band holds more than this share of its entries is scored exactly."""
 _PAIR_BATCH = 8192
+_DENSE_BAND = 96
+"""A pair with more band candidates than this in a chunk is rescored by a matrix product."""
+_TORCH_PRODUCT = 1 << 14
+"""Products at least this large use torch (its threads degrade far less than OpenBLAS's on a
+busy machine); smaller ones, and any without torch, use numpy."""
 _U_BF16 = 2.0**-8  # unit roundoff of bfloat16 (8 significant bits)
 _RELEVANT = np.int16(-32768)  # below every bound: a key that marks a relevant candidate
 
@@ -122,7 +127,7 @@ class _Counter:
                                                             query_chunk_size))  # fmt: skip
         for start in range(0, len(self.corpus), chunk_size):
             chunk = np.ascontiguousarray(self.corpus[start : start + chunk_size], np.float32)
-            if self.screen is not None:
+            if self.screen is not None and self._worth_screening():
                 self.screen.set_chunk(chunk)
             for block, first in enumerate(range(0, n_queries, query_chunk_size)):
                 p0, p1 = int(bounds[block]), int(bounds[block + 1])
@@ -187,13 +192,31 @@ class _Counter:
                 return False
         if not self.checked:
             self._check_bound(rows, chunk, keys, local_query, pairs, low, high)
+        local = np.concatenate(band_pairs)
+        cols = np.concatenate(band_cols)
+        # a pair with a wide band is scored whole, as a matrix product; the others one by one
+        heavy = np.flatnonzero(np.bincount(local, minlength=len(certain)) > _DENSE_BAND)
+        if heavy.size:
+            certain[heavy] = self._exact_counts(rows, chunk, local_query[heavy],
+                                                pairs.start + heavy, relevant)  # fmt: skip
+            light = ~np.isin(local, heavy)
+            local, cols = local[light], cols[light]
         self.counts[pairs] += certain
-        pair_index = pairs.start + np.concatenate(band_pairs)
-        if pair_index.size:
-            cols = np.concatenate(band_cols)
+        if local.size:
+            pair_index = pairs.start + local
             exact = _pair_scores(self.queries, chunk, self.pair_query[pair_index], cols)
             np.add.at(self.counts, pair_index[exact >= self.thresholds[pair_index]], 1)
         return True
+
+    def _exact_counts(
+        self, rows: slice, chunk: np.ndarray, local_query: np.ndarray, pair_index: np.ndarray,
+        relevant: tuple[np.ndarray, np.ndarray],
+    ) -> np.ndarray:  # fmt: skip
+        """Counts of some pairs from exact float32 scores of their query rows."""
+        scores = _scores(self.queries[rows][local_query], chunk)
+        for row, query in enumerate(local_query):
+            scores[row, relevant[1][relevant[0] == query]] = -np.inf
+        return np.count_nonzero(scores >= self.thresholds[pair_index, None], axis=1)
 
     def _check_bound(
         self, rows: slice, chunk: np.ndarray, keys: np.ndarray, local_query: np.ndarray,
@@ -240,7 +263,21 @@ def _scores(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
         queries = np.concatenate([queries, queries])
     if n_candidates == 1:
         candidates = np.concatenate([candidates, candidates])
-    return (queries @ candidates.T)[:n_queries, :n_candidates]
+    torch = _torch() if len(queries) * len(candidates) >= _TORCH_PRODUCT else None
+    if torch is None:
+        return (queries @ candidates.T)[:n_queries, :n_candidates]
+    left, right = (torch.from_numpy(np.require(m, np.float32, ["C", "W"]))
+                   for m in (queries, candidates))  # fmt: skip
+    return torch.mm(left, right.t()).numpy()[:n_queries, :n_candidates]
+
+
+@functools.lru_cache(maxsize=1)
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
 
 
 def _pair_scores(

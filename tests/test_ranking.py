@@ -71,13 +71,14 @@ def test_a_constant_scorer_gets_the_worst_rank_on_both_paths(screen: bool) -> No
     assert [r.tolist() for r in got] == [[1000], [1000], [1000], [999, 1000], [999, 1000]]
 
 
-def test_the_screen_scores_most_blocks_in_bf16_when_golds_stand_out() -> None:
-    queries, corpus, relevant = _retrieval_like(3, 64, 4000, 64, 0.05)
+def test_the_screen_scores_every_block_in_bf16_when_golds_stand_out() -> None:
+    queries, corpus, relevant = _retrieval_like(3, 64, 4000, 64, 0.01)
     kinds: list[str] = []
     got = relevant_ranks(queries, corpus, relevant, chunk_size=500, query_chunk_size=32,
                          screen=True, on_block=lambda kind, shape: kinds.append(kind))  # fmt: skip
     assert [r.tolist() for r in got] == _full_matrix_ranks(queries, corpus, relevant)
-    assert kinds.count("bf16") == len(kinds) == 8 * 2
+    assert kinds.count("bf16") == 8 * 2  # every block screened ...
+    assert kinds.count("exact") <= 2  # ... rescored only where query 5's far golds widen bands
 
 
 def test_a_broken_bound_is_caught_and_everything_is_counted_exactly(monkeypatch) -> None:
@@ -121,7 +122,8 @@ def test_no_score_block_is_larger_than_a_query_block_by_a_chunk(screen: bool) ->
                    screen=screen, on_block=lambda kind, shape: shapes.append(shape))  # fmt: skip
     assert max(rows for rows, _ in shapes) <= 32
     assert max(cols for _, cols in shapes) <= 300
-    assert len(shapes) == 4 * 9  # ceil(100 / 32) query blocks x ceil(2500 / 300) chunks
+    # ceil(100 / 32) query blocks x ceil(2500 / 300) chunks, a screened block at most twice
+    assert 4 * 9 <= len(shapes) <= 2 * 4 * 9
 
 
 def test_a_million_candidates_from_disk_rank_in_bounded_memory(tmp_path) -> None:

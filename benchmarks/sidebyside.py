@@ -1,0 +1,84 @@
+"""Measuring a peer and harness side by side: interleaved rounds in one run.
+
+Each round runs the peer, then harness, on the same inputs, so a slow spell of
+a shared machine hits both; the figure is the ratio peer/harness of each round,
+reported as its median with the smallest and largest round. pytest-benchmark
+times the harness half (the peer runs in its `setup`); with
+``--benchmark-disable`` (the smoke run) each side runs once, on small inputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SideBySide:
+    peer_s: list[float] = field(default_factory=list)
+    harness_s: list[float] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [p / h for p, h in zip(self.peer_s, self.harness_s, strict=True)]
+
+    def summary(self) -> dict[str, Any]:
+        ratios = self.ratios
+        return {
+            "rounds": len(ratios),
+            "peer_median_s": statistics.median(self.peer_s),
+            "harness_median_s": statistics.median(self.harness_s),
+            "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
+            "load_average": os.getloadavg()[0],
+            "cpu_count": os.cpu_count(),
+        }
+
+
+def smoke(benchmark: Any) -> bool:
+    """True in the smoke run (``--benchmark-disable``): use small inputs."""
+    return bool(getattr(benchmark, "disabled", False))
+
+
+def side_by_side(
+    benchmark: Any,
+    peer: Callable[[], Any],
+    ours: Callable[[], Any],
+    *,
+    rounds: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> SideBySide:
+    """Interleave `rounds` rounds of (peer, ours); record every time and the ratios."""
+    record = SideBySide()
+
+    def run_peer() -> None:
+        started = clock()
+        peer()
+        record.peer_s.append(clock() - started)
+
+    def run_ours() -> None:
+        started = clock()
+        ours()
+        record.harness_s.append(clock() - started)
+
+    benchmark.pedantic(run_ours, setup=run_peer, rounds=rounds, iterations=1)
+    return record
+
+
+def report(benchmark: Any, name: str, record: SideBySide, **details: Any) -> dict[str, Any]:
+    """Put the figures in the benchmark's extra info and print them as one JSON object."""
+    figures = {"benchmark": name, **record.summary(), **details}
+    benchmark.extra_info.update(figures)
+    print("\n" + json.dumps(figures, indent=2, default=str))
+    return figures
+
+
+def ratio_text(figures: dict[str, Any]) -> str:
+    """``12.3x (11.9-13.0)``: the median ratio and its range over the rounds."""
+    return f"{figures['ratio_median']:.2f}x ({figures['ratio_min']:.2f}-{figures['ratio_max']:.2f})"
