@@ -138,11 +138,16 @@ def test_imported_files_come_first():
         "os", "shop.pricing", "shop.pricing.x", "pkg.tests", "pkg.tests.helpers",
         "pkg.lib", "pkg.lib.y",
     }  # fmt: skip
-    files = ["a.py", "shop/pricing.py", "shop/text.py", "pkg/tests/helpers.py"]
+    files = ["a.py", "shop/pricing.py", "shop/text.py", "pkg/tests/helpers.py", "web/types.py"]
     twice = [{"shop.pricing"}, {"site.shop.pricing", "pkg.tests.helpers"}]
+    # imported files first, the most specific (imported by fewer test files) first
     assert indexed_files(files, twice) == [
-        "shop/pricing.py", "pkg/tests/helpers.py", "a.py", "shop/text.py"
+        "pkg/tests/helpers.py", "shop/pricing.py", "a.py", "shop/text.py", "web/types.py"
     ]  # fmt: skip
+    # `import types` names types.py at the root, not web/types.py; without a root types.py,
+    # a file whose dotted path ends with the whole module name
+    assert indexed_files([*files, "types.py"], [{"types"}])[0] == "types.py"
+    assert indexed_files(files, [{"types"}])[0] == "web/types.py"
 
 
 def test_max_chunks_keeps_the_imported_files(repository: Path):

@@ -10,11 +10,14 @@ non-test code.
 
 In which order (:func:`indexed_files`), since ``max_chunks`` may cut a large
 repository (the standard library): files that the evaluated examples' test
-files import come first, the most imported first, then the rest; ties by
-path. An import names a file when a dotted tail of the module's name equals
-the file's dotted path inside the repository (``numpy.linalg.linalg`` ->
-``linalg/linalg.py``, the longest tail that matches winning); relative
-imports are resolved from the test file's folder.
+files import come first, the most specific first (imported by the fewest of
+those test files: every stdlib test imports ``unittest``, one imports
+``json``), then the rest; ties by path. An import names a file when a
+dotted tail of the module's name equals the file's dotted path inside the
+repository (``numpy.linalg.linalg`` -> ``linalg/linalg.py``, the longest
+such tail winning), else the files whose dotted path ends with the whole
+module name (``a.b`` -> ``src/a/b.py``); relative imports are resolved from
+the test file's folder.
 """
 
 from __future__ import annotations
@@ -109,30 +112,41 @@ def imported_modules(text: str, path: str) -> set[str]:
     return {n for n in names if n and "*" not in n}
 
 
-def indexed_files(files: Sequence[str], imports: Iterable[set[str]]) -> list[str]:
-    """`files` ordered for indexing: most imported by the test files first, then by path.
+def imported_files(files: Sequence[str], modules: Iterable[str]) -> set[str]:
+    """The files of `files` that `modules` name (see the module docstring).
 
-    >>> indexed_files(["a.py", "pkg/core.py", "pkg/util.py"], [{"lib.pkg.util"}])
-    ['pkg/util.py', 'a.py', 'pkg/core.py']
+    >>> sorted(imported_files(["types.py", "web/types.py", "src/a/b.py"], ["types", "a.b"]))
+    ['src/a/b.py', 'types.py']
     """
+    exact: dict[str, list[str]] = {}
     by_tail: dict[str, list[str]] = {}
     for path in files:
-        parts = _dotted(path).split(".")
-        for i in range(len(parts)):
+        dotted = _dotted(path)
+        exact.setdefault(dotted, []).append(path)
+        parts = dotted.split(".")
+        for i in range(1, len(parts)):
             by_tail.setdefault(".".join(parts[i:]), []).append(path)
-    score = dict.fromkeys(files, 0)
+    hit: set[str] = set()
+    for module in modules:
+        parts = module.split(".")
+        tails = (".".join(parts[i:]) for i in range(len(parts)))
+        found = next((exact[t] for t in tails if t in exact), None) or by_tail.get(module)
+        hit.update(found or [])
+    return hit
+
+
+def indexed_files(files: Sequence[str], imports: Iterable[set[str]]) -> list[str]:
+    """`files` ordered for indexing: those the test files import first, the most specific
+    (imported by the fewest test files) first, then the rest; ties by path.
+
+    >>> indexed_files(["a.py", "pkg/core.py", "pkg/util.py"], [{"lib.pkg.util", "a"}, {"a"}])
+    ['pkg/util.py', 'a.py', 'pkg/core.py']
+    """
+    importers = dict.fromkeys(files, 0)
     for modules in imports:
-        hit: set[str] = set()
-        for module in modules:
-            parts = module.split(".")
-            for i in range(len(parts)):
-                matched = by_tail.get(".".join(parts[i:]))
-                if matched:
-                    hit.update(matched)
-                    break
-        for path in hit:
-            score[path] += 1
-    return sorted(files, key=lambda p: (-score[p], p))
+        for path in imported_files(files, modules):
+            importers[path] += 1
+    return sorted(files, key=lambda p: (importers[p] == 0, importers[p], p))
 
 
 def chunk_lines(path: str, text: str, lines: int, overlap: int) -> list[Chunk]:
