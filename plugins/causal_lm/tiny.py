@@ -5,8 +5,13 @@ attention heads over 2 key/value heads, MLP 688, tied embeddings, a 8192-token
 byte-level BPE trained on the same corpus; its projections are named like
 Qwen2.5-Coder's (``q_proj``, ``k_proj``, ``v_proj``, ``o_proj``, ``gate_proj``,
 ``up_proj``, ``down_proj``), so Code2LoRA's LoRA targets apply unchanged.
-The corpus (`corpus`) is this machine's non-test Python. See `pretrain` for
-the training and the README for measured size, time and perplexity.
+The corpus (`corpus`) is this machine's non-test Python; `pretrain` trains.
+
+Measured with the defaults here: 5,001,472 parameters; 17,969 non-test
+``.py`` files listed, 489 read for training (2.06M tokens) and 31 held out;
+1.64M tokens seen (400 steps of 8 x 512); held-out perplexity 74.6 per token
+(1.85 bits per byte), training loss 9.06 -> 4.56; 49 min of wall time on 2
+cores shared with other jobs (load average 7-13), sized for ~10 min idle.
 
 Cache: ``<cache_dir>/models/tiny-code-lm/<key>/`` (``save_pretrained``
 files and ``meta.json``), key = a hash of the architecture, the training
