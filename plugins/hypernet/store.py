@@ -9,9 +9,11 @@ moved into place in one rename, so a folder with ``hypernet.json`` is whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,21 @@ class HypernetStore:
 
     def workdir(self, key: str) -> Path:
         return self.root / ".work" / key
+
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Hold the network's lock (an ``flock``, freed if the process dies): two runs that
+        need one network train it once; the second waits, then finds it cached."""
+        import fcntl
+
+        folder = self.root / ".work"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{key}.lock", "a") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def get(self, key: str) -> StoredHypernet | None:
         meta_file = self.path(key) / META_FILE

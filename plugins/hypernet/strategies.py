@@ -196,7 +196,10 @@ class HypernetStatic(Strategy):
         self._inputs.diffs.update(own.diffs)
         if self._reader is not None:
             self._reader.release()
-        self.network = self._train_or_load(model, dataset)
+        from harness.plugins.hypernet.store import HypernetStore
+
+        with HypernetStore(self.context.cache_dir).lock(self.key):  # another run may train it
+            self.network = self._train_or_load(model, dataset)
         self._generate(dataset)
         self._prepare_controls(dataset)
         if self.settings.export_dir:
