@@ -7,6 +7,7 @@ needs computing (a rerun of a complete run loads nothing).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import importlib
 import os
@@ -253,6 +254,8 @@ def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:
         extra={
             **request.settings.get("encoder", {}),
             "trust_remote_code": request.trust_remote_code,
+            # where models that harness makes itself (tiny-code-lm) are cached
+            "harness_cache_dir": str(request.cache_dir),
         },
         task_kind=resolved.card.kind,
     )
@@ -298,6 +301,10 @@ def prepare(
     strategy and the config; no model yet."""
     sharing = sharing or Sharing()
     resolved = resolved or plan(request)
+    if request.dtype == "auto":
+        # causal LMs pick bf16 on cuda themselves; encoders keep float32 unless asked
+        dtype = "auto" if resolved.card.kind == "completion" else "float32"
+        request = dataclasses.replace(request, dtype=dtype)
     dataset = sharing.dataset(request, resolved)
     strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))

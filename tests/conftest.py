@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
-from tiny_models import make_tiny_bert
+# idle OpenMP threads sleep instead of spinning: on a busy machine spinning made the tiny-model
+# tests many times slower; set before torch is imported (here and in subprocesses)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from tiny_models import make_tiny_bert  # noqa: E402
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HARNESS_NO_PROGRESS", "1")
