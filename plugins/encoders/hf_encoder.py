@@ -1,9 +1,10 @@
 """`HFEncoder`: any Hugging Face encoder as a harness `Encoder`.
 
-Texts are tokenized with truncation, sorted by length and padded per batch
-(dynamic padding), run through the model under ``torch.inference_mode()``,
-pooled (mean over the attention mask, as LoRACode does for all its encoders,
-or the first token: ``cls``) and L2-normalised; rows come back in input order.
+Texts are tokenized once with truncation, sorted by token count and padded
+per batch (dynamic padding; a batch then holds texts of nearly one length),
+run through the model under ``torch.inference_mode()``, pooled (mean over the
+attention mask, as LoRACode does for all its encoders, or the first token:
+``cls``) and L2-normalised; rows come back in input order.
 
 The named encoders feed the text as is: UniXcoder's ``<encoder-only>`` mode
 token and StarEncoder's added ``<cls>``/``<sep>`` markers are not inserted,
@@ -176,10 +177,8 @@ class HFEncoder:
         embeddings = np.zeros((len(texts), self.dim), dtype=np.float32)
         if len(texts) == 0:
             return embeddings
-        order = list(range(len(texts)))
-        if self.sort_by_length:
-            # Longest first: a batch that does not fit in memory fails at once.
-            order.sort(key=lambda i: len(texts[i]), reverse=True)
+        tokens = self._token_ids(texts)
+        order = self._order(tokens)
         was_training = bool(self.model.training)
         self.model.eval()
         try:
@@ -189,12 +188,40 @@ class HFEncoder:
             ):
                 for start in range(0, len(order), self.batch_size):
                     rows = order[start : start + self.batch_size]
-                    batch = self.tokenize([texts[i] for i in rows])
+                    batch = self._padded(
+                        {key: [ids[i] for i in rows] for key, ids in tokens.items()}
+                    )
                     embeddings[rows] = self.forward(batch).cpu().numpy()
                     advance(len(rows))
         finally:
             self.model.train(was_training)
         return embeddings
+
+    def order(self, texts: Sequence[str]) -> list[int]:
+        """The order `encode` embeds `texts` in: by token count, longest first (stable),
+        so a batch holds texts of nearly one length and pads little; input order when
+        ``sort_by_length`` is off. Distributed encoding cuts its batches from it."""
+        return self._order(self._token_ids(texts))
+
+    def _token_ids(self, texts: Sequence[str]) -> dict[str, list[list[int]]]:
+        """Every text tokenized once, truncated, unpadded."""
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        return {key: list(values) for key, values in encoded.items()}
+
+    def _order(self, tokens: dict[str, list[list[int]]]) -> list[int]:
+        ids = tokens["input_ids"]
+        order = list(range(len(ids)))
+        if self.sort_by_length:
+            # Longest first: a batch that does not fit in memory fails at once.
+            order.sort(key=lambda i: len(ids[i]), reverse=True)
+        return order
+
+    def _padded(self, batch: dict[str, list[list[int]]]) -> dict[str, torch.Tensor]:
+        """One batch of token ids padded (``padding``) onto the encoder's device."""
+        length = self.max_length if self.padding == "max_length" else None
+        padded = self.tokenizer.pad(batch, padding=self.padding, max_length=length,
+                                    return_tensors="pt")  # fmt: skip
+        return {key: value.to(self.device) for key, value in padded.items()}
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype == "float32":
