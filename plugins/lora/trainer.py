@@ -92,7 +92,8 @@ def _lr_lambda(settings: LoraSettings, total: int) -> Callable[[int], float]:
 
 def wrap_with_lora(model: Any, settings: LoraSettings, targets: list[str] | None = None) -> Any:
     """A copy of `model` with fresh LoRA layers on `targets` (default: its attention
-    query/value projections)."""
+    query/value projections). The copy shares the frozen base weights with `model`
+    (no second copy of them in memory); training changes only the LoRA weights."""
     torch.manual_seed(settings.seed)
     config = LoraConfig(
         r=settings.r,
@@ -104,7 +105,11 @@ def wrap_with_lora(model: Any, settings: LoraSettings, targets: list[str] | None
     with warnings.catch_warnings():
         # transformers 5 deprecates an attribute peft still reads; not the user's concern.
         warnings.simplefilter("ignore", FutureWarning)
-        return get_peft_model(copy.deepcopy(model), config)
+        # own Parameter objects (peft freezes the copy's) over the same memory
+        shared: dict[int, Any] = {id(b): b for b in model.buffers()}
+        shared.update({id(p): torch.nn.Parameter(p.data, p.requires_grad)
+                       for p in model.parameters()})  # fmt: skip
+        return get_peft_model(copy.deepcopy(model, shared), config)
 
 
 def embed(
