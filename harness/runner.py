@@ -312,12 +312,18 @@ def prepare(
     if request.languages:
         names = [n for n in names if n in request.languages]
     folder = f"{request.strategy}@{request.label}" if request.label else request.strategy
+    # another split than the card's own gets its own folder: rc's in-repo and cross-repo
+    # results of one repository must not overwrite each other
+    split = request.split or resolved.card.eval_split
+    stored_as = resolved.dataset_name
+    if split != resolved.card.eval_split:
+        stored_as = f"{stored_as}@{split}"
     partitions: list[tuple[str, Path, dict[str, Any]]] = []
     for name in names:
         path = result_path(
             request.results_dir,
             task=resolved.card.name,
-            dataset=resolved.dataset_name,
+            dataset=stored_as,
             model=request.model,
             strategy=folder,
             partition=name,

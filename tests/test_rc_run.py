@@ -59,9 +59,9 @@ TRAIN = ("--set", "strategy.lr=0.02", "--set", "strategy.max_steps=30",
          "--set", "strategy.max_length=64", "--set", "strategy.precision=fp32")  # fmt: skip
 
 
-def _rows(results: Path, strategy: str) -> dict[str, list[dict]]:
+def _rows(results: Path, strategy: str, stored_as: str = "local") -> dict[str, list[dict]]:
     out = {}
-    for path in sorted((results / "rc" / "local").glob(f"*/{strategy}/*.json")):
+    for path in sorted((results / "rc" / stored_as).glob(f"*/{strategy}/*.json")):
         out[path.stem] = read_examples(path.with_suffix(".jsonl"))
         result = read_result(path)
         ems = [r["exact_match"] for r in out[path.stem]]
@@ -106,7 +106,7 @@ def test_langwise_is_per_repository_and_needs_the_in_repo_split(rc_setup, tmp_pa
     assert "use --split test (in-repo)" in capsys.readouterr().err
     assert not list((tmp_path / "r").rglob("*.json"))
     assert _run(rc_setup, tmp_path / "r", "--strategy", "langwise", "--split", "test", *TRAIN) == 0
-    rows = _rows(tmp_path / "r", "langwise")
+    rows = _rows(tmp_path / "r", "langwise", "local@test")  # not the card's split: own folder
     assert sorted(rows) == sorted(REPOS)  # one partition, and one adapter, per repository
     everything = [r["exact_match"] for examples in rows.values() for r in examples]
     pooled = 100 * sum(everything) / len(everything)
@@ -117,7 +117,7 @@ def test_langwise_is_per_repository_and_needs_the_in_repo_split(rc_setup, tmp_pa
     assert cells[2].startswith(f"{pooled:.2f} [")
     keys = {
         read_result(p).config["strategy"]["adapter_keys"][p.stem]
-        for p in (tmp_path / "r" / "rc" / "local").glob("*/langwise/*.json")
+        for p in (tmp_path / "r" / "rc" / "local@test").glob("*/langwise/*.json")
     }
     assert len(keys) == len(REPOS)
 
