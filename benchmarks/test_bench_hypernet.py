@@ -14,7 +14,7 @@ reported, not part of the ratio). Then, for each of 4 unseen repositories:
   match on them reaches the exact match the hypernetwork's adapter has on them without
   having seen any (checked every 5 steps, checks not timed; at most 300 steps). Scoring
   the LoRA on its own training examples favours it: trained on 4 of them, it stays at 50%
-  on the other 4 for 600 steps (other templates), where the written adapter scores 100%.
+  on the other 4 (other assertion forms) for 600 steps.
 
 The ratio fine-tuning / generation is printed and kept in the benchmark's extra info.
 Both run on one CPU thread (tiny models gain nothing from more).

@@ -32,8 +32,8 @@ class HypernetSettings:
     lr: float = 3e-3
     weight_decay: float = 0.0
     warmup_steps: int = 10
-    steps: int = 400
-    batch_size: int = 16
+    steps: int = 200
+    batch_size: int = 8
     max_length: int = 384
     clip_norm: float = 1.0
     precision: str = "auto"  # bf16 on cuda, fp32 elsewhere; or bf16 / fp32
