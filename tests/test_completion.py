@@ -130,3 +130,31 @@ def test_in_repo_partitions_train_and_test_on_one_repository():
 def test_an_unknown_completion_split_is_refused():
     with pytest.raises(HarnessError, match="--split 'dev': a completion task evaluates on one of"):
         completion_partitions("toy", EXAMPLES, "dev")
+
+
+def test_training_targets_end_where_generation_stops():
+    """A newline ends `assert x == 42`; inside `assertEqual(x, ` only a closer ends it."""
+    from harness.plugins.causal_lm.stopping import expression_stop
+    from harness.plugins.lora.causal import IGNORE, completion_batch
+
+    class ByChar:  # a tokenizer with one token per character
+        pad_token_id = 0
+
+        def __call__(self, text, add_special_tokens=False):
+            return {"input_ids": [ord(c) for c in text]}
+
+    class Lm:
+        tokenizer = ByChar()
+
+        def prompt_ids(self, prefix, budget):
+            return [ord(c) for c in prefix][-budget:]
+
+    examples = [_example("a", 1, "train", "train"),
+                CompletionExample(id="b", repo="a", prefix="self.assertEqual(f(2), ",
+                                  target="2")]  # fmt: skip
+    batch = completion_batch(Lm(), examples, max_length=64)
+    for row, example in zip(batch["labels"], examples, strict=True):
+        learned = "".join(chr(int(t)) for t in row if t != IGNORE)
+        assert learned.startswith(example.target)
+        stop = expression_stop(example.prefix)
+        assert stop(learned) == len(example.target), learned  # generation stops right there

@@ -1,11 +1,13 @@
 """LoRA for causal LMs on the completion task: the loss is on the target tokens only.
 
-Each training example becomes ``prompt + target + "\\n"``: the prompt is the
+Each training example becomes ``prompt + target + end``: the prompt is the
 prefix tokenized and left-truncated exactly as at evaluation
 (``CausalLM.prompt_ids``), the target is tokenized on its own (so training sees
-the token boundary that generation will see), and the newline that follows
-teaches the model where the expected value ends. Labels are -100 on the prompt
-and the padding, so only the target and its newline are learned. Training runs
+the token boundary that generation will see), and what follows it teaches the
+model where the expected value ends: a newline, or ``)`` when the prefix left a
+bracket open (after ``assertEqual(x, `` a line break ends nothing, a closing
+bracket does). Labels are -100 on the prompt and the padding, so only the target
+and its end are learned. Training runs
 through the shared loop in `trainer.train_lora` (checkpoints, resume, schedule).
 """
 
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import CompletionExample
+from harness.plugins.causal_lm.stopping import open_brackets
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.targets import causal_targets
 from harness.plugins.lora.trainer import TrainReport, train_lora
@@ -33,7 +36,10 @@ def completion_batch(
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (target tokens only)."""
     rows: list[tuple[list[int], list[int]]] = []
     for example in examples:
-        target = lm.tokenizer(example.target + "\n", add_special_tokens=False)["input_ids"]
+        # what ends the value where generation will stop: a line break, or, inside a bracket
+        # the prefix left open (``assertEqual(x, ``), where a line break ends nothing, ``)``
+        end = ")" if open_brackets(example.prefix) else "\n"
+        target = lm.tokenizer(example.target + end, add_special_tokens=False)["input_ids"]
         target = target[: max(1, max_length // 2)]
         prompt = lm.prompt_ids(example.prefix, max(1, max_length - len(target)))
         rows.append((prompt + target, [IGNORE] * len(prompt) + target))
