@@ -75,6 +75,7 @@ class LoraStrategy(Strategy):
                 "task": self.context.task.name,
                 "train_examples": hashlib.sha256("\n".join(ids).encode()).hexdigest(),
                 "n_train_examples": len(ids),
+                "target_end": "closer-in-open-bracket",  # what ends each learned target
                 "strategy": self.name,
                 "settings": self.settings.identity(),
             }
