@@ -32,7 +32,7 @@ from tabulate import tabulate
 from harness.compare import Run, load_runs, read_scores
 from harness.cost import OneOff, break_even, one_off_costs, total_one_off
 from harness.errors import HarnessError, InputError
-from harness.leaderboard import _main_score, _select
+from harness.leaderboard import _header, _main_score, _select, run_commands
 from harness.stats import bootstrap_ci
 
 ALIGN = ("left", "left", *["right"] * 6)
@@ -66,6 +66,9 @@ class CostView:
     dataset: str
     metric: str
     rows: list[CostRow]
+    header: dict[str, str] = field(default_factory=dict)
+    """Dataset, split, limit, versions and date, as the plain leaderboard reads them."""
+    run_commands: list[str] = field(default_factory=list)
 
 
 def _strategy(run: Run) -> str:
@@ -151,7 +154,9 @@ def build_costs(
             )
             row.nothing_to_repay = row.break_even is None and row.one_off_s <= base.one_off_s
     rows.sort(key=lambda r: (r.model, r.strategy != "none", r.strategy))
-    return CostView(task, runs[0].result.dataset, metric, rows)
+    return CostView(
+        task, runs[0].result.dataset, metric, rows, _header(runs), run_commands(runs, root)
+    )
 
 
 def cost_columns(
@@ -216,7 +221,7 @@ def render_costs(view: CostView, fmt: str = "markdown", *, commands: Sequence[st
     """The cost view as markdown, latex, csv or json."""
     if fmt == "json":
         document = {"task": view.task, "dataset": view.dataset, "metric": view.metric,
-                    "rows": [asdict(r) for r in view.rows]}  # fmt: skip
+                    "header": view.header, "rows": [asdict(r) for r in view.rows]}  # fmt: skip
         return json.dumps(document, indent=2, sort_keys=True) + "\n"
     headers, body = _table(view)
     if fmt == "csv":
@@ -232,22 +237,28 @@ def render_costs(view: CostView, fmt: str = "markdown", *, commands: Sequence[st
                              _break_even_text(r), r.baseline])  # fmt: skip
         return out.getvalue()
     title = f"{view.task} on {view.dataset}: {view.metric} against cost"
+    about = _about(view)
+    commands = [*view.run_commands, *commands]
+    table = tabulate(body, headers, tablefmt="latex" if fmt == "latex" else "pipe",
+                     disable_numparse=True, colalign=ALIGN)  # fmt: skip
     if fmt == "latex":
-        lines = [f"% {title}", *(f"% {line}" for line in _legend(view))]
+        lines = [f"% {title}", *(f"% {line}" for line in [*about, *_legend(view)])]
         lines += [f"% regenerate: {c}" for c in commands]
-        return (
-            "\n".join(lines)
-            + "\n"
-            + tabulate(body, headers, tablefmt="latex", disable_numparse=True, colalign=ALIGN)
-            + "\n"
-        )
-    lines = [
-        f"## {title}",
-        "",
-        tabulate(body, headers, tablefmt="pipe", disable_numparse=True, colalign=ALIGN),
-        "",
-    ]
+        return "\n".join(lines) + "\n" + table + "\n"
+    lines = [f"## {title}", "", *(f"- {line}" for line in about), "", table, ""]
     lines += [*_legend(view), ""]
     if commands:
-        lines += ["Regenerate:", "", "```", *commands, "```", ""]
+        lines += ["Regenerate (the runs as read back from their configs, then the table):", ""]
+        lines += ["```", *commands, "```", ""]
     return "\n".join(lines)
+
+
+def _about(view: CostView) -> list[str]:
+    h = view.header
+    if not h:
+        return []
+    limit = "" if h["limit"] == "-" else f"; limit {h['limit']} per partition (not comparable)"
+    return [
+        f"split: {h['split']}{limit}; examples: {h['examples']}",
+        f"harness {h['harness']} (commit {h['commit']}); results of {h['date']}",
+    ]

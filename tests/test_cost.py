@@ -129,6 +129,7 @@ def test_against_none_an_adapter_that_saves_no_time_is_never_repaid(store: Path)
 def test_leaderboard_cost_command(store: Path, capsys: pytest.CaptureFixture[str]):
     assert main(["leaderboard", "--task", "rc", "--results", str(store), "--cost"]) == 0
     out = capsys.readouterr().out
+    assert "- split: cr_test; examples: a 2, b 2" in out.splitlines()
     lines = {line.split("|")[2].strip(): line for line in out.splitlines() if line.count("|") > 8}
 
     def cells(strategy: str) -> list[str]:
