@@ -9,6 +9,19 @@ not significantly different from the best. Published ("reported") rows, read
 from a TOML file, are shown beside the measured ones and take no part in
 bold or marks. Everything printed comes from the results (dates included), so
 one store always renders the same bytes.
+
+Controls: a result whose strategy scored controls on the same examples (any
+strategy may: ``config.encoder_info.controls`` with ``per_example`` ids and one
+score list per control, as the hypernetwork strategies store them) gets one
+row per control beneath its own row, e.g. ``hypernet-static: shuffled``. A
+control row takes no part in bold or marks; each of its cells carries the
+system's gain over the control (system - control) and the paired sign-flip p of
+that gain, on the same examples. A ``diversity`` record (the adapters' mean
+pairwise cosine and the collapse flag) becomes a note under the table.
+
+Datasets: results of a split other than the task's own are stored as
+``<dataset>@<split>`` and selected by that name (``--dataset local@test``), so
+two protocols never share a table.
 """
 
 from __future__ import annotations
@@ -44,6 +57,10 @@ class Cell:
     untested: bool = False
     published: str = ""
     """A reported number as the paper prints it (x100)."""
+    gain: float | None = None
+    """Control rows: the system's value minus the control's (same examples)."""
+    gain_p: float | None = None
+    """Control rows: the sign-flip p-value of that gain."""
 
 
 @dataclass
@@ -55,6 +72,8 @@ class Row:
     """Empty for a measured row; the citation of a reported one."""
     dataset: str = ""
     scores: dict[str, ExampleScores] = field(default_factory=dict, repr=False)
+    control_of: str = ""
+    """Control rows: the strategy label of the system the control belongs to."""
 
     @property
     def reported(self) -> bool:
@@ -73,6 +92,8 @@ class Leaderboard:
     higher_is_better: bool = True
     run_commands: list[str] = field(default_factory=list)
     """`harness run` commands that remake the measured rows, read back from their configs."""
+    notes: list[str] = field(default_factory=list)
+    """Lines printed under the table (the adapters' diversity of a system with controls)."""
 
 
 def build(
@@ -90,7 +111,7 @@ def build(
     """Read the store (or only `runs` of it), fill the cells, mark best and
     not-significantly-worse cells."""
     runs = _select(load_runs(root) if runs is None else list(runs), root, task, dataset)
-    dataset = runs[0].result.dataset
+    dataset = stored_dataset(runs[0])
     metric = metric or _main_score(runs)
     higher = _higher_is_better(metric)
     rows: dict[tuple[str, str], Row] = {}
@@ -116,13 +137,95 @@ def build(
             _add_mean(row, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
     for column in columns:
         _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
+    controls, notes = _control_rows(runs, metric, rows)
+    for control in controls:
+        system = rows[(control.model, control.control_of)]
+        if len(partitions) > 1:
+            _add_mean(control, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
+        _add_gains(system, control, columns, partitions, metric, n_permutations, seed)
+    ordered = []
+    for row in measured:
+        ordered += [
+            row,
+            *(c for c in controls if (c.model, c.control_of) == (row.model, row.strategy)),
+        ]
     extra = read_reported(reported, task, metric) if reported else []
     for row in extra:
         columns += [p for p in row.cells if p not in columns]
     commands = run_commands(runs, root)
-    return Leaderboard(
-        task, dataset, metric, columns, measured + extra, _header(runs), alpha, higher, commands
-    )
+    return Leaderboard(task, dataset, metric, columns, ordered + extra, _header(runs), alpha,
+                       higher, commands, notes)  # fmt: skip
+
+
+def stored_dataset(run: Run) -> str:
+    """The dataset name a run is stored (and selected) under: ``local@test`` for a split
+    other than the task's own (recorded as ``config.stored_dataset``), else the dataset."""
+    return str(run.result.config.get("stored_dataset") or run.result.dataset)
+
+
+def _control_rows(
+    runs: Sequence[Run], metric: str, rows: dict[tuple[str, str], Row]
+) -> tuple[list[Row], list[str]]:
+    """A row per control scored with the runs (their per-example scores aligned to the
+    system's), and the diversity notes."""
+    controls: dict[tuple[str, str, str], Row] = {}
+    notes: dict[tuple[str, str], str] = {}
+    for run in runs:
+        recorded = (run.result.config.get("encoder_info") or {}).get("controls") or {}
+        per_example = recorded.get("per_example") or {}
+        if recorded.get("metric", metric) != metric or "ids" not in per_example:
+            continue
+        label = strategy_label(run.result)
+        system = rows[(run.result.model, label)]
+        mine = system.scores[run.result.partition]
+        for name in sorted(k for k in per_example if k != "ids"):
+            theirs = ExampleScores(
+                [str(i) for i in per_example["ids"]],
+                {metric: np.asarray(per_example[name], dtype=float)},
+                f"{run.path}: control {name}",
+            )
+            aligned = align(mine, theirs, f"{run.path}: control {name}")
+            key = (run.result.model, label, name)
+            row = controls.setdefault(
+                key, Row(run.result.model, f"{label}: {name}", {}, control_of=label)
+            )
+            values = aligned.columns[metric]
+            resamples = int(run.result.config.get("n_resamples", 1000))
+            low, high = paired_bootstrap_ci(
+                [np.zeros_like(values)], [values], n_resamples=resamples
+            )
+            row.cells[run.result.partition] = Cell(float(values.mean()), (high - low) / 2)
+            row.scores[run.result.partition] = aligned
+        diversity = recorded.get("diversity") or {}
+        if diversity.get("mean_cosine") is not None:
+            flag = "collapsed" if diversity.get("collapsed") else "not collapsed"
+            notes[(run.result.model, label)] = (
+                f"{run.result.model} {label}: the {diversity.get('n_adapters', '?')} adapters' "
+                f"mean pairwise cosine {float(diversity['mean_cosine']):.3f} ({flag}: the flag is "
+                f"at {diversity.get('collapse_cosine', '?')})"
+            )
+    return list(controls.values()), [notes[k] for k in sorted(notes)]
+
+
+def _add_gains(
+    system: Row, control: Row, columns: Sequence[str], partitions: Sequence[str], metric: str,
+    n_permutations: int, seed: int,
+) -> None:  # fmt: skip
+    """Each control cell's gain (system - control) and its paired sign-flip p."""
+    for column in columns:
+        cell = control.cells.get(column)
+        if cell is None or column not in system.cells:
+            continue
+        strata = list(partitions) if column == MEAN else [column]
+        if any(p not in control.scores for p in strata):
+            continue
+        cell.gain = system.cells[column].value - cell.value
+        cell.gain_p = sign_flip_test(
+            [control.scores[p].columns[metric] for p in strata],
+            [system.scores[p].columns[metric] for p in strata],
+            n_resamples=n_permutations,
+            seed=seed,
+        )
 
 
 def strategy_label(result: Any) -> str:
@@ -186,13 +289,13 @@ def _select(runs: list[Run], root: Path, task: str, dataset: str | None) -> list
         raise HarnessError(
             f"{root}: no results for task {task!r} (tasks there: {', '.join(tasks)})"
         )
-    datasets = sorted({r.result.dataset for r in for_task})
+    datasets = sorted({stored_dataset(r) for r in for_task})
     if dataset is None and len(datasets) > 1:
         raise HarnessError(
             f"{root}: task {task!r} has results on several datasets ({', '.join(datasets)}); "
             "choose one with --dataset"
         )
-    chosen = [r for r in for_task if dataset is None or r.result.dataset == dataset]
+    chosen = [r for r in for_task if dataset is None or stored_dataset(r) == dataset]
     if not chosen:
         raise HarnessError(
             f"{root}: no results for task {task!r} on dataset {dataset!r} "

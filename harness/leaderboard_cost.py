@@ -32,7 +32,7 @@ from tabulate import tabulate
 from harness.compare import Run, load_runs, read_scores
 from harness.cost import OneOff, break_even, one_off_costs, total_one_off
 from harness.errors import HarnessError, InputError
-from harness.leaderboard import _header, _main_score, _select, run_commands
+from harness.leaderboard import _header, _main_score, _select, run_commands, stored_dataset
 from harness.stats import bootstrap_ci
 
 ALIGN = ("left", "left", *["right"] * 6)
@@ -155,7 +155,7 @@ def build_costs(
             row.nothing_to_repay = row.break_even is None and row.one_off_s <= base.one_off_s
     rows.sort(key=lambda r: (r.model, r.strategy != "none", r.strategy))
     return CostView(
-        task, runs[0].result.dataset, metric, rows, _header(runs), run_commands(runs, root)
+        task, stored_dataset(runs[0]), metric, rows, _header(runs), run_commands(runs, root)
     )
 
 

@@ -54,7 +54,10 @@ def _cost_cells(row: Row, costs: Costs) -> list[str]:
 def _number(cell: Cell) -> str:
     if cell.half is None:  # reported: as published, no interval
         return cell.published or f"{100 * cell.value:.2f}"
-    return f"{100 * cell.value:.2f} ± {100 * cell.half:.2f}"
+    text = f"{100 * cell.value:.2f} ± {100 * cell.half:.2f}"
+    if cell.gain is not None:  # a control: the system's gain over it
+        text += f" (gain {100 * cell.gain:+.2f}, p {cell.gain_p:.2g})"
+    return text
 
 
 def _mark(cell: Cell) -> str:
@@ -95,6 +98,14 @@ def _legend(board: Leaderboard) -> list[str]:
         f"average; Holm-corrected within the column, alpha {board.alpha}). {UNTESTED}: not "
         "scored on the same examples as the best, so not tested."
     ]
+    if any(r.control_of for r in board.rows):
+        lines.append(
+            "Rows `STRATEGY: CONTROL` are that strategy's controls, scored on the same "
+            "examples (e.g. shuffled: another repository's adapter; mean_adapter: the mean of "
+            "all adapters): no bold or marks; gain = the strategy minus the control, with its "
+            "paired sign-flip p."
+        )
+        lines += board.notes
     sources = sorted({(r.source, r.dataset) for r in board.rows if r.reported})
     if sources:
         lines.append(
@@ -174,7 +185,8 @@ def _csv(board: Leaderboard) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["task", "dataset", "metric", "model", "strategy", "source", "column",
-                     "value_x100", "half_x100", "best", "same_as_best", "p_holm"])  # fmt: skip
+                     "value_x100", "half_x100", "best", "same_as_best", "p_holm", "control_of",
+                     "gain_x100", "gain_p"])  # fmt: skip
     for row in board.rows:
         for column in board.columns:
             cell = row.cells.get(column)
@@ -185,6 +197,8 @@ def _csv(board: Leaderboard) -> str:
                 row.source or "measured", column, f"{100 * cell.value:.4f}",
                 "" if cell.half is None else f"{100 * cell.half:.4f}", int(cell.best),
                 int(cell.same_as_best), "" if cell.p_holm is None else f"{cell.p_holm:.6g}",
+                row.control_of, "" if cell.gain is None else f"{100 * cell.gain:.4f}",
+                "" if cell.gain_p is None else f"{cell.gain_p:.6g}",
             ])  # fmt: skip
     return out.getvalue()
 
@@ -197,6 +211,7 @@ def _json(board: Leaderboard, costs: Costs) -> str:
             "strategy": row.strategy,
             "source": row.source or "measured",
             "dataset": row.dataset or board.dataset,
+            **({"control_of": row.control_of} if row.control_of else {}),
             "cells": {
                 column: {
                     "value": cell.value,
@@ -205,6 +220,7 @@ def _json(board: Leaderboard, costs: Costs) -> str:
                     "same_as_best": cell.same_as_best,
                     "untested": cell.untested,
                     "p_holm": cell.p_holm,
+                    **({"gain": cell.gain, "gain_p": cell.gain_p} if row.control_of else {}),
                 }
                 for column, cell in row.cells.items()
             },
@@ -220,6 +236,7 @@ def _json(board: Leaderboard, costs: Costs) -> str:
         "header": board.header,
         "columns": board.columns,
         "rows": rows,
+        "notes": board.notes,
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 

@@ -318,6 +318,7 @@ def prepare(
     stored_as = resolved.dataset_name
     if split != resolved.card.eval_split:
         stored_as = f"{stored_as}@{split}"
+        config = {**config, "stored_dataset": stored_as}  # the leaderboard selects by it
     partitions: list[tuple[str, Path, dict[str, Any]]] = []
     for name in names:
         path = result_path(

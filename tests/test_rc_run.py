@@ -120,6 +120,11 @@ def test_langwise_is_per_repository_and_needs_the_in_repo_split(rc_setup, tmp_pa
         for p in (tmp_path / "r" / "rc" / "local@test").glob("*/langwise/*.json")
     }
     assert len(keys) == len(REPOS)
+    capsys.readouterr()
+    board = ["leaderboard", "--task", "rc", "--results", str(tmp_path / "r")]
+    assert main([*board, "--dataset", "local@test", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["dataset"] == "local@test" and document["header"]["split"] == "test"
 
 
 def test_an_embedding_encoder_is_refused_for_rc(tmp_path: Path, capsys):
