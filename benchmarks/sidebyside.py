@@ -82,3 +82,25 @@ def report(benchmark: Any, name: str, record: SideBySide, **details: Any) -> dic
 def ratio_text(figures: dict[str, Any]) -> str:
     """``12.3x (11.9-13.0)``: the median ratio and its range over the rounds."""
     return f"{figures['ratio_median']:.2f}x ({figures['ratio_min']:.2f}-{figures['ratio_max']:.2f})"
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB.
+
+    Linux's VmHWM belongs to the address space, which `exec` replaces, so a child
+    process reports its own peak; `ru_maxrss` survives `exec` and would report the
+    parent's memory at fork time when that was larger (pytest holding the peer's score
+    matrix, say). Elsewhere, `ru_maxrss` it is.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes there, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale

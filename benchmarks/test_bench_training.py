@@ -145,13 +145,14 @@ def train_peer(steps: int, batch: int, max_length: int, workdir: Path) -> float:
 
 CHILD = textwrap.dedent(
     """
-    import json, resource, sys
+    import json, sys
     from pathlib import Path
     sys.path.insert(0, {here!r})
     import test_bench_training as bench
+    from sidebyside import peak_rss_mb
     seconds = bench.train_{side}({steps}, {batch}, {max_length}, Path({workdir!r}))
     print(json.dumps({{"seconds": seconds,
-                      "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                      "max_rss_mb": peak_rss_mb()}}))
     """
 )
 

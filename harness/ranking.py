@@ -34,10 +34,10 @@ import numpy as np
 SCREEN_MIN_WORK = 1 << 24
 """Screen only when queries x candidates reach this (below, the exact path is fast anyway)."""
 SCREEN_MIN_DIM = 32
-_BAND_FALLBACK = 1 / 512
+_BAND_FALLBACK = 1 / 16
 """A block whose band holds more than this share of its entries is scored exactly."""
 _PAIR_BATCH = 8192
-_DENSE_BAND = 96
+_DENSE_BAND = 24
 """A pair with more band candidates than this in a chunk is rescored by a matrix product."""
 _TORCH_PRODUCT = 1 << 14
 """Products at least this large use torch (its threads degrade far less than OpenBLAS's on a
