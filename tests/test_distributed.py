@@ -1,5 +1,6 @@
 """torchrun on CPU (gloo, 2 processes) gives the single-process numbers: sharded encoding,
-DDP LoRA training, and a whole `harness run` written once by rank 0."""
+DDP LoRA training (contrastive and causal-LM), DDP hypernetwork training, and a whole
+`harness run` written once by rank 0."""
 
 from __future__ import annotations
 
@@ -48,6 +49,59 @@ WORKER = textwrap.dedent(
         np.savez(out / "adapter.npz", **state)
         np.save(out / "embeddings.npy", embeddings)
         (out / "losses.json").write_text(json.dumps(report.losses))
+    """
+)
+
+
+COMPLETION_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    from pathlib import Path
+    import numpy as np, torch
+    from harness import distributed
+    from harness.data import CompletionExample
+    from harness.encoder import EncoderOptions
+    from harness.plugins.causal_lm.model import CausalLM
+    from harness.plugins.hypernet.functional import find_targets
+    from harness.plugins.hypernet.network import HyperNetwork, architecture_for
+    from harness.plugins.hypernet.settings import HypernetSettings
+    from harness.plugins.hypernet.training import RepositoryInputs, train_hypernetwork
+    from harness.plugins.lora.causal import train_causal_lora
+    from harness.plugins.lora.config import LoraSettings
+    from peft import get_peft_model_state_dict
+
+    torch.set_num_threads(1)
+    model_dir, out = sys.argv[1], Path(sys.argv[2])
+    distributed.setup("cpu")
+    lm = CausalLM(model_dir, EncoderOptions(device="cpu"))
+    repos = ["alpha", "beta", "gamma"]
+    examples = [CompletionExample(f"e{i}", repos[i % 3], f"def f():\\n    x = {i}\\n"
+                                  f"assert f() == ", str(i * 7 % 50)) for i in range(24)]
+    lora = LoraSettings(r=4, alpha=8, dropout=0.0, lr=5e-3, warmup_steps=0, batch_size=6,
+                        max_steps=4, max_length=48, precision="fp32", checkpoint_every=100)
+    model, report = train_causal_lora(lm, examples, lora, out / f"lora-{distributed.rank()}")
+    lora_losses = report.losses
+    lora_state = {k: v.detach().numpy() for k, v in get_peft_model_state_dict(model).items()}
+    model.unload()  # the LM back as it was, for the hypernetwork
+
+    targets = find_targets(lm.model, ["q_proj", "v_proj"])
+    torch.manual_seed(0)
+    network = HyperNetwork(architecture_for(targets, 12, 4, 8.0, hidden=16, evo=True,
+                                            diff_dim=5, state_dim=7), targets)
+    generator = torch.Generator().manual_seed(1)
+    inputs = RepositoryInputs({r: torch.randn(12, generator=generator) for r in repos},
+                              {r: torch.randn(3, 5, generator=generator) for r in repos})
+    network.set_input_statistics(torch.stack(list(inputs.snapshots.values())))
+    conditions = [(e.repo, i % 4) for i, e in enumerate(examples)]  # 0-3 commits applied
+    settings = HypernetSettings(steps=4, batch_size=6, max_length=48, warmup_steps=0, lr=1e-2,
+                                precision="fp32", checkpoint_every=100)
+    hyper = train_hypernetwork(lm, network, examples, conditions, inputs, settings,
+                               out / f"hyper-{distributed.rank()}")
+    if distributed.is_main():
+        np.savez(out / "lora.npz", **lora_state)
+        np.savez(out / "hypernet.npz",
+                 **{k: v.detach().numpy() for k, v in network.state_dict().items()})
+        (out / "losses.json").write_text(json.dumps([lora_losses, hyper.losses]))
     """
 )
 
@@ -156,3 +210,34 @@ def test_harness_run_under_torchrun_equals_one_process(still_bert, code_tree, tm
             assert row_a["id"] == row_b["id"] and row_a["rank"] == row_b["rank"]
     adapters = list((tmp_path / "cache-two" / "adapters").glob("*/adapter_model.safetensors"))
     assert len(adapters) == 1
+
+
+@pytest.mark.slow  # three processes that import torch: ~40 s on 2 busy cores
+def test_causal_lora_and_hypernetwork_train_under_two_ranks_like_one_process(tmp_path: Path):
+    from tiny_models import make_tiny_causal_lm
+
+    model = make_tiny_causal_lm(tmp_path / "lm")  # Qwen2: no dropout
+    script = tmp_path / "worker.py"
+    script.write_text(COMPLETION_WORKER)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    single = subprocess.run([sys.executable, str(script), str(model), str(one)],
+                            capture_output=True, text=True, env=_env(), timeout=600)  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    double = _torchrun(2, str(script), str(model), str(two), cwd=tmp_path)
+    assert double.returncode == 0, double.stderr + double.stdout
+    # each rank's share of a batch, weighted by the whole batch's target tokens: the same
+    # losses and the same weights as one process training the whole batch
+    losses = [json.loads((out / "losses.json").read_text()) for out in (one, two)]
+    for trained in range(2):
+        assert len(losses[0][trained]) == 4
+        np.testing.assert_allclose(losses[1][trained], losses[0][trained], rtol=0, atol=1e-5)
+    for name in ("lora.npz", "hypernet.npz"):
+        a, b = np.load(one / name), np.load(two / name)
+        assert sorted(a.files) == sorted(b.files) and a.files
+        for key in a.files:
+            np.testing.assert_allclose(b[key], a[key], rtol=0, atol=2e-5, err_msg=f"{name} {key}")
+    # they trained: the LoRA's B and the losses moved
+    lora = np.load(one / "lora.npz")
+    assert any(np.abs(lora[k]).max() > 1e-3 for k in lora.files if "lora_B" in k)
+    assert losses[0][1][-1] != losses[0][1][0]

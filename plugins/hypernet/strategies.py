@@ -18,6 +18,7 @@ commit k, an example older than the track with ``h_0``'s.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness import distributed
 from harness.data import CompletionDataset, CompletionExample
 from harness.errors import HarnessError
 from harness.plugins.hypernet import controls as ctl
@@ -198,7 +200,9 @@ class HypernetStatic(Strategy):
             self._reader.release()
         from harness.plugins.hypernet.store import HypernetStore
 
-        with HypernetStore(self.context.cache_dir).lock(self.key):  # another run may train it
+        store = HypernetStore(self.context.cache_dir)
+        # another run may train it; under torchrun rank 0 takes the lock for every rank
+        with store.lock(self.key) if distributed.is_main() else contextlib.nullcontext():
             self.network = self._train_or_load(model, dataset)
         self._generate(dataset)
         self._prepare_controls(dataset)
@@ -211,7 +215,8 @@ class HypernetStatic(Strategy):
         from harness.plugins.hypernet.training import train_hypernetwork
 
         store = HypernetStore(self.context.cache_dir)
-        stored = store.get(self.key)
+        found = distributed.from_main(store.get(self.key) is not None)  # rank 0 decides
+        stored = store.get(self.key) if found else None
         if stored is not None:
             console().print(f"{self.name}: hypernetwork cached {stored.path}, not retrained")
             self.training = stored.meta.get("training", {})
@@ -238,7 +243,9 @@ class HypernetStatic(Strategy):
         )  # fmt: skip
         self.training = report.summary()
         meta = {"identity": self._identity(dataset), "training": self.training}
-        store.save(self.key, network, meta)
+        if distributed.is_main():
+            store.save(self.key, network, meta)
+        distributed.barrier()
         console().print(
             f"{self.name}: {report.steps} steps in {report.seconds:.0f} s over "
             f"{report.repositories} repositories, loss {report.losses[0]:.3f} -> "

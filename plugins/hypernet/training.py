@@ -13,6 +13,11 @@ moments, the torch random state, and a JSON with the step and the losses.
 The batch order is drawn up front from the seed, so a training that was
 killed resumes from its last checkpoint and ends where an uninterrupted one
 ends.
+
+Under torchrun the network trains in DistributedDataParallel: every rank draws
+the same batches, takes a contiguous share of each one, and the loss is the
+whole batch's mean over target tokens (`lora.ddp.batch_mean`), so the step is
+the single-process step up to rounding; rank 0 writes the checkpoints.
 """
 
 from __future__ import annotations
@@ -169,7 +174,9 @@ def train_hypernetwork(
     on_step: Callable[[int], None] | None = None,
 ) -> TrainReport:
     """Train `network` (in place) so that its adapters complete `examples` through `lm`."""
-    from harness.plugins.lora.causal import completion_batch, target_loss
+    from harness import distributed
+    from harness.plugins.lora import ddp
+    from harness.plugins.lora.causal import completion_batch
 
     batches = batch_schedule(conditions, settings)
     device = lm.device
@@ -186,6 +193,10 @@ def train_hypernetwork(
     if (checkpoint / "state.json").exists():
         start, losses, seconds = _load_checkpoint(checkpoint, network, optimizer)
     constant = settings.condition == "constant"
+    ddp.check_batch(settings.batch_size, description)
+    # DDP wraps the whole step's forward: a batch without commits leaves the GRU unused
+    step_model = ddp.wrap(_Step(network, wrapped, inputs, constant, device, precision),
+                          find_unused_parameters=True)  # fmt: skip
     network.train()
     lm.model.eval()
     began = time.perf_counter() - seconds
@@ -195,11 +206,10 @@ def train_hypernetwork(
             rows = batches[step]
             for group in optimizer.param_groups:  # linear warmup, then linear decay to 0
                 group["lr"] = settings.lr * _lr_factor(settings, step)
-            chosen = [examples[i] for i in rows]
-            batch = completion_batch(lm, chosen, settings.max_length)
-            x = network_inputs(network, inputs, [conditions[i] for i in rows], constant=constant)
-            wrapped.adapter = network(x)
-            loss = target_loss(wrapped, batch, device, precision)
+            mine = ddp.my_share(list(rows))  # the whole batch in one process
+            batch = completion_batch(lm, [examples[i] for i in mine], settings.max_length)
+            total, count = step_model([conditions[i] for i in mine], batch)
+            loss = ddp.batch_mean(total, count)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise HarnessError(f"{description}: the loss became {value} at step {step + 1}")
@@ -211,7 +221,8 @@ def train_hypernetwork(
             losses.append(value)
             done = step + 1
             advance(1, loss=f"{losses[-1]:.3f}")
-            if done % settings.checkpoint_every == 0 or done == len(batches):
+            due = done % settings.checkpoint_every == 0 or done == len(batches)
+            if due and distributed.is_main():  # under torchrun rank 0 keeps the checkpoint
                 elapsed = time.perf_counter() - began
                 _save_checkpoint(checkpoint, network, optimizer, done, losses, elapsed)
             if on_step is not None:
@@ -226,6 +237,32 @@ def train_hypernetwork(
         losses=losses,
         resumed_from=start,
     )
+
+
+class _Step(torch.nn.Module):
+    """One training forward: the network's adapters for some examples, then the summed
+    target-token loss of the frozen LM with them (a module, so DDP can wrap it)."""
+
+    def __init__(
+        self, network: HyperNetwork, wrapped: AdaptedModel, inputs: RepositoryInputs,
+        constant: bool, device: torch.device, precision: str,
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.network = network
+        # the frozen LM is not a submodule: DDP would broadcast all of its weights
+        object.__setattr__(self, "wrapped", wrapped)
+        self.inputs, self.constant = inputs, constant
+        self.device, self.precision = device, precision
+
+    def forward(
+        self, conditions: Sequence[Condition], batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, int]:
+        from harness.plugins.lora.causal import target_loss_sum
+
+        wrapped: AdaptedModel = self.__dict__["wrapped"]
+        x = network_inputs(self.network, self.inputs, conditions, constant=self.constant)
+        wrapped.adapter = self.network(x)
+        return target_loss_sum(wrapped, batch, self.device, self.precision)
 
 
 def _save_checkpoint(

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from harness.data import CompletionExample
 from harness.plugins.causal_lm.stopping import open_brackets
+from harness.plugins.lora import ddp
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.targets import causal_targets
 from harness.plugins.lora.trainer import TrainReport, train_lora
@@ -60,6 +61,14 @@ def target_loss(
     model: Any, batch: dict[str, torch.Tensor], device: torch.device, precision: str = "fp32"
 ) -> torch.Tensor:
     """Mean cross-entropy over the labelled (target) tokens of the batch."""
+    total, count = target_loss_sum(model, batch, device, precision)
+    return total / count
+
+
+def target_loss_sum(
+    model: Any, batch: dict[str, torch.Tensor], device: torch.device, precision: str = "fp32"
+) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the labelled (target) tokens of the batch, and their count."""
     autocast: Any = contextlib.nullcontext()
     if precision == "bf16" and device.type in ("cuda", "cpu"):
         autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -68,7 +77,9 @@ def target_loss(
         logits = model(input_ids=ids, attention_mask=batch["attention_mask"].to(device)).logits
     labels = batch["labels"].to(device)
     shifted = logits[:, :-1].float().reshape(-1, logits.shape[-1])
-    return F.cross_entropy(shifted, labels[:, 1:].reshape(-1), ignore_index=IGNORE)
+    targets = labels[:, 1:].reshape(-1)
+    total = F.cross_entropy(shifted, targets, ignore_index=IGNORE, reduction="sum")
+    return total, int((targets != IGNORE).sum())
 
 
 def train_causal_lora(
@@ -81,9 +92,13 @@ def train_causal_lora(
 ) -> tuple[Any, TrainReport]:
     """Train a LoRA on `lm.model` (left unchanged) on `examples`; resumable from `workdir`."""
 
-    def loss_of(peft_model: Any, chosen: list[CompletionExample]) -> torch.Tensor:
-        batch = completion_batch(lm, chosen, settings.max_length)
-        return target_loss(peft_model, batch, lm.device, settings.precision)
+    ddp.check_batch(settings.batch_size, description)
+
+    def loss_of(model: Any, chosen: list[CompletionExample]) -> torch.Tensor:
+        # torchrun: this rank's share of the batch, the whole batch's mean (plugins/lora/ddp.py)
+        batch = completion_batch(lm, ddp.my_share(chosen), settings.max_length)
+        total, count = target_loss_sum(model, batch, lm.device, settings.precision)
+        return ddp.batch_mean(total, count)
 
     return train_lora(
         lm, list(examples), settings, workdir, description=description,

@@ -12,6 +12,12 @@ rounding (each share is padded to its own longest text). LoRA dropout draws
 other masks than one process would, so runs with dropout agree in
 distribution only; with dropout 0 they agree to rounding.
 
+Completion losses (causal-LM LoRA, hypernetworks) are means over the target
+tokens of a batch: each rank takes the loss summed over its share's tokens,
+and `batch_mean` scales it by N / (the whole batch's token count, summed over
+the ranks), so DDP's average over N ranks gives the whole batch's gradient;
+its value is the whole batch's mean on every rank.
+
 Without torchrun every function here leaves the single-process path unchanged.
 """
 
@@ -23,19 +29,51 @@ from typing import Any, TypeVar
 import torch
 
 from harness import distributed
+from harness.errors import HarnessError
 
 T = TypeVar("T")
 
 
-def wrap(peft_model: Any) -> Any:
-    """`peft_model` in DistributedDataParallel under torchrun; as it is otherwise."""
+def wrap(module: Any, *, find_unused_parameters: bool = False) -> Any:
+    """`module` in DistributedDataParallel under torchrun; as it is otherwise."""
     if not distributed.active():
-        return peft_model
+        return module
     from torch.nn.parallel import DistributedDataParallel
 
-    device = next(peft_model.parameters()).device
+    device = next(module.parameters()).device
     ids = [device.index] if device.type == "cuda" else None
-    return DistributedDataParallel(peft_model, device_ids=ids)
+    return DistributedDataParallel(
+        module, device_ids=ids, find_unused_parameters=find_unused_parameters
+    )
+
+
+def check_batch(batch_size: int, what: str) -> None:
+    """Refuse a batch that cannot give every rank a share."""
+    if distributed.active() and batch_size < distributed.world_size():
+        raise HarnessError(
+            f"{what}: batch_size {batch_size} is smaller than the {distributed.world_size()} "
+            "torchrun processes; every process needs a share of each batch"
+        )
+
+
+def batch_mean(share_total: torch.Tensor, share_count: int) -> torch.Tensor:
+    """The whole batch's mean of per-token losses, from this rank's sum over its share.
+
+    One process: ``share_total / share_count``. Under torchrun the value is the whole
+    batch's mean on every rank and the gradient is N x this share's part of it (see the
+    module doc).
+    """
+    if not distributed.active():
+        return share_total / share_count
+    import torch.distributed as dist
+
+    sums = torch.stack([share_total.detach().double(),
+                        torch.tensor(float(share_count), dtype=torch.float64,
+                                     device=share_total.device)])  # fmt: skip
+    dist.all_reduce(sums)
+    total, count = sums[0], sums[1]
+    mine = share_total * (distributed.world_size() / float(count))
+    return mine + (total / count - mine).detach().to(mine.dtype)
 
 
 def my_share(items: Sequence[T]) -> list[T]:

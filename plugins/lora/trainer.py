@@ -169,7 +169,7 @@ def train_lora(
     total_steps = len(batches) // settings.grad_accum
     return_freed_memory()  # freed activations leave the process (plugins/lora/allocator.py)
     peft_model = wrap_with_lora(encoder.model, settings, targets)
-    forward_model = ddp.wrap(peft_model) if loss_of is None else peft_model  # DDP under torchrun
+    forward_model = ddp.wrap(peft_model)  # DDP under torchrun
     trainable, total = trainable_share(peft_model)
     parameters = [p for p in peft_model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -196,7 +196,7 @@ def train_lora(
                 rows = batches[step * settings.grad_accum + micro]
                 chosen = [pairs[i] for i in rows]
                 if loss_of is not None:
-                    loss = loss_of(peft_model, chosen) / settings.grad_accum
+                    loss = loss_of(forward_model, chosen) / settings.grad_accum
                 else:
                     length, precision = settings.max_length, settings.precision
                     mine = ddp.my_share(chosen)  # all of it in one process
