@@ -42,15 +42,23 @@ STEPS, BATCH, MAX_LENGTH, ROUNDS, TEMPERATURE = 8, 32, 128, 3, 0.05
 def training_pairs(n: int) -> list[Any]:
     """Docstring (first paragraph) -> function without its docstring, from the stdlib."""
     import argparse
+    import configparser
     import email.message
     import logging
+    import pathlib
+    import tarfile
     import textwrap as textwrap_module
+    import typing
+    import unittest.case
+    import urllib.request
     import zipfile
 
     from harness.data import TrainPair
 
     pairs: list[TrainPair] = []
-    for module in (argparse, email.message, logging, zipfile, textwrap_module, inspect, ast):
+    modules = (argparse, email.message, logging, zipfile, textwrap_module, inspect, ast,
+               configparser, pathlib, tarfile, typing, unittest.case, urllib.request)  # fmt: skip
+    for module in modules:
         source = inspect.getsource(module)
         for node in ast.walk(ast.parse(source)):
             doc = ast.get_docstring(node) if isinstance(node, ast.FunctionDef) else None

@@ -100,6 +100,43 @@ def test_info_nce_matches_a_hand_computation():
     assert float(info_nce(q, c, temperature=0.5, symmetric=True)) == pytest.approx(symmetric)
 
 
+def test_length_groups_pad_fewer_tokens_and_cover_every_text():
+    lengths = [3, 120, 4, 118, 5, 119, 6, 117]
+    groups = trainer_module.length_groups(lengths)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert groups == [[0, 2, 4, 6], [7, 3, 5, 1]]  # by hand: short ones, then long ones
+    padded = sum(len(g) * max(lengths[i] for i in g) for g in groups)
+    assert padded == 4 * 6 + 4 * 120 < len(lengths) * max(lengths)
+    assert trainer_module.length_groups([7] * 5) == [[0, 1, 2, 3, 4]]
+    assert trainer_module.length_groups([]) == [[]]
+
+
+def test_grouped_embeddings_and_gradients_equal_one_text_at_a_time(encoder):
+    from peft import LoraConfig, get_peft_model
+
+    texts = ["a", "def f(x):\n    return x" * 12, "sort", "x " * 60, "read a file", "b"]
+    assert len(trainer_module.length_groups(
+        [len(t) for t in encoder.tokenizer(texts)["input_ids"]])) > 1  # fmt: skip
+    config = LoraConfig(r=2, lora_alpha=4, lora_dropout=0.0, target_modules=["query", "value"])
+    model = get_peft_model(encoder.model, config)
+    model.eval()  # no dropout: the two ways must agree to rounding
+    for module in model.modules():
+        if hasattr(module, "lora_B"):
+            for b in module.lora_B.values():
+                torch.nn.init.normal_(b.weight, std=0.1)
+    weight = torch.linspace(-1, 1, encoder.model.config.hidden_size)
+    grouped = trainer_module.embed(model, encoder, texts, 64)
+    (grouped @ weight).sum().backward()
+    grads = [p.grad.clone() for p in model.parameters() if p.requires_grad]
+    model.zero_grad()
+    one_by_one = torch.cat([trainer_module.embed(model, encoder, [t], 64) for t in texts])
+    (one_by_one @ weight).sum().backward()
+    torch.testing.assert_close(grouped, one_by_one, rtol=0, atol=1e-5)
+    for a, p in zip(grads, (p for p in model.parameters() if p.requires_grad), strict=True):
+        torch.testing.assert_close(a, p.grad, rtol=1e-4, atol=1e-5)
+    model.unload()
+
+
 def test_loss_falls_on_a_learnable_toy_set(encoder, tmp_path):
     # Number words -> digits: the random model cannot match them, a trained one can.
     words = ["zero", "one", "two", "three", "four", "five", "six", "seven"]
