@@ -31,7 +31,6 @@ from harness import distributed
 from harness.errors import HarnessError
 from harness.plugins.encoders.hf_encoder import pool
 from harness.plugins.lora import ddp
-from harness.plugins.lora.allocator import return_freed_memory
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
 from harness.plugins.lora.safe_state import load_training_state, save_training_state
@@ -209,7 +208,6 @@ def train_lora(
     """
     batches = batch_schedule(len(pairs), settings)
     total_steps = len(batches) // settings.grad_accum
-    return_freed_memory()  # freed activations leave the process (plugins/lora/allocator.py)
     peft_model = wrap_with_lora(encoder.model, settings, targets)
     forward_model = ddp.wrap(peft_model)  # DDP under torchrun
     trainable, total = trainable_share(peft_model)
