@@ -240,9 +240,15 @@ def _natural(text: str) -> list[Any]:
 
 
 def _set_flags(config: dict[str, Any]) -> list[str]:
-    """``--set`` flags for the settings a matrix varied (its variant's label)."""
-    settings = (config.get("variant") or {}).get("settings") or {}
-    return [f"--set {key}={_cli_value(value)}" for key, value in settings.items() if "." in key]
+    """``--set`` flags: the settings the run was given, then those a matrix varied."""
+    given = {
+        f"{scope}.{key}": value
+        for scope, values in sorted((config.get("settings") or {}).items())
+        for key, value in sorted(values.items())
+    }
+    varied = (config.get("variant") or {}).get("settings") or {}
+    settings = {**given, **{k: v for k, v in varied.items() if "." in k}}
+    return [f"--set {key}={_cli_value(value)}" for key, value in settings.items()]
 
 
 def _cli_value(value: Any) -> str:
@@ -261,6 +267,8 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
         encoder, strategy = config.get("encoder") or {}, config.get("strategy") or {}
         words = ["harness run --model", r.model, "--strategy", r.strategy, "--task", r.task]
         words += ["--dataset", r.dataset]
+        if config.get("data_dir"):
+            words += ["--data-dir", str(config["data_dir"])]
         optional = [
             ("--split", config.get("split"), "test"),
             ("--limit", config.get("limit"), None),

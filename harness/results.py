@@ -74,9 +74,15 @@ class Result:
         return cls(**data)
 
 
+AS_GIVEN = ("data_dir", "settings")
+"""Config keys that record what the user typed (to print the command again); what they
+determine is in the config already (the data's content key, the strategy's settings)."""
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """A short stable hash of everything that determines a number."""
-    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    effective = {k: v for k, v in config.items() if k not in AS_GIVEN}
+    canonical = json.dumps(effective, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -208,7 +208,12 @@ def _load_dataset(request: RunRequest, resolved: Plan) -> RetrievalDataset:
 def _run_config(
     request: RunRequest, resolved: Plan, dataset: RetrievalDataset, strategy_config: dict[str, Any]
 ) -> dict[str, Any]:
+    given = {  # what the user gave, so `harness leaderboard` can print the command again
+        **({"data_dir": str(request.data_dir)} if request.data_dir else {}),
+        **({"settings": request.settings} if any(request.settings.values()) else {}),
+    }
     return {
+        **given,
         "model": request.model,
         "encoder": {
             "max_length": request.max_length,

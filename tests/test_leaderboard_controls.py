@@ -141,3 +141,18 @@ def test_a_split_other_than_the_tasks_own_is_its_own_dataset(tmp_path, monkeypat
     assert board.dataset == "local@test"
     assert [row.strategy for row in board.rows] == ["taskwise"]
     assert [row.strategy for row in build(Path("store"), "rc", dataset="local").rows] == ["none"]
+
+
+def test_the_regenerate_commands_carry_the_data_dir_and_the_settings(tmp_path, monkeypatch):
+    from harness.results import config_hash
+
+    monkeypatch.chdir(tmp_path)
+    given = {"data_dir": "/data/repos", "settings": {"strategy": {"steps": 3}, "task": {"k": 2}}}
+    write_run(Path("store"), {"exact_match": np.full(5, 0.5)}, model="lm", task="rc",
+              partition="alpha", strategy="rag", config=given)  # fmt: skip
+    [command] = build(Path("store"), "rc").run_commands
+    assert "--dataset local --data-dir /data/repos" in command
+    assert "--set strategy.steps=3 --set task.k=2" in command
+    # what the user typed is recorded, not hashed: its effect is in the rest of the config
+    assert config_hash({"seed": 0, **given}) == config_hash({"seed": 0})
+    assert config_hash({"seed": 1}) != config_hash({"seed": 0})
