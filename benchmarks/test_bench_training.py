@@ -17,8 +17,9 @@ training time (from the loaded model to the trained adapter) and its peak
 resident memory (``VmHWM``, `sidebyside.peak_rss_mb`: model, data,
 activations, optimizer; the same model files are loaded on both sides, so the
 difference is the trainer's). harness embeds each batch in length groups
-(`trainer.length_groups`), the Trainer pads each batch to its longest text. Throughput is examples per second; the ratio is harness's over
-the Trainer's, and peak memory must be no higher.
+(`trainer.length_groups`), the Trainer pads each batch to its longest text.
+Throughput is examples per second; the ratio is harness's over the Trainer's,
+and peak memory must be no higher.
 
     python -m pytest benchmarks/test_bench_training.py -o addopts="" --benchmark-only -s
 """

@@ -144,17 +144,24 @@ def test_batches_are_dealt_whole_to_the_ranks_in_turn() -> None:
     assert sorted(sum(batch_shards(texts, 3, 4), [])) == list(range(7))
 
 
-@pytest.mark.slow  # three processes that import torch: ~35 s on 2 busy cores
-def test_two_gloo_ranks_encode_and_train_like_one_process(still_bert: Path, tmp_path: Path):
+def _one_process_and_two_ranks(worker: str, model: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Run `worker` (argv: model folder, output folder) alone, then under torchrun with 2
+    gloo ranks; the two output folders."""
     script = tmp_path / "worker.py"
-    script.write_text(WORKER)
+    script.write_text(worker)
     one, two = tmp_path / "one", tmp_path / "two"
     one.mkdir(), two.mkdir()
-    single = subprocess.run([sys.executable, str(script), str(still_bert), str(one)],
+    single = subprocess.run([sys.executable, str(script), str(model), str(one)],
                             capture_output=True, text=True, env=_env(), timeout=600)  # fmt: skip
     assert single.returncode == 0, single.stderr
-    double = _torchrun(2, str(script), str(still_bert), str(two), cwd=tmp_path)
+    double = _torchrun(2, str(script), str(model), str(two), cwd=tmp_path)
     assert double.returncode == 0, double.stderr + double.stdout
+    return one, two
+
+
+@pytest.mark.slow  # three processes that import torch: ~35 s on 2 busy cores
+def test_two_gloo_ranks_encode_and_train_like_one_process(still_bert: Path, tmp_path: Path):
+    one, two = _one_process_and_two_ranks(WORKER, still_bert, tmp_path)
 
     # each text is embedded in the very batch one process puts it in
     np.testing.assert_allclose(np.load(two / "embeddings.npy"), np.load(one / "embeddings.npy"),
@@ -217,15 +224,7 @@ def test_causal_lora_and_hypernetwork_train_under_two_ranks_like_one_process(tmp
     from tiny_models import make_tiny_causal_lm
 
     model = make_tiny_causal_lm(tmp_path / "lm")  # Qwen2: no dropout
-    script = tmp_path / "worker.py"
-    script.write_text(COMPLETION_WORKER)
-    one, two = tmp_path / "one", tmp_path / "two"
-    one.mkdir(), two.mkdir()
-    single = subprocess.run([sys.executable, str(script), str(model), str(one)],
-                            capture_output=True, text=True, env=_env(), timeout=600)  # fmt: skip
-    assert single.returncode == 0, single.stderr
-    double = _torchrun(2, str(script), str(model), str(two), cwd=tmp_path)
-    assert double.returncode == 0, double.stderr + double.stdout
+    one, two = _one_process_and_two_ranks(COMPLETION_WORKER, model, tmp_path)
     # each rank's share of a batch, weighted by the whole batch's target tokens: the same
     # losses and the same weights as one process training the whole batch
     losses = [json.loads((out / "losses.json").read_text()) for out in (one, two)]
