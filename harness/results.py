@@ -124,20 +124,27 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 @contextlib.contextmanager
-def result_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
-    """Hold the lock of the result at `path` (exclusive to write, shared to read).
+def file_lock(lock_file: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an ``flock`` on `lock_file` (created, with its folder): exclusive, or shared.
 
-    A lock dies with its process, so a run killed while writing blocks no one.
+    A lock dies with its process, so a run killed while holding it blocks no one.
     """
     import fcntl
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / f".{path.name}.lock", "a") as handle:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def result_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold the lock of the result at `path` (exclusive to write, shared to read)."""
+    with file_lock(path.parent / f".{path.name}.lock", shared=shared):
+        yield
 
 
 def write_result(path: Path, result: Result, per_example: Iterable[Mapping[str, Any]]) -> None:

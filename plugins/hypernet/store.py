@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from harness.errors import HarnessError
 from harness.plugins.hypernet.functional import TargetModule
 from harness.plugins.hypernet.network import Architecture, HyperNetwork
+from harness.results import file_lock
 
 META_FILE = "hypernet.json"
 WEIGHTS_FILE = "hypernet.safetensors"
@@ -49,16 +50,8 @@ class HypernetStore:
     def lock(self, key: str) -> Iterator[None]:
         """Hold the network's lock (an ``flock``, freed if the process dies): two runs that
         need one network train it once; the second waits, then finds it cached."""
-        import fcntl
-
-        folder = self.root / ".work"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{key}.lock", "a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with file_lock(self.root / ".work" / f"{key}.lock"):
+            yield
 
     def get(self, key: str) -> StoredHypernet | None:
         meta_file = self.path(key) / META_FILE

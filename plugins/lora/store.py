@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.results import file_lock
 
 META_FILE = "harness_adapter.json"
 TRAINING_VERSION = 1
@@ -62,16 +63,8 @@ class AdapterStore:
     def lock(self, key: str) -> Iterator[None]:
         """Hold the adapter's lock (an ``flock``, freed if the process dies): two runs that
         need one adapter train it once; the second waits, then finds it cached."""
-        import fcntl
-
-        folder = self.root / ".work"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{checked_key(key)}.lock", "a") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        with file_lock(self.root / ".work" / f"{checked_key(key)}.lock"):
+            yield
 
     def get(self, key: str) -> StoredAdapter | None:
         folder = self.path(key)
