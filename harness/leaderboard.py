@@ -40,6 +40,7 @@ import tomllib
 from harness.compare import ExampleScores, Run, align, load_runs, read_scores
 from harness.errors import HarnessError, InputError
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
+from harness.stats import bootstrap_ci
 
 MEAN = "mean"
 REPORTED_FILE = Path(__file__).resolve().parent.parent / "leaderboards" / "reported.toml"
@@ -191,9 +192,7 @@ def _control_rows(
             )
             values = aligned.columns[metric]
             resamples = int(run.result.config.get("n_resamples", 1000))
-            low, high = paired_bootstrap_ci(
-                [np.zeros_like(values)], [values], n_resamples=resamples
-            )
+            low, high = bootstrap_ci(values, n_resamples=resamples)  # as a result's own cells
             row.cells[run.result.partition] = Cell(float(values.mean()), (high - low) / 2)
             row.scores[run.result.partition] = aligned
         diversity = recorded.get("diversity") or {}
@@ -383,6 +382,17 @@ def _mark_column(
     for (cell, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
         cell.p_holm = adjusted
         cell.same_as_best = adjusted >= alpha
+
+
+def header_lines(header: dict[str, str]) -> list[str]:
+    """The header as printed above a table: dataset, split and limit, versions and date."""
+    h = header
+    limit = "" if h["limit"] == "-" else f"; limit {h['limit']} per partition (not comparable)"
+    return [
+        f"dataset: {h['dataset']}, revision {h['revision']}; protocol: {h['protocol']}",
+        f"split: {h['split']}{limit}; examples: {h['examples']}",
+        f"harness {h['harness']} (commit {h['commit']}); results of {h['date']}",
+    ]
 
 
 def _header(runs: Sequence[Run]) -> dict[str, str]:

@@ -32,7 +32,14 @@ from tabulate import tabulate
 from harness.compare import Run, load_runs, read_scores
 from harness.cost import OneOff, break_even, one_off_costs, total_one_off
 from harness.errors import HarnessError, InputError
-from harness.leaderboard import _header, _main_score, _select, run_commands, stored_dataset
+from harness.leaderboard import (
+    _header,
+    _main_score,
+    _select,
+    header_lines,
+    run_commands,
+    stored_dataset,
+)
 from harness.stats import bootstrap_ci
 
 ALIGN = ("left", "left", *["right"] * 6)
@@ -254,11 +261,4 @@ def render_costs(view: CostView, fmt: str = "markdown", *, commands: Sequence[st
 
 
 def _about(view: CostView) -> list[str]:
-    h = view.header
-    if not h:
-        return []
-    limit = "" if h["limit"] == "-" else f"; limit {h['limit']} per partition (not comparable)"
-    return [
-        f"split: {h['split']}{limit}; examples: {h['examples']}",
-        f"harness {h['harness']} (commit {h['commit']}); results of {h['date']}",
-    ]
+    return header_lines(view.header)[1:] if view.header else []  # split, limit, versions

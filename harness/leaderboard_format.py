@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
-from harness.leaderboard import Cell, Leaderboard, Row
+from harness.leaderboard import Cell, Leaderboard, Row, header_lines
 
 FORMATS = ("markdown", "csv", "json", "latex")
 NOT_DIFFERENT, UNTESTED = "†", "‡"
@@ -82,13 +82,7 @@ def _title(board: Leaderboard) -> str:
 
 
 def _header_lines(board: Leaderboard) -> list[str]:
-    h = board.header
-    limit = "" if h["limit"] == "-" else f"; limit {h['limit']} per partition (not comparable)"
-    return [
-        f"dataset: {h['dataset']}, revision {h['revision']}; protocol: {h['protocol']}",
-        f"split: {h['split']}{limit}; examples: {h['examples']}",
-        f"harness {h['harness']} (commit {h['commit']}); results of {h['date']}",
-    ]
+    return header_lines(board.header)
 
 
 def _legend(board: Leaderboard) -> list[str]:

@@ -203,20 +203,19 @@ class HypernetStatic(Strategy):
         store = HypernetStore(self.context.cache_dir)
         # another run may train it; under torchrun rank 0 takes the lock for every rank
         with store.lock(self.key) if distributed.is_main() else contextlib.nullcontext():
-            self.network = self._train_or_load(model, dataset)
+            self.network = self._train_or_load(model, dataset, store)
         self._generate(dataset)
         self._prepare_controls(dataset)
         if self.settings.export_dir:
             self._export(model, evaluated)
 
-    def _train_or_load(self, model: Any, dataset: CompletionDataset) -> Any:
+    def _train_or_load(self, model: Any, dataset: CompletionDataset, store: Any) -> Any:
         from harness.plugins.hypernet.network import HyperNetwork, architecture_for
-        from harness.plugins.hypernet.store import HypernetStore
         from harness.plugins.hypernet.training import train_hypernetwork
 
-        store = HypernetStore(self.context.cache_dir)
-        found = distributed.from_main(store.get(self.key) is not None)  # rank 0 decides
-        stored = store.get(self.key) if found else None
+        stored = store.get(self.key)
+        if not distributed.from_main(stored is not None):  # under torchrun rank 0 decides
+            stored = None
         if stored is not None:
             console().print(f"{self.name}: hypernetwork cached {stored.path}, not retrained")
             self.training = stored.meta.get("training", {})
