@@ -49,7 +49,9 @@ class HypernetStatic(Strategy):
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
-        self.settings = settings_from(context.options)
+        # --seed seeds the network's initialisation, dropout, batch order and the controls'
+        # draws; a strategy.seed given on its own wins (see the LoRA strategies)
+        self.settings = settings_from({"seed": context.seed, **context.options})
         self.preset = str(context.options.get("preset", "quick"))
         self.key = ""
         self.network: Any = None

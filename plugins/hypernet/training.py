@@ -190,6 +190,7 @@ def train_hypernetwork(
     checkpoint = Path(workdir) / "checkpoint"
     start, seconds = 0, 0.0
     losses: list[float] = []
+    torch.manual_seed(settings.seed)  # dropout's masks from the seed (a checkpoint restores them)
     if (checkpoint / "state.json").exists():
         start, losses, seconds = _load_checkpoint(checkpoint, network, optimizer)
     constant = settings.condition == "constant"

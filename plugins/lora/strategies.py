@@ -50,7 +50,9 @@ class LoraStrategy(Strategy):
         from harness.plugins.lora.config import settings_from
 
         self.kind = context.task.kind
-        self.settings = settings_from(context.options, self.kind)
+        # the run's --seed seeds initialisation, dropout and data order; a strategy.seed given
+        # on its own wins (so --seed 0 trains exactly the adapters strategy.seed=0 always did)
+        self.settings = settings_from({"seed": context.seed, **context.options}, self.kind)
         self.preset = str(context.options.get("preset", "quick"))
         self.adapter_option = context.options.get("adapter")
         self._keys: dict[str, str] = {}
