@@ -2,7 +2,10 @@
 
 ``paper`` is LoRACode's setting (arXiv 2503.05315: rank 64, alpha 128,
 dropout 0.1, lr 5e-5, linear schedule with 1000 warmup steps, 16 per device,
-one epoch, max length 512; temperature 0.2 for text-to-code). ``quick`` is
+one epoch, max length 512). Its loss differs per task (`TASK_PRESETS`, keyed by
+the task card's name): text-to-code (``t2c``) is InfoNCE at temperature 0.2,
+code-to-code (``c2c``) the same loss on unscaled cosine similarity, i.e.
+temperature 1; another retrieval task gets 0.2. ``quick`` is
 sized so that ``harness run --model minilm --strategy langwise --task t2c``
 trains three adapters and evaluates them in about 10 minutes on 2 CPU cores.
 Override any field with ``--set strategy.KEY=VALUE`` (``--preset NAME`` picks
@@ -70,6 +73,12 @@ COMPLETION_PRESETS: dict[str, LoraSettings] = {
 }  # fmt: skip
 PRESETS_BY_KIND = {"retrieval": PRESETS, "completion": COMPLETION_PRESETS}
 
+# a preset's values for one retrieval task (the card's name), over its shared ones: LoRACode
+# scales text-to-code cosines by 1/0.2 and trains code-to-code on the cosines as they are
+TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {"t2c": {"temperature": 0.2}, "c2c": {"temperature": 1.0}},
+}
+
 _OPTION_KEYS = {"preset", "adapter"}
 
 
@@ -97,14 +106,17 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return coerced
 
 
-def settings_from(options: dict[str, Any], kind: str = "retrieval") -> LoraSettings:
+def settings_from(options: dict[str, Any], kind: str = "retrieval", task: str = "") -> LoraSettings:
     """The preset named by ``options["preset"]`` (default ``quick``) for a task of `kind`
-    (retrieval or completion), with overrides applied."""
+    (retrieval or completion) named `task`, with overrides applied: an explicit
+    ``--set strategy.KEY`` wins over the preset's value for the task."""
     presets = PRESETS_BY_KIND.get(kind, PRESETS)
     preset = str(options.get("preset", "quick"))
     if preset not in presets:
         raise HarnessError(f"unknown LoRA preset {preset!r} (known: {', '.join(presets)})")
     base = presets[preset]
+    if kind == "retrieval":
+        base = replace(base, **TASK_PRESETS.get(preset, {}).get(task, {}))
     known = {f.name: getattr(base, f.name) for f in fields(base)}
     changes = {}
     for name, value in options.items():
