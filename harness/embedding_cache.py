@@ -56,8 +56,21 @@ def text_hashes(texts: Sequence[str]) -> np.ndarray:
     return out
 
 
-def encoder_identity(encoder: Any, role: Role) -> dict[str, Any]:
-    """Everything that determines `encoder`'s embeddings of texts in `role`."""
+def fingerprint(encoder: Any) -> str | None:
+    """What the encoder says determines its state and code (``encoder.fingerprint()``),
+    else a hash of its torch weights; None when it offers neither (then nothing is cached:
+    an encoder whose state could change unseen is never answered from the cache)."""
+    declared = getattr(encoder, "fingerprint", None)
+    if callable(declared):
+        value = declared()
+        return None if value is None else str(value)
+    return weights_hash(getattr(encoder, "model", None))
+
+
+def encoder_identity(encoder: Any, role: Role, run: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that determines `encoder`'s embeddings of texts in `role`: its ``info``,
+    its fingerprint, its adapter, and the run's model options (`run`: the model name and
+    every ``--set encoder.*`` value that can change a result)."""
     info = {k: v for k, v in dict(getattr(encoder, "info", {}) or {}).items()
             if k not in VOLATILE_INFO}  # fmt: skip
     device = str(dict(getattr(encoder, "info", {}) or {}).get("device", "cpu"))
@@ -66,9 +79,10 @@ def encoder_identity(encoder: Any, role: Role) -> dict[str, Any]:
         "encoder": str(getattr(encoder, "name", type(encoder).__name__)),
         "info": info,
         "device_type": device.split(":")[0],
-        "weights": weights_hash(model),
+        "weights": fingerprint(encoder),
         "adapter": adapter_hash(model),
         "role": role,
+        "run": run or {},
     }
 
 
@@ -250,11 +264,14 @@ class CachedEncoder:
     """
 
     def __init__(self, encoder: Any, cache: EmbeddingCache, *, inner: Any = None,
-                 writer: bool = True) -> None:  # fmt: skip
+                 writer: bool = True, run: dict[str, Any] | None = None,
+                 refresh: bool = False) -> None:  # fmt: skip
         self.encoder = encoder
         self.cache = cache
         self.inner = inner if inner is not None else encoder
         self.writer = writer
+        self.run = run  # the run's model identity (harness.identity), part of every key
+        self.refresh = refresh  # --overwrite: encode everything, store it, read nothing
         self.hits = self.misses = 0
         self._identities: dict[str, dict[str, Any]] = {}
 
@@ -263,12 +280,20 @@ class CachedEncoder:
     ) -> np.ndarray:
         identity = self._identities.get(role)
         if identity is None:
-            identity = self._identities[role] = encoder_identity(self.encoder, role)
+            identity = self._identities[role] = encoder_identity(self.encoder, role, self.run)
+        if identity["weights"] is None:  # no fingerprint: its state could change unseen
+            self.misses += len(texts)
+            return np.asarray(
+                self.inner.encode(texts, role=role, description=description), dtype=np.float32
+            )
         key = key_of(identity)
         hashes = text_hashes(texts)
         # Under torchrun rank 0 alone reads the cache and tells the others what to encode,
         # so every rank takes part in encoding the same misses.
-        found, stored = self.cache.get(key, hashes) if distributed.is_main() else (None, None)
+        reads = distributed.is_main() and not self.refresh
+        found, stored = self.cache.get(key, hashes) if reads else (None, None)
+        if found is None and distributed.is_main():
+            found = np.zeros(len(texts), dtype=bool)
         found = distributed.from_main(found)
         self.hits += int(found.sum())
         self.misses += int((~found).sum())
@@ -299,14 +324,19 @@ class CachedEncoder:
         return getattr(self.__dict__["encoder"], name)
 
 
-def evaluation_encoder(model: Any, cache_dir: Path | None) -> Any:
+def evaluation_encoder(
+    model: Any, cache_dir: Path | None, *, run: dict[str, Any] | None = None,
+    refresh: bool = False,
+) -> Any:  # fmt: skip
     """What a task kind encodes with: `model` sharded across ranks under torchrun
-    (harness.distributed) and, when `cache_dir` is given, cached on disk there."""
+    (harness.distributed) and, when `cache_dir` is given, cached on disk there under a key
+    that includes `run` (the run's model identity); `refresh` (``--overwrite``) encodes
+    everything afresh and only writes the cache."""
     inner = distributed.sharded(model)
     if cache_dir is None:
         return inner
     return CachedEncoder(model, EmbeddingCache(cache_dir), inner=inner,
-                         writer=distributed.is_main())  # fmt: skip
+                         writer=distributed.is_main(), run=run, refresh=refresh)  # fmt: skip
 
 
 def _scatter(rows: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:

@@ -13,13 +13,13 @@ labels each remaining cell with the settings that tell it from its siblings
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.exp_config import NAMES, Spec, Sweep
+from harness.identity import show
 from harness.plugin_manager import Loaded, plugins
 from harness.results import config_hash
 from harness.runner import PreparedRun, RunRequest, Sharing, plan, prepare
@@ -57,15 +57,6 @@ class Cell:
     @property
     def axes_text(self) -> str:
         return ",".join(f"{k}={show(v)}" for k, v in self.axes.items()) or "-"
-
-
-def show(value: Any) -> str:
-    """A value as a label shows it: ``8``, ``bf16``, ``query,value``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list | tuple):
-        return ",".join(show(v) for v in value)
-    return json.dumps(value)
 
 
 def _request(values: dict[str, Any], settings: dict[str, Any]) -> RunRequest:
@@ -144,6 +135,8 @@ def resolve(
     """Plan, prepare, merge equal cells and label the rest (in place)."""
     loaded = loaded or plugins()
     check_names(cells, loaded)
+    if len(cells) > 1:
+        _fit_settings(cells, loaded)
     for cell in cells:
         try:
             resolved = plan(cell.request, loaded)
@@ -163,7 +156,38 @@ def resolve(
     _label(cells, sharing, experiment)
 
 
+def _fit_settings(cells: Sequence[Cell], loaded: Loaded) -> None:
+    """In a matrix, a setting goes to the cells whose plugin declares it (``lora.r`` is not
+    given to ``none``); one that no cell's plugin of its section declares is refused."""
+    from harness.options import options_of
+
+    registry_of = {"encoder": loaded.encoders, "strategy": loaded.strategies}
+    registry_of["dataset"] = loaded.datasets
+    declared: dict[tuple[str, str], set[str] | None] = {}
+    for cell in cells:
+        r = cell.request
+        for section, name in (("encoder", r.model), ("strategy", r.strategy)):
+            meta = registry_of[section].get(name).entry.meta
+            found = {o.name for o in options_of(meta["options"])} if "options" in meta else None
+            declared[(section, name)] = found
+    for section in ("encoder", "strategy"):
+        wanted = {k for c in cells for k in c.request.settings.get(section, {})}
+        for key in sorted(wanted):
+            if not any((d is None or key in d) for (s, _), d in declared.items() if s == section):
+                raise HarnessError(f"--set {section}.{key}: no {section} of this matrix has it")
+    for cell in cells:
+        r = cell.request
+        settings = dict(r.settings)
+        for section, name in (("encoder", r.model), ("strategy", r.strategy)):
+            known = declared[(section, name)]
+            if known is not None and section in settings:
+                settings[section] = {k: v for k, v in settings[section].items() if k in known}
+        cell.request = replace(r, settings=settings)
+
+
 def _label(cells: Sequence[Cell], sharing: Sharing, experiment: str) -> None:
+    """Each runnable cell shows the settings that tell it from its siblings (``r=8``); its
+    folder is labelled by everything that differs from a plain run (harness.identity)."""
     groups: dict[tuple[str, ...], list[Cell]] = {}
     for cell in cells:
         if cell.runnable and cell.prepared is not None:
@@ -180,8 +204,8 @@ def _label(cells: Sequence[Cell], sharing: Sharing, experiment: str) -> None:
             pairs = zip(names, varying, strict=True)
             label = ",".join(f"{name}={show(cell.axes[key])}" for name, key in pairs)
             record: dict[str, Any] = {"experiment": experiment} if experiment else {}
-            if label:
-                record["variant"] = {"label": label, "settings": {k: cell.axes[k] for k in varying}}
+            # an empty label too: the cell shows what tells it from its siblings, nothing else
+            record["variant"] = {"label": label, "settings": {k: cell.axes[k] for k in varying}}
             cell.request = replace(cell.request, label=label, record=record)
             cell.prepared = prepare(cell.request, sharing, cell.prepared.resolved)
 

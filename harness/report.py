@@ -59,7 +59,7 @@ def pooled_metrics(
     from harness.results import read_examples
     from harness.stats import summarize
 
-    rows = [row for o in outcomes for row in read_examples(o.path.with_suffix(".jsonl"))]
+    rows = [row for o in outcomes for row in read_examples(o.path, o.result.examples_sha256)]
     first = outcomes[0].result
     n_resamples = int(first.config.get("n_resamples", 1000))
     summary = summarize(rows, list(names), n_resamples=n_resamples, seed=first.seed)

@@ -3,10 +3,12 @@ and beside it a JSONL of per-example scores, the input of every paired test.
 
 Layout: ``<root>/<task>/<dataset>/<model>/<strategy>/<partition>.json`` and
 ``.jsonl``. Both are written atomically (temporary file, then ``os.replace``);
-the JSONL is replaced first and the JSON last, so a JSON on disk means the
-partition is complete. Two processes writing one result take turns: each
-holds an exclusive ``flock`` on ``.<partition>.json.lock`` beside it while it
-replaces the pair, so a JSON is never paired with another run's JSONL.
+the JSONL is replaced first and the JSON last, and the JSON names the
+sha256 of its JSONL, so a reader trusts a pair only when it was written
+together (a run killed between the two replacements leaves a pair that does
+not match, which is recomputed, never reported). Two processes writing one
+result take turns: each holds an exclusive ``flock`` on
+``.<partition>.json.lock`` beside it while it replaces the pair.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,9 @@ class Result:
     created: str = ""
     config_hash: str = ""
     schema_version: int = SCHEMA_VERSION
+    # sha256 of the per-example JSONL written with this JSON: a reader trusts the pair only
+    # when they match (a crash or another run between the two replacements cannot pair them)
+    examples_sha256: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +68,8 @@ class Result:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], path: Path | None = None) -> Result:
         known = {f for f in cls.__dataclass_fields__}
-        missing = sorted(known - set(raw) - {"timings", "created", "config_hash", "schema_version"})
+        optional = {"timings", "created", "config_hash", "schema_version", "examples_sha256"}
+        missing = sorted(known - set(raw) - optional)
         if missing:
             raise InputError(f"result is missing field {missing[0]!r}", path=path)
         data = {k: v for k, v in raw.items() if k in known}
@@ -150,7 +156,8 @@ def result_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
 def write_result(path: Path, result: Result, per_example: Iterable[Mapping[str, Any]]) -> None:
     """Write the per-example JSONL, then the JSON that marks the partition complete."""
     lines = "".join(json.dumps(row, sort_keys=True) + "\n" for row in per_example)
-    text = json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n"
+    stored = replace(result, examples_sha256=hashlib.sha256(lines.encode("utf-8")).hexdigest())
+    text = json.dumps(stored.to_json(), indent=2, sort_keys=True) + "\n"
     with result_lock(path):
         _atomic_write(examples_path(path), lines)
         _atomic_write(path, text)
@@ -168,17 +175,43 @@ def read_result(path: Path) -> Result:
     return Result.from_json(raw, path)
 
 
-def read_examples(path: Path) -> list[dict[str, Any]]:
-    """The per-example rows beside a result JSON."""
-    rows = []
+def read_examples(path: Path, expected_sha256: str | None = None) -> list[dict[str, Any]]:
+    """The per-example rows beside a result JSON; with `expected_sha256` (the result's
+    ``examples_sha256``), a file that is not the one written with the JSON is refused."""
     jsonl = examples_path(path)
-    with jsonl.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON: {exc.msg}", path=jsonl, line=number) from None
+    try:
+        data = jsonl.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read per-example scores: {exc.strerror}", path=jsonl) from None
+    if expected_sha256 and hashlib.sha256(data).hexdigest() != expected_sha256:
+        raise InputError(
+            "per-example scores do not belong to the result beside them (sha256 differs from "
+            "its examples_sha256): the pair was not written together; rerun to recompute",
+            path=jsonl,
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 at byte {exc.start}", path=jsonl) from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON: {exc.msg}", path=jsonl, line=number) from None
     return rows
+
+
+def examples_match(path: Path, result: Result) -> bool:
+    """Whether the JSONL beside `path` is the one written with `result` (a result written
+    before results named their JSONL's hash is matched by its line count)."""
+    try:
+        data = examples_path(path).read_bytes()
+    except OSError:
+        return False
+    if result.examples_sha256:
+        return hashlib.sha256(data).hexdigest() == result.examples_sha256
+    return data.count(b"\n") == result.n_examples
 
 
 def completed(path: Path, expected_hash: str) -> Result | None:
@@ -192,9 +225,7 @@ def completed(path: Path, expected_hash: str) -> Result | None:
             return None
         if result.config_hash != expected_hash:
             return None
-        with examples_path(path).open(encoding="utf-8") as handle:
-            n_lines = sum(1 for _ in handle)
-    return result if n_lines == result.n_examples else None
+        return result if examples_match(path, result) else None
 
 
 def find_results(root: Path) -> list[Path]:

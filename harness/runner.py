@@ -23,6 +23,8 @@ from harness import __version__, distributed
 from harness.data import DatasetOptions, RetrievalDataset
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
+from harness.identity import label, replicate_key, run_identity
+from harness.options import SECTIONS, Option, check_keys, options_of
 from harness.plugin_manager import Loaded, plugins
 from harness.progress import console
 from harness.results import (
@@ -114,6 +116,11 @@ class Plan:
     strategy_cls: Any
     encoder_factory: Any
     encoder_argument: str | None
+    # the options each --set section's owner declares (None: it declares none)
+    options: dict[str, tuple[Option, ...] | None] = field(default_factory=dict)
+
+    def declared(self) -> dict[str, tuple[Option, ...]]:
+        return {section: found or () for section, found in self.options.items()}
 
 
 def _default_dataset(card: Any, loaded: Loaded, data_dir: Path | None) -> str:
@@ -166,6 +173,27 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             f"task {card.name!r} needs a causal LM (e.g. --model tiny-code-lm or qwen-coder); "
             f"{request.model!r} is an embedding encoder"
         )
+    kind_entry = loaded.task_kinds.get(card.kind).entry
+    options = {
+        "dataset": _declared(dataset_entry.meta),
+        "encoder": _declared(encoder.entry.meta),
+        "strategy": _declared(loaded.strategies.get(request.strategy).entry.meta),
+        "task": _task_options(card, kind_entry.meta),
+    }
+    owners = {
+        "dataset": f"dataset {dataset_name!r}",
+        "encoder": f"model {request.model!r}",
+        "strategy": f"strategy {request.strategy!r}",
+        "task": f"task {card.name!r}",
+    }
+    for section, values in request.settings.items():
+        if section not in SECTIONS:
+            raise HarnessError(
+                f"--set {section}.*: unknown section {section!r} (sections: {', '.join(SECTIONS)})"
+            )
+        declared = options[section]
+        if declared is not None:
+            check_keys(section, owners[section], values, declared)
     return Plan(
         card=card,
         dataset_name=dataset_name,
@@ -174,7 +202,24 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         strategy_cls=strategy_cls,
         encoder_factory=encoder.load(),
         encoder_argument=encoder.argument,
+        options=options,
     )
+
+
+def _declared(meta: dict[str, Any]) -> tuple[Option, ...] | None:
+    """The options an entry declares; None when it declares none (any key is accepted and
+    counts for the identity)."""
+    return options_of(meta["options"]) if "options" in meta else None
+
+
+def _task_options(card: Any, kind_meta: dict[str, Any]) -> tuple[Option, ...] | None:
+    """A task's options: its card's ``[options]`` and what its task kind declares."""
+    declared = _declared(kind_meta)
+    if declared is None:
+        return None
+    from_card = tuple(Option(k, v, "from the task card") for k, v in card.options.items())
+    names = {o.name for o in declared}
+    return declared + tuple(o for o in from_card if o.name not in names)
 
 
 def dataset_options(request: RunRequest, resolved: Plan) -> DatasetOptions:
@@ -214,6 +259,8 @@ def _run_config(
     }
     return {
         **given,
+        # what the user gave that can change a number (hashed; --set values included)
+        "identity": run_identity(request, resolved.declared(), _default_dtype(resolved)),
         "model": request.model,
         "encoder": {
             "max_length": request.max_length,
@@ -230,6 +277,11 @@ def _run_config(
         "n_resamples": request.n_resamples,
         "task_options": {**resolved.card.options, **request.settings.get("task", {})},
     }
+
+
+def _default_dtype(resolved: Plan) -> str:
+    """What --dtype auto resolves to for this task (see `prepare`)."""
+    return "auto" if resolved.card.kind == "completion" else "float32"
 
 
 def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
@@ -316,7 +368,20 @@ def prepare(
     names = sorted(dataset.partitions)
     if request.languages:
         names = [n for n in names if n in request.languages]
-    folder = f"{request.strategy}@{request.label}" if request.label else request.strategy
+    # runs that differ in a value that can change a number never share a folder: the label
+    # says what differs from a plain run (``none@dim=8``); the leaderboard shows it
+    variant = label(config["identity"])
+    given = {"model": request.model, "strategy": request.strategy, "task": resolved.card.name}
+    given["dataset"] = resolved.dataset_name
+    record: dict[str, Any] = {
+        "replicate_of": replicate_key(config["identity"], {**given, "split": request.split}),
+        **({"variant": {"label": variant, "settings": config["identity"]}} if variant else {}),
+    }
+    # a matrix shows only what tells its cells apart (its own label and variant); the
+    # folder still names everything, so no two identities share it
+    shown = request.record["variant"]["label"] if "variant" in request.record else variant
+    request = dataclasses.replace(request, label=shown, record={**record, **request.record})
+    folder = f"{request.strategy}@{variant}" if variant else request.strategy
     # another split than the card's own gets its own folder: rc's in-repo and cross-repo
     # results of one repository must not overwrite each other
     split = request.split or resolved.card.eval_split
@@ -376,6 +441,21 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
     versions, sha = package_versions(), git_sha()
     task_options = {**resolved.card.options, **request.settings.get("task", {})}
     embeddings = request.cache_dir / "embeddings" if request.embedding_cache else None
+    identity = prepared.config["identity"]
+    model_identity = {  # what the base model is built from (the embedding cache's key)
+        "model": request.model,
+        "max_length": request.max_length,
+        "pooling": request.pooling,
+        "dtype": request.dtype,
+        "trust_remote_code": request.trust_remote_code,
+        "encoder": (identity.get("settings") or {}).get("encoder", {}),
+    }
+    if request.overwrite:
+        console().print(
+            "--overwrite: results and embeddings are computed afresh; trained adapters and "
+            f"hypernetworks are reused from {request.cache_dir} when their key (everything "
+            "that determines them) matches"
+        )
     for name, path, partition_config in pending:
         partition = dataset.partitions[name]
         adapted = sharing.scoring_model(strategy.model_for(model, partition), model, strategy)
@@ -388,6 +468,8 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
                 seed=request.seed,
                 extra=task_options,
                 embedding_cache=embeddings,
+                model_identity=model_identity,
+                refresh_cache=request.overwrite,
             ),
         )
         if not distributed.is_main():

@@ -22,6 +22,10 @@ class EvaluationOptions:
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
     embedding_cache: Path | None = None  # a folder for harness.embedding_cache; None: off
+    # the run's model identity (model name, --set encoder.* values that change results):
+    # part of every embedding cache key, so another setting never reads these embeddings
+    model_identity: dict[str, Any] = field(default_factory=dict)
+    refresh_cache: bool = False  # --overwrite: encode afresh, write the cache, read nothing
 
 
 class TaskKind(Protocol):

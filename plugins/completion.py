@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.options import Option
+
+OPTIONS = (
+    Option("max_new_tokens", 48, "tokens generated at most per example"),
+    Option("context_tokens", 1024, "prompt tokens at most (the prefix keeps its end)"),
+    Option("batch_size", 8, "prompts generated at once", affects_results=False),
+)
 
 
 @hookimpl
@@ -13,4 +20,5 @@ def harness_register_task_kinds(register: Any) -> None:
         "completion",
         "harness.plugins.completion_eval:Completion",
         "complete each prefix greedily with a causal LM: exact match, edit similarity",
+        options="harness.plugins.completion:OPTIONS",
     )

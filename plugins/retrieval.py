@@ -13,4 +13,5 @@ def harness_register_task_kinds(register: Any) -> None:
         "retrieval",
         "harness.plugins.retrieval_eval:Retrieval",
         "rank the whole corpus for each query: MRR, NDCG@10, recall@k",
+        options=(),  # its task cards' [options] are the task section's keys
     )

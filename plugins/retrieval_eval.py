@@ -52,7 +52,12 @@ class Retrieval:
 
         started = time.perf_counter()
         # sharded across ranks under torchrun, and cached on disk unless turned off
-        encoder = evaluation_encoder(model, options.embedding_cache)
+        encoder = evaluation_encoder(
+            model,
+            options.embedding_cache,
+            run=options.model_identity,
+            refresh=options.refresh_cache,
+        )
         cache_stats = encoder.stats if isinstance(encoder, CachedEncoder) else dict
         queries = encoder.encode(
             [split.queries[q] for q in query_ids], role="query", description="encoding queries"

@@ -18,4 +18,4 @@ class NoAdaptation(Strategy):
 
 @hookimpl
 def harness_register_strategies(register: Any) -> None:
-    register("none", NoAdaptation, "the base model as it is (zero-shot)")
+    register("none", NoAdaptation, "the base model as it is (zero-shot)", options=())

@@ -693,7 +693,13 @@ def test_completion_split_that_does_not_exist(store, capfd):
 
 def test_completion_option_that_does_not_exist(store, capfd):
     args = run_args(store, "--task", "rc", "--set", "dataset.max_per_rep=5", model="tiny-code-lm")
-    check(store, capfd, args, "dataset local (task rc): unknown option 'max_per_rep'")
+    check(
+        store,
+        capfd,
+        args,
+        "--set dataset.max_per_rep: dataset 'local' has no option 'max_per_rep'; "
+        "did you mean dataset.max_per_repo?",
+    )
 
 
 def test_a_causal_lm_on_a_retrieval_task(store, capfd):

@@ -27,6 +27,10 @@ class CountingEncoder:
         self.info = {"model": name, "pooling": "mean", "max_length": 64, "device": "cpu"}
         self.encoded: list[str] = []
 
+    def fingerprint(self) -> str:
+        """Its state: the name and width (an encoder without one is never cached)."""
+        return f"{self.name}-{self.dim}"
+
     def encode(self, texts, *, role="code", description="encoding") -> np.ndarray:
         self.encoded += list(texts)
         return np.stack([embedding_of(t, self.dim) for t in texts]) if texts else (
@@ -185,14 +189,67 @@ def _request(tiny_bert: Path, code_tree: Path, tmp_path: Path, **changes) -> Run
 
 def test_a_second_run_encodes_nothing_and_scores_the_same(tiny_bert, code_tree, tmp_path):
     first = run(_request(tiny_bert, code_tree, tmp_path))
-    again = run(_request(tiny_bert, code_tree, tmp_path, overwrite=True))
+    again = run(_request(tiny_bert, code_tree, tmp_path, results_dir=tmp_path / "again"))
     off = run(_request(tiny_bert, code_tree, tmp_path, overwrite=True, embedding_cache=False,
                        results_dir=tmp_path / "uncached"))  # fmt: skip
-    for a, b, c in zip(first, again, off, strict=True):
+    # --overwrite recomputes what it reports: the embeddings too, none read from the cache
+    redone = run(_request(tiny_bert, code_tree, tmp_path, overwrite=True))
+    for a, b, c, d in zip(first, again, off, redone, strict=True):
         assert a.result.timings["embedding_cache_hit_rate"] == 0.0
         assert b.result.timings["embedding_cache_hit_rate"] == 1.0
         assert b.result.timings["embedding_cache_misses"] == 0.0
         assert "embedding_cache_hits" not in c.result.timings
+        assert d.result.timings["embedding_cache_hits"] == 0.0 and not d.reused
         assert read_examples(a.path) == read_examples(b.path) == read_examples(c.path)
-        assert a.result.metrics == b.result.metrics == c.result.metrics
+        assert read_examples(d.path) == read_examples(a.path)
+        assert a.result.metrics == b.result.metrics == c.result.metrics == d.result.metrics
     assert list((tmp_path / "cache" / "embeddings").rglob("identity.json"))
+
+
+class StatefulEncoder(CountingEncoder):
+    """An encoder whose state (a scale) changes its embeddings but not its ``info``."""
+
+    def __init__(self, scale: float, *, declares: bool) -> None:
+        super().__init__("stateful")
+        self.scale = scale
+        if declares:
+            self.fingerprint = lambda: f"scale={self.scale}"
+        else:
+            self.fingerprint = None  # no fingerprint, no torch weights
+
+    def encode(self, texts, *, role="code", description="encoding") -> np.ndarray:
+        return super().encode(texts) * self.scale
+
+
+def test_a_changed_state_with_the_same_info_is_never_served_old_embeddings(tmp_path: Path):
+    before = CachedEncoder(StatefulEncoder(1.0, declares=True), EmbeddingCache(tmp_path))
+    first = before.encode(TEXTS)
+    changed = StatefulEncoder(-1.0, declares=True)
+    after = CachedEncoder(changed, EmbeddingCache(tmp_path)).encode(TEXTS)
+    assert len(changed.encoded) == len(TEXTS) and np.allclose(after, -first)
+
+
+def test_an_encoder_without_a_fingerprint_is_not_cached(tmp_path: Path):
+    for scale in (1.0, -1.0):
+        encoder = StatefulEncoder(scale, declares=False)
+        got = CachedEncoder(encoder, EmbeddingCache(tmp_path)).encode(TEXTS)
+        assert len(encoder.encoded) == len(TEXTS)  # encoded afresh both times
+        assert np.allclose(got[0], scale * embedding_of(TEXTS[0], 8))
+    assert not list(tmp_path.rglob("*.npy"))
+
+
+def test_the_runs_model_options_are_part_of_the_key(tmp_path: Path):
+    encoder = CountingEncoder()
+    CachedEncoder(encoder, EmbeddingCache(tmp_path), run={"encoder": {"dim": 8}}).encode(TEXTS)
+    CachedEncoder(encoder, EmbeddingCache(tmp_path), run={"encoder": {"dim": 9}}).encode(TEXTS)
+    assert len(encoder.encoded) == 2 * len(TEXTS)
+    CachedEncoder(encoder, EmbeddingCache(tmp_path), run={"encoder": {"dim": 9}}).encode(TEXTS)
+    assert len(encoder.encoded) == 2 * len(TEXTS)  # the same options hit
+
+
+def test_refresh_encodes_everything_and_reads_nothing(tmp_path: Path):
+    encoder = CountingEncoder()
+    CachedEncoder(encoder, EmbeddingCache(tmp_path)).encode(TEXTS)
+    fresh = CachedEncoder(encoder, EmbeddingCache(tmp_path), refresh=True)
+    fresh.encode(TEXTS)
+    assert len(encoder.encoded) == 2 * len(TEXTS) and fresh.stats()["embedding_cache_hits"] == 0

@@ -400,7 +400,11 @@ def test_registers_local_lazily_without_heavy_imports() -> None:
     harness_register_datasets(register=lambda *args, **kwargs: calls.append((args, kwargs)))
     (name, target, description), meta = calls[0]
     assert name == "local" and target == "harness.plugins.local_dataset.loader:load_local"
-    assert meta == {"tasks": ["t2c", "c2c", "rc"], "languages": ["python", "c", "cpp"]}
+    assert meta == {
+        "tasks": ["t2c", "c2c", "rc"],
+        "languages": ["python", "c", "cpp"],
+        "options": "harness.plugins.local_dataset.settings:DECLARED",
+    }
     code = (
         "import sys, harness.plugins.local_dataset\n"
         "heavy = [m for m in ('torch', 'tree_sitter', 'rich') if m in sys.modules]\n"

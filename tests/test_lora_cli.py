@@ -75,4 +75,4 @@ def test_lora_strategy_refuses_a_bad_option(tiny_bert: Path, code_tree: Path, tm
             "--cache-dir", str(tmp_path / "c"), "--set", "strategy.rank=4"]  # fmt: skip
     out = _run(*args, cwd=tmp_path)
     assert out.returncode == 2
-    assert "unknown strategy option 'rank'" in out.stderr
+    assert "--set strategy.rank: strategy 'taskwise' has no option 'rank'" in out.stderr

@@ -390,7 +390,12 @@ def test_harness_run_rag_and_icl_end_to_end(
            "--set", "strategy.chunk_overlap=0"]  # fmt: skip
     assert main(["run", *common, *rag]) == 0
     assert main(["run", *common, "--strategy", "icl"]) == 0
-    (folder,) = (tmp_path / "res" / "rc" / "local").iterdir()  # the model's folder
+    (model_folder,) = (tmp_path / "res" / "rc" / "local").iterdir()  # the model's folder
+    # each strategy's folder is labelled with what differs from a plain run (the settings)
+    folder = tmp_path / "strategies"
+    for found in model_folder.iterdir():
+        (folder / found.name.split("@")[0]).parent.mkdir(exist_ok=True)
+        (folder / found.name.split("@")[0]).symlink_to(found)
     for strategy, field in (("rag", "retrieved"), ("icl", "demonstrations")):
         result = json.loads((folder / strategy / "shop.json").read_text())
         lines = (folder / strategy / "shop.jsonl").read_text().splitlines()

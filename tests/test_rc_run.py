@@ -61,7 +61,8 @@ TRAIN = ("--set", "strategy.lr=0.02", "--set", "strategy.max_steps=30",
 
 def _rows(results: Path, strategy: str, stored_as: str = "local") -> dict[str, list[dict]]:
     out = {}
-    for path in sorted((results / "rc" / stored_as).glob(f"*/{strategy}/*.json")):
+    # a strategy's folder is labelled with the settings the run was given (strategy@...)
+    for path in sorted((results / "rc" / stored_as).glob(f"*/{strategy}@*/*.json")):
         out[path.stem] = read_examples(path.with_suffix(".jsonl"))
         result = read_result(path)
         ems = [r["exact_match"] for r in out[path.stem]]
@@ -92,7 +93,7 @@ def test_taskwise_learns_what_the_training_repositories_assert(rc_setup, tmp_pat
     none_em = sum(r["exact_match"] for r in none) / len(none)
     shared_em = sum(r["exact_match"] for r in shared) / len(shared)
     assert none_em < 0.2 and shared_em >= 0.9, (none_em, shared_em)
-    result = read_result(next((results / "rc" / "local").glob("*/taskwise/*.json")))
+    result = read_result(next((results / "rc" / "local").glob("*/taskwise@*/*.json")))
     training = result.config["encoder_info"]["adapter_training"]
     assert training["n_pairs"] == 3 * N_ASSERTS  # the three training repositories
     adapter = rc_setup["cache"] / "adapters" / result.config["strategy"]["adapter_keys"]["task"]
@@ -117,7 +118,7 @@ def test_langwise_is_per_repository_and_needs_the_in_repo_split(rc_setup, tmp_pa
     assert cells[2].startswith(f"{pooled:.2f} [")
     keys = {
         read_result(p).config["strategy"]["adapter_keys"][p.stem]
-        for p in (tmp_path / "r" / "rc" / "local@test").glob("*/langwise/*.json")
+        for p in (tmp_path / "r" / "rc" / "local@test").glob("*/langwise@*/*.json")
     }
     assert len(keys) == len(REPOS)
     capsys.readouterr()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -61,11 +63,25 @@ def test_round_trip_and_completeness(tmp_path: Path):
     path = tmp_path / "python.json"
     rows = [{"id": "a", "mrr": 1.0}, {"id": "b", "mrr": 0.0}]
     write_result(path, _result(), rows)
-    assert read_result(path) == _result()
-    assert read_examples(path) == rows
-    assert completed(path, config_hash({"seed": 0})) == _result()
+    # the JSON names the sha256 of the JSONL written with it (computed here by hand)
+    jsonl = "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows)
+    stored = replace(_result(), examples_sha256=hashlib.sha256(jsonl.encode()).hexdigest())
+    assert read_result(path) == stored
+    assert read_examples(path, stored.examples_sha256) == rows
+    assert completed(path, config_hash({"seed": 0})) == stored
     assert completed(path, config_hash({"seed": 1})) is None  # another config: redo
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_jsonl_not_written_with_its_json_is_never_trusted(tmp_path: Path):
+    """Another run's JSONL of the same length beside the JSON (a run killed between its two
+    replacements): the pair is incomplete for a resuming run and refused by readers."""
+    path = tmp_path / "python.json"
+    write_result(path, _result(), [{"id": "a", "mrr": 1.0}, {"id": "b", "mrr": 1.0}])
+    examples_path(path).write_text('{"id": "a", "mrr": 1.0}\n{"id": "b", "mrr": 0.5}\n')
+    assert completed(path, config_hash({"seed": 0})) is None
+    with pytest.raises(InputError, match="do not belong to the result beside them"):
+        read_examples(path, read_result(path).examples_sha256)
 
 
 def test_a_partition_without_all_its_examples_is_not_complete(tmp_path: Path):

@@ -13,9 +13,24 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.options import Option
 
 _MODEL = "harness.plugins.causal_lm.model"
 _TINY = "harness.plugins.causal_lm.tiny"
+
+# what `--set encoder.*` accepts (harness.options)
+HUB_OPTIONS = (
+    Option("revision", None, "the hub revision (branch, tag or commit) to load"),
+    Option("cache_dir", None, "where the hub download is cached", affects_results=False),
+)
+TINY_OPTIONS = (
+    Option("path", None, "a pretrained copy to load instead of the cached one"),
+    Option("steps", None, "pretraining steps"),
+    Option("seq_len", None, "pretraining sequence length"),
+    Option("pretrain_batch_size", None, "pretraining batch size"),
+    Option("pretrain_seed", None, "pretraining seed"),
+    Option("corpus", None, "source folders to pretrain on"),
+)
 
 
 @hookimpl
@@ -26,6 +41,7 @@ def harness_register_encoders(register: Any) -> None:
         "Qwen/Qwen2.5-Coder-1.5B causal LM (Code2LoRA's base), greedy completion",
         kind="causal-lm",
         hub_id="Qwen/Qwen2.5-Coder-1.5B",
+        options=HUB_OPTIONS,
     )
     register(
         "tiny-code-lm",
@@ -33,6 +49,7 @@ def harness_register_encoders(register: Any) -> None:
         "a 5M-parameter Qwen2 causal LM pretrained here on local non-test Python "
         "(harness pretrain; trained on first use)",
         kind="causal-lm",
+        options=TINY_OPTIONS,
     )
 
 

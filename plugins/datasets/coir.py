@@ -47,6 +47,7 @@ def harness_register_datasets(register: Any) -> None:
         NAME,
         "harness.plugins.datasets.coir:load_coir",
         "CoIR / BEIR layout: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (multi-relevant)",
+        options="harness.plugins.datasets.coir:OPTIONS",
         tasks=["t2c", "c2c"],
     )
 

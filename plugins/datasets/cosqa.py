@@ -50,6 +50,7 @@ def harness_register_datasets(register: Any) -> None:
         NAME,
         "harness.plugins.datasets.cosqa:load_cosqa",
         "CoSQA web queries -> Python functions, ranked against its 6,267-function codebase",
+        options="harness.plugins.datasets.cosqa:OPTIONS",
         tasks=["t2c"],
         languages=["python"],
     )

@@ -73,6 +73,7 @@ def harness_register_datasets(register: Any) -> None:
         NAME,
         "harness.plugins.datasets.csn:load_csn",
         "CodeSearchNet, six languages; protocol codebase (UniXcoder) or original (1000-pools)",
+        options="harness.plugins.datasets.csn:OPTIONS",
         tasks=["t2c"],
         languages=list(LANGUAGES),
     )

@@ -70,6 +70,7 @@ def harness_register_datasets(register: Any) -> None:
         NAME,
         "harness.plugins.datasets.repopeft:load_repopeft",
         "RepoPeftBench (Code2LoRA): test-assertion completion in Python repositories, parquet",
+        options=(),
         tasks=["rc"],
     )
 

@@ -68,6 +68,7 @@ def harness_register_datasets(register: Any) -> None:
         NAME,
         "harness.plugins.datasets.xlcost:load_xlcost",
         "XLCoST program-level code-to-code search; every translation relevant",
+        options="harness.plugins.datasets.xlcost:OPTIONS",
         tasks=["c2c"],
         languages=list(FOLDERS),
         available="harness.plugins.datasets.xlcost:is_present",

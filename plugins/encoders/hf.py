@@ -9,8 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.options import Option
 
 _MODULE = "harness.plugins.encoders.hf_encoder"
+
+# what `--set encoder.*` accepts (harness.options); padding and the length sort change how
+# texts are batched, never an embedding (tests/test_option_identity.py checks the scores)
+OPTIONS = (
+    Option("revision", None, "the hub revision (branch, tag or commit) to load"),
+    Option("cache_dir", None, "where the hub download is cached", affects_results=False),
+    Option("padding", "longest", "longest or max_length", affects_results=False),
+    Option("sort_by_length", True, "batch texts of similar length", affects_results=False),
+)
 
 
 @hookimpl
@@ -27,6 +37,7 @@ def harness_register_encoders(register: Any) -> None:
         hub_id="microsoft/codebert-base",
         pooling="mean",
         kind="encoder",
+        options=OPTIONS,
     )
     register(
         "graphcodebert",
@@ -35,6 +46,7 @@ def harness_register_encoders(register: Any) -> None:
         hub_id="microsoft/graphcodebert-base",
         pooling="mean",
         kind="encoder",
+        options=OPTIONS,
     )
     register(
         "unixcoder",
@@ -43,6 +55,7 @@ def harness_register_encoders(register: Any) -> None:
         hub_id="microsoft/unixcoder-base",
         pooling="mean",
         kind="encoder",
+        options=OPTIONS,
     )
     register(
         "starencoder",
@@ -51,6 +64,7 @@ def harness_register_encoders(register: Any) -> None:
         hub_id="bigcode/starencoder",
         pooling="mean",
         kind="encoder",
+        options=OPTIONS,
     )
     register(
         "minilm",
@@ -59,10 +73,12 @@ def harness_register_encoders(register: Any) -> None:
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         pooling="mean",
         kind="encoder",
+        options=OPTIONS,
     )
     register(
         "hf:",
         f"{_MODULE}:build_hf",
         "any Hugging Face encoder by hub id or local path: hf:<id-or-path>",
         pooling="mean",
+        options=OPTIONS,
     )

@@ -14,11 +14,13 @@ def harness_register_strategies(register: Any) -> None:
         "hypernet-static",
         "harness.plugins.hypernet.strategies:HypernetStatic",
         "Code2LoRA Static: a hypernetwork writes each repository's LoRA from its snapshot",
+        options="harness.plugins.hypernet.settings:OPTIONS",
     )
     register(
         "hypernet-evo",
         "harness.plugins.hypernet.evo:HypernetEvo",
         "Code2LoRA Evo: the hypernetwork's state takes one GRU step per commit diff",
+        options="harness.plugins.hypernet.settings:OPTIONS",
     )
 
 

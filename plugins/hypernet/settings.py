@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import Option, from_dataclass
 from harness.plugins.hypernet.repo_encoder import ReaderSettings
 
 
@@ -120,3 +121,11 @@ def settings_from(options: dict[str, Any]) -> HypernetSettings:
     if not 0 <= settings.overlap_chars < settings.chunk_chars:
         raise HarnessError("strategy.overlap_chars must be at least 0 and below chunk_chars")
     return settings
+
+
+# what `--set strategy.*` accepts (harness.options): checkpointing and exporting the
+# adapters change what is saved, never a number
+OPTIONS = (
+    Option("preset", "quick", "the starting point: quick or paper"),
+    *from_dataclass(HypernetSettings, neutral_names=("checkpoint_every", "export_dir")),
+)

@@ -36,6 +36,7 @@ def harness_register_datasets(register: Any) -> None:
         "harness.plugins.local_dataset.loader:load_local",
         "pairs mined from the Python stdlib, installed packages and C/C++ headers on this "
         "machine, or from --data-dir (t2c; c2c: a clone-retrieval proxy; rc: test assertions)",
+        options="harness.plugins.local_dataset.settings:DECLARED",
         tasks=["t2c", "c2c", "rc"],
         languages=list(LANGUAGES),
     )

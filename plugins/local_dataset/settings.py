@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.data import DatasetOptions
 from harness.errors import HarnessError
+from harness.options import Option
 from harness.plugins.local_dataset.languages import (
     ALL_LANGUAGES,
     DEFAULT_LANGUAGES,
@@ -103,3 +104,16 @@ def settings_from(options: DatasetOptions) -> Settings:
     languages = options.extra.get("languages", default_languages)
     values["languages"] = parse_languages(languages, "dataset local")
     return Settings(seed=options.seed, **values)
+
+
+def _declared() -> tuple[Option, ...]:
+    from harness.plugins.local_dataset import completion_settings as rc
+
+    mining = [Option(n, d, affects_results=n != "workers") for n, d in DEFAULTS.items()]
+    completion = [Option(n, d) for n, d in rc.DEFAULTS.items() if n not in DEFAULTS]
+    return (*mining, Option("languages"), *completion, Option("layout", "auto"))
+
+
+# what `--set dataset.*` accepts (harness.options): the pair miner's options (t2c, c2c) and
+# the assertion miner's (rc); `workers` changes how fast, never what is mined
+DECLARED = _declared()

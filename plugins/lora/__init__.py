@@ -13,11 +13,13 @@ def harness_register_strategies(register: Any) -> None:
         "taskwise",
         "harness.plugins.lora.strategies:TaskWise",
         "one LoRA trained contrastively over the whole task (all languages)",
+        options="harness.plugins.lora.config:OPTIONS",
     )
     register(
         "langwise",
         "harness.plugins.lora.strategies:LangWise",
         "one LoRA per partition (language), each for its own partition",
+        options="harness.plugins.lora.config:OPTIONS",
     )
 
 

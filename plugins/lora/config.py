@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import Option, from_dataclass
 
 
 @dataclass(frozen=True)
@@ -156,3 +157,12 @@ def _validate(s: LoraSettings) -> None:
         raise HarnessError(f"strategy.schedule must be linear or constant, got {s.schedule!r}")
     if s.max_steps < 0 or s.warmup_steps < 0:
         raise HarnessError("strategy.max_steps and strategy.warmup_steps must be >= 0")
+
+
+# what `--set strategy.*` accepts (harness.options): checkpointing changes when a training
+# is saved, never what it computes
+OPTIONS = (
+    Option("preset", "quick", "the starting point: quick or paper"),
+    Option("adapter", None, "an existing PEFT adapter to evaluate instead of training"),
+    *from_dataclass(LoraSettings, neutral_names=("checkpoint_every",)),
+)

@@ -13,9 +13,11 @@ def harness_register_strategies(register: Any) -> None:
         "rag",
         "harness.plugins.rag.strategies:RetrievalAugmented",
         "completion: top-k chunks of the repository's code, retrieved for the prefix, prepended",
+        options="harness.plugins.rag.settings:RAG_OPTIONS",
     )
     register(
         "icl",
         "harness.plugins.rag.strategies:InContext",
         "completion: other assertions of the same repository prepended as demonstrations",
+        options="harness.plugins.rag.settings:ICL_OPTIONS",
     )

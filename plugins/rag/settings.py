@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.options import from_dataclass
 
 SELECTIONS = ("similar", "random")
 
@@ -130,3 +131,8 @@ def icl_settings(options: dict[str, Any]) -> IclSettings:
             f"not {settings.select!r}"
         )
     return settings
+
+
+# what `--set strategy.*` accepts for each strategy (harness.options)
+RAG_OPTIONS = from_dataclass(RagSettings)
+ICL_OPTIONS = from_dataclass(IclSettings)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.hookspecs import hookimpl
+from harness.options import Option
 
 
 @hookimpl
@@ -24,6 +25,8 @@ def harness_register_encoders(register: Any) -> None:
         "harness_bow.encoder:build",
         "hashed bag of identifier words (example plugin; --set encoder.dim=N, default 256)",
         kind="encoder",
+        # what --set encoder.* accepts; every option here can change a result
+        options=[Option("dim", 256, "hash buckets (the embedding's width)")],
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,12 @@ class BagOfWords:
         self.dim = dim
         # `info` goes into every result: what determines the embeddings.
         self.info: dict[str, Any] = {"model": "bow", "dim": dim, "hash": "blake2b-64"}
+
+    def fingerprint(self) -> str:
+        """What determines the embeddings beyond `info`: this module's code. harness keys
+        its embedding cache by it, so a changed encoder is never served old embeddings."""
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+        return f"bow-{self.dim}-{code}"
 
     def encode(
         self, texts: Sequence[str], *, role: str = "code", description: str = "encoding"
