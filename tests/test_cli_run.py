@@ -118,7 +118,11 @@ def test_languages_and_limit(run_args: list[str], tmp_path: Path):
     out = _harness(*run_args, "--json", "--languages", "python", "--limit", "5", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     (row,) = json.loads(out.stdout)
-    assert row["partition"] == "python" and row["n_examples"] == 5 and row["n_candidates"] == 5
+    assert row["partition"] == "python" and row["n_examples"] == 5
+    full = _harness(*run_args, "--json", "--languages", "python", cwd=tmp_path)
+    (whole,) = json.loads(full.stdout)
+    # the first 5 queries, each ranked among every test function, as in the full run
+    assert whole["n_examples"] > 5 and row["n_candidates"] == whole["n_candidates"]
     assert "not comparable" in out.stderr
 
 

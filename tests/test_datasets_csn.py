@@ -191,3 +191,104 @@ def test_hub_rows_are_mapped_to_codesearchnet_fields(
     assert asked == [("code-search-net/code_search_net", "python", "test", "v1")]
     assert dataset.partitions["python"].eval.queries[record["url"]] == "Add 1 to x ."
     assert dataset.meta["source"]["python/test"]["resolved_revision"] == "abc123"
+
+
+def spaced(text: str) -> list[str]:
+    return text.split()
+
+
+# A Python record as CodeSearchNet ships it (proycon/pynlpl, train): `code` is
+# `original_string` and keeps the docstring, the `def` line unindented and the body at the
+# method's indentation; `code_tokens` leave the docstring out.
+SETTEXT = {
+    "repo": "proycon/pynlpl",
+    "path": "pynlpl/formats/folia.py",
+    "func_name": "AbstractElement.settext",
+    "original_string": (
+        "def settext(self, text, cls='current'):\n"
+        '        """Set the text for this element.\n'
+        "\n"
+        "        Arguments:\n"
+        "            text (str): The text\n"
+        "            cls (str): The class of the text, defaults to ``current``.\n"
+        '        """\n'
+        "        self.replace(TextContent, value=text, cls=cls)"
+    ),
+    "language": "python",
+    "code": "",  # = original_string, below
+    "code_tokens": spaced(
+        "def settext ( self , text , cls = 'current' ) : "
+        "self . replace ( TextContent , value = text , cls = cls )"
+    ),
+    "docstring": (
+        "Set the text for this element.\n\n        Arguments:\n            text (str): The text\n"
+        "            cls (str): The class of the text, defaults to ``current``."
+    ),
+    "docstring_tokens": ["Set", "the", "text", "for", "this", "element", "."],
+    "url": "https://github.com/proycon/pynlpl/blob/7707f69a/pynlpl/formats/folia.py#L1357-L1364",
+    "partition": "train",
+}
+SETTEXT["code"] = SETTEXT["original_string"]
+# Python 2 (`print x`, `except E, e`), which ast cannot parse; a one-line docstring.
+LEGACY = {
+    **SETTEXT,
+    "func_name": "show",
+    "original_string": (
+        "def show(self, out=None):\n"
+        "        '''Print the element, or write it to out.'''\n"
+        "        try:\n"
+        "            print >>out, self.text  # to a file\n"
+        "        except IOError, e:\n"
+        "            print e"
+    ),
+    "code_tokens": spaced(
+        "def show ( self , out = None ) : try : print >> out , self . text "
+        "except IOError , e : print e"
+    ),
+    "docstring": "Print the element, or write it to out.",
+    "docstring_tokens": ["Print", "the", "element", ",", "or", "write", "it", "to", "out", "."],
+    "url": "https://github.com/proycon/pynlpl/blob/7707f69a/pynlpl/formats/folia.py#L1400-L1406",
+}
+LEGACY["code"] = LEGACY["original_string"]
+
+
+def test_raw_python_code_leaves_the_docstring_out_of_the_document(tmp_path: Path) -> None:
+    root = tmp_path / "csn"
+    rows = [{**SETTEXT, "partition": "test"}, {**LEGACY, "partition": "test"}]
+    write_jsonl(root / "python" / "test.jsonl", rows)
+    write_jsonl(root / "python" / "codebase.jsonl", rows)
+    write_jsonl(root / "python" / "train.jsonl", [SETTEXT])
+    raw = load(root, extra={"text": "raw"}).partitions["python"]
+    # the docstring's lines are dropped, every other line kept as it is (by hand)
+    assert raw.eval.corpus[SETTEXT["url"]] == (
+        "def settext(self, text, cls='current'):\n"
+        "        self.replace(TextContent, value=text, cls=cls)"
+    )
+    assert raw.eval.corpus[LEGACY["url"]] == (
+        "def show(self, out=None):\n"
+        "        try:\n"
+        "            print >>out, self.text  # to a file\n"
+        "        except IOError, e:\n"
+        "            print e"
+    )
+    assert raw.eval.queries[SETTEXT["url"]] == SETTEXT["docstring"]  # the query is untouched
+    for url, code in raw.eval.corpus.items():
+        assert raw.eval.queries[url].splitlines()[0] not in code
+    (pair,) = raw.train  # training pairs are read the same way
+    assert pair.positive == raw.eval.corpus[SETTEXT["url"]]
+    # tokens: CodeSearchNet's code_tokens already leave the docstring out
+    tokens = load(root).partitions["python"].eval
+    assert tokens.corpus[SETTEXT["url"]] == " ".join(SETTEXT["code_tokens"])
+    assert "Set the text" not in tokens.corpus[SETTEXT["url"]]
+
+
+def test_raw_code_of_other_languages_is_kept_whole(tmp_path: Path) -> None:
+    # CodeSearchNet keeps Go/Java/JavaScript/PHP/Ruby doc comments outside `code`; a string
+    # that opens a Ruby or JavaScript body is code there, not a docstring to remove
+    root = tmp_path / "csn"
+    code = 'function greet(name) {\n    "use strict";\n    return "hi " + name;\n}'
+    row = {**csn_record(1, "javascript"), "code": code, "original_string": code}
+    write_jsonl(root / "javascript" / "test.jsonl", [row])
+    write_jsonl(root / "javascript" / "codebase.jsonl", [row])
+    raw = load(root, extra={"text": "raw"}).partitions["javascript"].eval
+    assert raw.corpus[row["url"]] == code

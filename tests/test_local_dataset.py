@@ -318,11 +318,12 @@ def test_a_crash_while_writing_leaves_no_cache(
     assert load(tree, tmp_path / "cache").partitions["python"].eval.queries
 
 
-def test_limit_takes_the_first_queries_and_shrinks_the_corpus(tree: Path, tmp_path: Path) -> None:
+def test_limit_takes_the_first_queries_and_keeps_the_corpus(tree: Path, tmp_path: Path) -> None:
     full = load(tree, tmp_path / "cache").partitions["python"].eval
     limited = load(tree, tmp_path / "cache", limit=2).partitions["python"].eval
     assert list(limited.queries) == list(full.queries)[:2]
-    assert limited.corpus.keys() == limited.queries.keys() == limited.qrels.keys()
+    assert limited.qrels.keys() == limited.queries.keys()
+    assert limited.corpus == full.corpus  # every query still ranks among the whole split
     again = load(tree, tmp_path / "cache", limit=2).partitions["python"].eval
     assert list(again.queries) == list(limited.queries)
 

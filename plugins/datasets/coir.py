@@ -81,7 +81,7 @@ def load_coir(options: DatasetOptions) -> RetrievalDataset:
         "protocol": PROTOCOL,
         "eval_split": split,
         "sizes": {n: [len(p.eval.queries), len(p.eval.corpus)] for n, p in partitions.items()},
-        "limit": options.limit,
+        **common.limit_meta(partitions, options.limit),
     }
     return RetrievalDataset(name=NAME, partitions=partitions, meta=meta)
 
@@ -229,12 +229,12 @@ def from_hub(
         if qid in builder.queries:
             builder.add_relevant(qid, doc, score, where, None)
     evaluated = common.limited(builder.build(source=where), options.limit)
+    parts = {partition: RetrievalPartition(name=partition, eval=evaluated)}
     meta = {
         "source": where,
         "hub": sources,
         "protocol": PROTOCOL,
         "eval_split": split,
-        "limit": options.limit,
+        **common.limit_meta(parts, options.limit),
     }
-    parts = {partition: RetrievalPartition(name=partition, eval=evaluated)}
     return RetrievalDataset(name=dataset, partitions=parts, meta=meta)

@@ -16,11 +16,12 @@ anything runs: unique ids, every gold in the corpus, no empty split.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.data import RetrievalSplit, TrainPair
+from harness.data import RetrievalPartition, RetrievalSplit, TrainPair
 from harness.errors import HarnessError, InputError
 from harness.jsonl import decoded, open_bytes
 
@@ -221,8 +222,14 @@ def _first(where: Where) -> str:
     return f"first at {path}:{line}" if line is not None else f"first in {path}"
 
 
+LIMIT_RULE = "queries"
+"""What ``--limit N`` cuts in every retrieval dataset: the evaluated queries (the first N
+of each partition); the candidates stay the whole corpus (or pool), so a limited run ranks
+among as many candidates as a full one and its per-query scores are the full run's."""
+
+
 def limited(split: RetrievalSplit, limit: int | None) -> RetrievalSplit:
-    """The first `limit` queries with their qrels; the corpus stays whole."""
+    """The first `limit` queries with their qrels; the corpus stays whole (``LIMIT_RULE``)."""
     if limit is None or limit >= len(split.queries):
         return split
     kept = list(split.queries)[:limit]
@@ -233,6 +240,25 @@ def limited(split: RetrievalSplit, limit: int | None) -> RetrievalSplit:
         query_pool={q: split.query_pool[q] for q in kept} if split.query_pool else None,
         corpus_pool=split.corpus_pool,
     )
+
+
+def n_candidates(split: RetrievalSplit) -> int:
+    """How many candidates a query is ranked among: the corpus, or the largest pool."""
+    if split.corpus_pool is None:
+        return len(split.corpus)
+    return max(Counter(split.corpus_pool.values()).values(), default=0)
+
+
+def limit_meta(partitions: Mapping[str, RetrievalPartition], limit: int | None) -> dict[str, Any]:
+    """What every retrieval loader records about ``--limit`` in its meta (and so in every
+    result's config): the limit, the rule (``LIMIT_RULE``) and each partition's candidates.
+
+    >>> split = RetrievalSplit({"q": "t"}, {"d1": "a", "d2": "b"}, {"q": {"d1": 1}})
+    >>> limit_meta({"python": RetrievalPartition("python", split)}, 1)
+    {'limit': 1, 'limit_rule': 'queries', 'n_candidates': {'python': 2}}
+    """
+    counts = {name: n_candidates(p.eval) for name, p in sorted(partitions.items())}
+    return {"limit": limit, "limit_rule": LIMIT_RULE, "n_candidates": counts}
 
 
 def split_name(requested: str, names: dict[str, str], dataset: str) -> str:

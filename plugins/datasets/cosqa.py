@@ -80,6 +80,7 @@ def load_cosqa(options: DatasetOptions) -> RetrievalDataset:
     )
     train_file = split_file(folder, "train", required=False) if split != "train" else None
     train = common.LazyTrainPairs(lambda: _train_pairs(train_file))
+    partition = RetrievalPartition(name="python", eval=evaluated, train=train)  # type: ignore[arg-type]
     meta = {
         "source": str(folder.resolve()),
         "files": [query_file.name, CODEBASE],
@@ -87,9 +88,8 @@ def load_cosqa(options: DatasetOptions) -> RetrievalDataset:
         "eval_split": split,
         "n_queries": len(evaluated.queries),
         "n_corpus": len(evaluated.corpus),
-        "limit": options.limit,
+        **common.limit_meta({"python": partition}, options.limit),
     }
-    partition = RetrievalPartition(name="python", eval=evaluated, train=train)  # type: ignore[arg-type]
     return RetrievalDataset(name=NAME, partitions={"python": partition}, meta=meta)
 
 

@@ -20,8 +20,11 @@ in the result):
 
 Texts (``dataset.text``): ``tokens`` (default: ``docstring_tokens`` and
 ``code_tokens`` joined by spaces, as the papers' scripts read them) or
-``raw`` (``docstring`` and ``code``). Training pairs come from the train
-split (``group`` = ``repo/path``).
+``raw`` (``docstring`` and ``code``). CodeSearchNet's Python ``code`` holds
+the docstring (its ``code_tokens`` and the other languages' ``code`` do not):
+``raw`` removes it as the ``local`` miner does (``python_miner.strip_docstring``),
+or every query would be in its own document. Training pairs come from the
+train split (``group`` = ``repo/path``).
 
 Checks: JSON, the fields the protocol reads and their types, unique urls,
 every gold in the codebase, at least one query. Without ``--data-dir`` and
@@ -107,7 +110,7 @@ def load_csn(options: DatasetOptions) -> RetrievalDataset:
         if protocol == "codebase":
             evaluated = reader.codebase_split(language, rows)
         else:
-            evaluated = _pooled(rows, reader, pool_size)
+            evaluated = _pooled(rows, reader, pool_size, language)
         train = common.LazyTrainPairs(lambda lang=language: reader.train_pairs(lang))
         partitions[language] = RetrievalPartition(
             name=language,
@@ -125,7 +128,7 @@ def load_csn(options: DatasetOptions) -> RetrievalDataset:
         "text": text,
         "eval_split": split,
         "sizes": {n: [len(p.eval.queries), len(p.eval.corpus)] for n, p in partitions.items()},
-        "limit": options.limit,
+        **common.limit_meta(partitions, options.limit),
     }
     return RetrievalDataset(name=NAME, partitions=partitions, meta=meta)
 
@@ -152,8 +155,14 @@ class _Reader:
     def query(self, row: dict[str, Any]) -> str:
         return " ".join(row["docstring_tokens"]) if self.text == "tokens" else row["docstring"]
 
-    def code(self, row: dict[str, Any]) -> str:
-        return " ".join(row["code_tokens"]) if self.text == "tokens" else row["code"]
+    def code(self, row: dict[str, Any], language: str) -> str:
+        if self.text == "tokens":
+            return " ".join(row["code_tokens"])
+        if language == "python":  # the docstring is the query: keep it out of the document
+            from harness.plugins.local_dataset.python_miner import strip_docstring
+
+            return strip_docstring(row["code"])
+        return str(row["code"])
 
     def train_pairs(self, language: str) -> list[TrainPair]:
         """The train split's pairs (``group`` = repo/path), [] when there is none."""
@@ -161,7 +170,9 @@ class _Reader:
             return []
         rows = self.split_rows(language, "train", required=False) or []
         return [
-            TrainPair(self.query(r), self.code(r), group=f"{r.get('repo')}/{r.get('path')}")
+            TrainPair(
+                self.query(r), self.code(r, language), group=f"{r.get('repo')}/{r.get('path')}"
+            )
             for _, r, _ in rows
         ]
 
@@ -204,7 +215,7 @@ class _Reader:
             )
         builder = SplitBuilder(self.options.split)
         for line, row, where in self.checked(_read(files), query=False):
-            builder.add_doc(row["url"], self.code(row), where, line)
+            builder.add_doc(row["url"], self.code(row, language), where, line)
         for line, row, where in rows:
             builder.add_query(row["url"], self.query(row), where, line)
             builder.add_relevant(row["url"], row["url"], 1, where, line)
@@ -230,7 +241,7 @@ class _Reader:
         return self.checked([(None, row, where) for row in rows], query=True)
 
 
-def _pooled(rows: Rows, reader: _Reader, pool_size: int) -> RetrievalSplit:
+def _pooled(rows: Rows, reader: _Reader, pool_size: int, language: str) -> RetrievalSplit:
     """CodeSearchNet's original protocol: consecutive pools of `pool_size`, the last whole one."""
     from harness.plugins.datasets.common import SplitBuilder
 
@@ -244,7 +255,7 @@ def _pooled(rows: Rows, reader: _Reader, pool_size: int) -> RetrievalSplit:
     builder = SplitBuilder(reader.options.split)
     for position, (line, row, where) in enumerate(rows[:usable]):
         url, pool = row["url"], str(position // pool_size)
-        builder.add_doc(url, reader.code(row), where, line)
+        builder.add_doc(url, reader.code(row, language), where, line)
         builder.add_query(url, reader.query(row), where, line)
         builder.add_relevant(url, url, 1, where, line)
         builder.query_pool[url] = builder.corpus_pool[url] = pool

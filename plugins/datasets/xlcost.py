@@ -125,7 +125,7 @@ def load_xlcost(options: DatasetOptions) -> RetrievalDataset:
         else "the query line's own target only (LoRACode)",
         "eval_split": split,
         "sizes": {n: [len(p.eval.queries), len(p.eval.corpus)] for n, p in partitions.items()},
-        "limit": options.limit,
+        **common.limit_meta(partitions, options.limit),
     }
     return RetrievalDataset(name=NAME, partitions=partitions, meta=meta)
 

@@ -14,8 +14,9 @@ with the same key read it without mining.
 Partitions are the mined languages whose evaluation split has pairs. The
 evaluation split (``options.split``: ``test``, ``valid`` or ``train``)
 ranks each query against the code of every pair of that split and language;
-``options.limit`` keeps its first N pairs (the stored order is a seeded
-shuffle, so that is a fair sample) and the corpus shrinks with them.
+``options.limit`` keeps the first N queries (the stored order is a seeded
+shuffle, so that is a fair sample) and the corpus stays whole, the rule of
+every retrieval dataset (``datasets.common.LIMIT_RULE``).
 ``train`` holds the train pairs (``group`` = the file), ``valid`` the valid
 split unless it is the one evaluated.
 
@@ -43,6 +44,7 @@ from harness.data import (
     TrainPair,
 )
 from harness.errors import HarnessError
+from harness.plugins.datasets.common import limit_meta, limited
 from harness.plugins.local_dataset import clone_proxy
 from harness.plugins.local_dataset.csn_format import read_jsonl
 from harness.plugins.local_dataset.dataset_files import mine_and_choose, write_dataset
@@ -107,7 +109,7 @@ def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
         "cache_dir": str(folder),
         "settings": meta["settings"],
         "eval_split": options.split,
-        "limit": options.limit,
+        **limit_meta(partitions, options.limit),
         "format": "CodeSearchNet jsonl; query = first paragraph of the doc",
     }
     if options.task == "c2c":
@@ -169,8 +171,6 @@ def _partition(
     if options.task == "c2c":
         return _clone_partition(folder, language, options, meta)
     records = read_jsonl(folder / language / f"{options.split}.jsonl")
-    if options.limit is not None:
-        records = records[: options.limit]
     train = [
         TrainPair(r["docstring"], r["code"], group=f"{r['repo']}/{r['path']}")
         for r in read_jsonl(folder / language / "train.jsonl")
@@ -178,7 +178,8 @@ def _partition(
     valid = None
     if options.split != "valid" and meta["sizes"][language].get("valid"):
         valid = _split(read_jsonl(folder / language / "valid.jsonl"))
-    return RetrievalPartition(name=language, eval=_split(records), train=train, valid=valid)
+    evaluated = limited(_split(records), options.limit)
+    return RetrievalPartition(name=language, eval=evaluated, train=train, valid=valid)
 
 
 def _clone_partition(
@@ -195,15 +196,12 @@ def _clone_partition(
             f"dataset local: none of the {language} functions of the {options.split} split "
             f"has the {clone_proxy.MIN_CODE_LINES} lines of code a clone query needs ({folder})"
         )
-    if options.limit is not None:
-        evaluated = evaluated[: options.limit]
     train = [TrainPair(p["query"], p["code"], group=p["group"]) for p in pairs.get("train", [])]
     valid = None
     if options.split != "valid" and pairs.get("valid"):
         valid = clone_proxy.clone_split(pairs["valid"])
-    return RetrievalPartition(
-        name=language, eval=clone_proxy.clone_split(evaluated), train=train, valid=valid
-    )
+    queries = limited(clone_proxy.clone_split(evaluated), options.limit)
+    return RetrievalPartition(name=language, eval=queries, train=train, valid=valid)
 
 
 def _split(records: list[dict[str, Any]]) -> RetrievalSplit:
