@@ -62,6 +62,9 @@ class Cell:
     """Control rows: the system's value minus the control's (same examples)."""
     gain_p: float | None = None
     """Control rows: the sign-flip p-value of that gain."""
+    limit: int | None = None
+    """The run's ``--limit``: only the first N examples of the partition were scored (a
+    retrieval query still ranks among the whole corpus); printed with a mark."""
 
 
 @dataclass
@@ -126,7 +129,8 @@ def build(
         strategy = strategy_label(result)
         row = rows.setdefault((result.model, strategy), Row(result.model, strategy, {}))
         stored = result.metrics[metric]
-        row.cells[result.partition] = Cell(stored.value, (stored.ci_high - stored.ci_low) / 2)
+        half = (stored.ci_high - stored.ci_low) / 2
+        row.cells[result.partition] = Cell(stored.value, half, limit=_limit(result))
         row.scores[result.partition] = read_scores(run, [metric])
     partitions = sorted({p for row in rows.values() for p in row.cells})
     measured = sorted(
@@ -193,7 +197,8 @@ def _control_rows(
             values = aligned.columns[metric]
             resamples = int(run.result.config.get("n_resamples", 1000))
             low, high = bootstrap_ci(values, n_resamples=resamples)  # as a result's own cells
-            row.cells[run.result.partition] = Cell(float(values.mean()), (high - low) / 2)
+            half, limit = (high - low) / 2, _limit(run.result)
+            row.cells[run.result.partition] = Cell(float(values.mean()), half, limit=limit)
             row.scores[run.result.partition] = aligned
         diversity = recorded.get("diversity") or {}
         if diversity.get("mean_cosine") is not None:
@@ -225,6 +230,12 @@ def _add_gains(
             n_resamples=n_permutations,
             seed=seed,
         )
+
+
+def _limit(result: Any) -> int | None:
+    """The ``--limit`` a result was scored under (None: every example)."""
+    limit = result.config.get("limit")
+    return int(limit) if limit is not None else None
 
 
 def strategy_label(result: Any) -> str:
@@ -337,7 +348,8 @@ def _add_mean(row: Row, partitions: Sequence[str], metric: str, n_resamples: int
     zeros = [np.zeros_like(s) for s in strata]
     low, high = paired_bootstrap_ci(zeros, strata, n_resamples=int(n_resamples))
     value = float(np.mean([row.cells[p].value for p in partitions]))
-    row.cells[MEAN] = Cell(value, (high - low) / 2)
+    limits = [row.cells[p].limit for p in partitions if row.cells[p].limit is not None]
+    row.cells[MEAN] = Cell(value, (high - low) / 2, limit=max(limits) if limits else None)
 
 
 def _mark_column(

@@ -2,7 +2,8 @@
 
 Values are printed x100 as in the papers: ``value ± half-interval``; the best
 measured cell of a column in bold, † on cells not significantly different
-from it, ‡ on cells not over the same examples (not tested).
+from it, ‡ on cells not over the same examples (not tested), §N on cells of a run
+limited to its first N examples per partition (``--limit N``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tabulate import tabulate
 from harness.leaderboard import Cell, Leaderboard, Row, header_lines
 
 FORMATS = ("markdown", "csv", "json", "latex")
-NOT_DIFFERENT, UNTESTED = "†", "‡"
+NOT_DIFFERENT, UNTESTED, LIMITED = "†", "‡", "§"
 Costs = Mapping[tuple[str, str], tuple[float, float]]
 """(model, strategy) -> (prompt tokens per request, seconds per request)."""
 COST_HEADERS = ["prompt tokens / request", "s / request"]
@@ -64,6 +65,11 @@ def _mark(cell: Cell) -> str:
     return NOT_DIFFERENT if cell.same_as_best else UNTESTED if cell.untested else ""
 
 
+def _limit_mark(cell: Cell, mark: dict[str, str]) -> str:
+    """``§N`` on a cell scored under ``--limit N``: never unmarked beside full runs."""
+    return "" if cell.limit is None else f" {mark.get(LIMITED, LIMITED)}{cell.limit}"
+
+
 def _labels(board: Leaderboard, row: Row) -> list[str]:
     labels = [row.model, row.strategy]
     if any(r.reported for r in board.rows):
@@ -100,6 +106,14 @@ def _legend(board: Leaderboard) -> list[str]:
             "paired sign-flip p."
         )
         lines += board.notes
+    limits = sorted({c.limit for r in board.rows for c in r.cells.values() if c.limit})
+    if limits:
+        lines.append(
+            f"{LIMITED}N: limited to the first N queries (examples) of each partition "
+            f"(`--limit N`, here {', '.join(map(str, limits))}); a retrieval query still ranks "
+            "among the whole corpus, but the mean is over fewer examples: not comparable with "
+            "unmarked cells or published numbers."
+        )
     sources = sorted({(r.source, r.dataset) for r in board.rows if r.reported})
     if sources:
         lines.append(
@@ -121,7 +135,7 @@ def _table(board: Leaderboard, bold: str, mark: dict[str, str], plus: str) -> li
                 cells.append("-")
                 continue
             text = _number(cell).replace(" ± ", plus) + mark.get(_mark(cell), "")
-            cells.append(bold.format(text) if cell.best else text)
+            cells.append((bold.format(text) if cell.best else text) + _limit_mark(cell, mark))
         table.append(_labels(board, row) + cells)
     return table
 
@@ -153,7 +167,7 @@ def _markdown(board: Leaderboard, commands: Sequence[str], costs: Costs) -> str:
 
 
 def _latex(board: Leaderboard, commands: Sequence[str], costs: Costs) -> str:
-    marks = {NOT_DIFFERENT: r"$^\dagger$", UNTESTED: r"$^\ddagger$"}
+    marks = {NOT_DIFFERENT: r"$^\dagger$", UNTESTED: r"$^\ddagger$", LIMITED: r"\S"}
     n_labels = len(_headers(board)) - len(board.columns)
     plain = _table(board, r"\textbf{{{}}}", marks, r" $\pm$ ")
     # the labels are escaped, the cells (already LaTeX) are not
@@ -180,7 +194,7 @@ def _csv(board: Leaderboard) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["task", "dataset", "metric", "model", "strategy", "source", "column",
                      "value_x100", "half_x100", "best", "same_as_best", "p_holm", "control_of",
-                     "gain_x100", "gain_p"])  # fmt: skip
+                     "gain_x100", "gain_p", "limit"])  # fmt: skip
     for row in board.rows:
         for column in board.columns:
             cell = row.cells.get(column)
@@ -193,6 +207,7 @@ def _csv(board: Leaderboard) -> str:
                 int(cell.same_as_best), "" if cell.p_holm is None else f"{cell.p_holm:.6g}",
                 row.control_of, "" if cell.gain is None else f"{100 * cell.gain:.4f}",
                 "" if cell.gain_p is None else f"{cell.gain_p:.6g}",
+                "" if cell.limit is None else cell.limit,
             ])  # fmt: skip
     return out.getvalue()
 
@@ -214,6 +229,7 @@ def _json(board: Leaderboard, costs: Costs) -> str:
                     "same_as_best": cell.same_as_best,
                     "untested": cell.untested,
                     "p_holm": cell.p_holm,
+                    "limit": cell.limit,
                     **({"gain": cell.gain, "gain_p": cell.gain_p} if row.control_of else {}),
                 }
                 for column, cell in row.cells.items()
