@@ -26,9 +26,9 @@ finds everything reads back exactly what was stored.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import distributed
+from harness import atomic, distributed
 from harness.encoder import Role
 from harness.progress import console
 
@@ -178,18 +178,10 @@ class EmbeddingCache:
             folder.mkdir(parents=True, exist_ok=True)
             if identity is not None and not (folder / "identity.json").exists():
                 text = json.dumps(identity, indent=2, sort_keys=True, default=str) + "\n"
-                _atomic_write(folder / "identity.json", text.encode())
-            name = f"{os.getpid()}-{uuid.uuid4().hex}.npy"
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    np.save(handle, rows)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, folder / name)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+                atomic.write(folder / "identity.json", text)
+            segment = io.BytesIO()
+            np.save(segment, rows)
+            atomic.write(folder / f"{os.getpid()}-{uuid.uuid4().hex}.npy", segment.getvalue())
         except OSError as exc:
             if not self._warned:
                 console().print(f"[yellow]warning:[/] embedding cache {self.root}: {exc}")
@@ -242,17 +234,6 @@ def _read_segment(path: Path) -> np.ndarray | None:
     if rows.dtype["embedding"].ndim != 1 or rows.dtype["embedding"].base != np.float32:
         return None
     return rows
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class CachedEncoder:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
+import math
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -73,11 +73,46 @@ class Result:
         if missing:
             raise InputError(f"result is missing field {missing[0]!r}", path=path)
         data = {k: v for k, v in raw.items() if k in known}
+        _check_fields(data, path)
         try:
             data["metrics"] = {k: MetricValue(**v) for k, v in raw["metrics"].items()}
         except (TypeError, AttributeError) as exc:
             raise InputError(f"field 'metrics' is malformed: {exc}", path=path) from None
         return cls(**data)
+
+
+_TEXT_FIELDS = ("model", "strategy", "task", "dataset", "partition", "main_score")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_fields(data: Mapping[str, Any], path: Path | None) -> None:
+    """A stored result is refused unless every field has its type: names are non-empty
+    strings, counts whole numbers, metric values finite numbers (a damaged or hand-edited
+    file is recomputed by ``run`` and refused by every reader, never trusted)."""
+    for name in _TEXT_FIELDS:
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise InputError(f"field {name!r} must be a non-empty string, not "
+                             f"{data.get(name)!r}", path=path)  # fmt: skip
+    for name in ("n_examples", "n_candidates", "seed"):
+        value = data.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or (name != "seed" and value < 0):
+            raise InputError(f"field {name!r} must be a whole number, not {value!r}", path=path)
+    for name in ("config", "versions", "metrics", "timings"):
+        if name in data and not isinstance(data[name], dict):
+            raise InputError(f"field {name!r} must be an object", path=path)
+    for metric, cell in data["metrics"].items():
+        if not isinstance(cell, dict) or set(cell) != {"value", "ci_low", "ci_high"}:
+            raise InputError(f"metric {metric!r} must hold value, ci_low and ci_high", path=path)
+        for key, value in cell.items():
+            if not _number(value):
+                raise InputError(f"metric {metric!r}: {key} is not a finite number: {value!r}",
+                                 path=path)  # fmt: skip
+    for key, value in (data.get("timings") or {}).items():
+        if not _number(value):
+            raise InputError(f"timing {key!r} is not a finite number: {value!r}", path=path)
 
 
 AS_GIVEN = ("data_dir", "settings")
@@ -115,20 +150,6 @@ def examples_path(path: Path) -> Path:
     return path.with_suffix(".jsonl")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def file_lock(lock_file: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an ``flock`` on `lock_file` (created, with its folder): exclusive, or shared.
@@ -158,18 +179,21 @@ def write_result(path: Path, result: Result, per_example: Iterable[Mapping[str, 
     lines = "".join(json.dumps(row, sort_keys=True) + "\n" for row in per_example)
     stored = replace(result, examples_sha256=hashlib.sha256(lines.encode("utf-8")).hexdigest())
     text = json.dumps(stored.to_json(), indent=2, sort_keys=True) + "\n"
-    with result_lock(path):
-        _atomic_write(examples_path(path), lines)
-        _atomic_write(path, text)
+    with result_lock(path):  # both staged first: a full disk replaces neither
+        atomic.replace_together([(examples_path(path), lines), (path, text)])
 
 
 def read_result(path: Path) -> Result:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read result: {exc}", path=path) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read result: not UTF-8 at byte {exc.start}", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read result: {exc.strerror or exc}", path=path) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc.msg}", path=path, line=exc.lineno) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply to be a result", path=path) from None
     if not isinstance(raw, dict):
         raise InputError("a result file must hold a JSON object", path=path)
     return Result.from_json(raw, path)
@@ -199,6 +223,8 @@ def read_examples(path: Path, expected_sha256: str | None = None) -> list[dict[s
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON: {exc.msg}", path=jsonl, line=number) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=jsonl, line=number) from None
     return rows
 
 

@@ -1,0 +1,61 @@
+"""Atomic file writes: a file is replaced whole or not at all.
+
+Data goes to a temporary file beside the target, is flushed to disk, gets the
+permissions a plain ``open`` would give it (the process's umask; ``mkstemp`` alone
+makes 0600 files that other users of a shared store cannot read), and is then
+renamed over the target. `replace_together` stages every file first and renames
+only when all are written, so a full disk leaves every old file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_MODE = 0o666 & ~_umask()
+
+
+def stage(path: Path, data: bytes | str) -> Path:
+    """`data` in a temporary file beside `path` (its folder is created), on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, _MODE)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
+
+
+def write(path: Path, data: bytes | str) -> None:
+    """Replace `path` by `data` atomically."""
+    replace_together([(path, data)])
+
+
+def replace_together(files: Sequence[tuple[Path, bytes | str]]) -> None:
+    """Stage every file, then rename them in order; on any failure none is renamed
+    before it and the temporary files are removed."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            staged.append((stage(path, data), path))
+        while staged:
+            tmp, path = staged[0]
+            os.replace(tmp, path)
+            staged.pop(0)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
