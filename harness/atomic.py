@@ -59,3 +59,18 @@ def replace_together(files: Sequence[tuple[Path, bytes | str]]) -> None:
     finally:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)
+
+
+def check_writable(folder: Path, what: str) -> None:
+    """Raise a one-line HarnessError unless a file can be created in `folder` (made when
+    absent): checked before any work, so an unwritable output never costs a whole run."""
+    from harness.errors import HarnessError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise HarnessError(f"{what} {folder} cannot be written: {reason}") from None

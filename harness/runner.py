@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from harness import __version__, distributed
+from harness import __version__, atomic, distributed
 from harness.data import DatasetOptions, RetrievalDataset
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
@@ -358,6 +358,8 @@ def prepare(
     strategy and the config; no model yet."""
     sharing = sharing or Sharing()
     resolved = resolved or plan(request)
+    atomic.check_writable(request.results_dir, "--results")
+    atomic.check_writable(request.cache_dir, "--cache-dir")
     if request.dtype == "auto":
         # causal LMs pick bf16 on cuda themselves; encoders keep float32 unless asked
         dtype = "auto" if resolved.card.kind == "completion" else "float32"
@@ -497,6 +499,13 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             config_hash=config_hash(partition_config),
         )
-        write_result(path, result, evaluation.per_example)
+        try:
+            write_result(path, result, evaluation.per_example)
+        except OSError as exc:  # a full disk, a folder gone read-only: what was kept is whole
+            kept = ", ".join(o.partition for o in outcomes) or "no partition"
+            raise HarnessError(
+                f"cannot write {path}: {exc.strerror or exc}; {name} was not stored "
+                f"(its previous result, if any, is unchanged); kept: {kept}"
+            ) from None
         outcomes.append(PartitionOutcome(name, result, path, reused=False))
     return sorted(outcomes, key=lambda o: o.partition)

@@ -161,3 +161,52 @@ def test_bytes_that_are_not_utf8_are_a_one_line_error(tmp_path):
     examples_path(path).write_bytes(b"\xff\n")
     with pytest.raises(InputError, match="not UTF-8"):
         read_examples(path)
+
+
+def _run_args(tiny_bert: Path, code_tree: Path, results: Path, cache: Path) -> list[str]:
+    return [
+        "run", "--model", f"hf:{tiny_bert}", "--task", "t2c", "--data-dir", str(code_tree),
+        "--results", str(results), "--cache-dir", str(cache), "--device", "cpu",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["results", "cache"])
+@pytest.mark.parametrize("how", ["a file", "under /proc"])
+def test_an_unwritable_output_is_refused_before_any_work(
+    tiny_bert, code_tree, tmp_path, capfd, where, how
+):
+    from harness.cli import main
+
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    bad = blocked if how == "a file" else Path("/proc/harness-results")
+    results = bad if where == "results" else tmp_path / "results"
+    cache = bad if where == "cache" else tmp_path / "cache"
+    assert main(_run_args(tiny_bert, code_tree, results, cache)) == 2
+    err = capfd.readouterr().err.strip()
+    flag = "--results" if where == "results" else "--cache-dir"
+    assert err.startswith(f"harness: error: {flag} {bad} cannot be written") and "\n" not in err
+    # checked before the data was mined or a model loaded: nothing cached, nothing stored
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    assert not (tmp_path / "results").exists() or not find_results(tmp_path / "results")
+
+
+def test_a_full_disk_mid_run_is_one_line_naming_what_was_kept(
+    tiny_bert, code_tree, tmp_path, capfd, monkeypatch
+):
+    from harness.cli import main
+
+    real_stage = atomic.stage
+
+    def full_for_python(target: Path, data):
+        if target.stem == "python":  # c is written first, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_stage(target, data)
+
+    monkeypatch.setattr(atomic, "stage", full_for_python)
+    args = _run_args(tiny_bert, code_tree, tmp_path / "results", tmp_path / "cache")
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "No space left on device; python was not stored" in err and err.endswith("kept: c")
+    stored = sorted(p.stem for p in find_results(tmp_path / "results"))
+    assert stored == ["c"]
