@@ -182,7 +182,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for entry in loaded.registries[kind]:
             name = entry.name + "<id-or-path>" if entry.is_prefix else entry.name
             print(f"  {name:<22} {entry.description}  [{entry.plugin}]")
+            if getattr(args, "options", False) and "options" in entry.meta:
+                _print_options(entry.meta["options"])
     return 0
+
+
+def _print_options(declared: Any) -> None:
+    """One line per option: name, default, whether it can change a result, help."""
+    from harness.options import options_of
+
+    for option in options_of(declared):
+        neutral = "" if option.affects_results else "  (does not change results)"
+        text = f"  {option.help}" if option.help else ""
+        print(f"      {option.name} = {option.default!r}{text}{neutral}")
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -220,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
     listing = sub.add_parser("list", help="registered encoders, strategies, tasks and datasets")
+    listing.add_argument(
+        "--options", action="store_true", help="also each one's --set options and defaults"
+    )
     listing.set_defaults(handler=_cmd_list)
     shown = sub.add_parser("plugins", help="loaded plugins, their hooks and versions")
     shown.add_argument("--json", action="store_true")

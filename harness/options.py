@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
@@ -106,3 +107,19 @@ def identity_settings(
         if kept:
             out[section] = kept
     return out
+
+
+def check_finite(section: str, key: str, value: Any) -> None:
+    """Refuse a value that is, or reads as, a non-finite number (``nan``, ``inf``): no
+    option of any plugin means such a value, and one that reached training would train,
+    cache and list an adapter full of NaN."""
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        number = item
+        if isinstance(item, str):
+            try:
+                number = float(item)
+            except ValueError:
+                continue
+        if isinstance(number, float) and not math.isfinite(number):
+            raise HarnessError(f"--set {section}.{key}: {item!r} is not a finite number")

@@ -24,7 +24,7 @@ from harness.data import DatasetOptions, RetrievalDataset
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
 from harness.identity import label, replicate_key, run_identity
-from harness.options import SECTIONS, Option, check_keys, options_of
+from harness.options import SECTIONS, Option, check_finite, check_keys, options_of
 from harness.plugin_manager import Loaded, plugins
 from harness.progress import console
 from harness.results import (
@@ -194,6 +194,8 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         declared = options[section]
         if declared is not None:
             check_keys(section, owners[section], values, declared)
+        for key, value in values.items():
+            check_finite(section, key, value)
     return Plan(
         card=card,
         dataset_name=dataset_name,

@@ -222,3 +222,29 @@ def test_a_declared_neutral_option_really_is_one_in_a_rerun(tiny_bert, code_tree
     labels = sorted(json.dumps(read_result(p).config.get("variant", {}).get("label"))
                     for p in find_results(out) if p.stem == "python")  # fmt: skip
     assert len(labels) == 2 and any("max_length=64" in lab for lab in labels)
+
+
+def test_list_options_shows_each_option_and_whether_it_changes_results(capsys):
+    from harness.cli import main
+
+    assert main(["list", "--options"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  taskwise "))
+    block = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("      "):
+            break
+        block.append(line.strip())
+    assert "r = 16" in block and "preset = 'quick'  the starting point: quick or paper" in block
+    assert "checkpoint_every = 10  (does not change results)" in block
+    assert sum("does not change results" in line for line in block) == 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), "nan", "inf", "-Infinity", [1.0, "inf"]])
+def test_a_non_finite_setting_is_refused_before_anything_runs(value: Any):
+    from harness.errors import HarnessError
+
+    names = {"model": "minilm", "strategy": "taskwise", "task": "t2c", "dataset": "local"}
+    with pytest.raises(HarnessError, match=r"--set strategy\.lr: .* is not a finite number"):
+        plan(RunRequest(**names, settings={"strategy": {"lr": value}}))
