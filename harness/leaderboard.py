@@ -364,6 +364,10 @@ def _mark_column(
 ) -> None:
     """Bold the best cells of a column; test the others against the first best one."""
     present = [r for r in rows if column in r.cells]
+    if any(r.cells[column].limit is None for r in present):
+        # a limited cell is over fewer examples: beside full runs it is neither bold nor
+        # marked, only labelled (§N)
+        present = [r for r in present if r.cells[column].limit is None]
     if not present:
         return
     sign = 1.0 if higher else -1.0

@@ -112,7 +112,7 @@ def _legend(board: Leaderboard) -> list[str]:
             f"{LIMITED}N: limited to the first N queries (examples) of each partition "
             f"(`--limit N`, here {', '.join(map(str, limits))}); a retrieval query still ranks "
             "among the whole corpus, but the mean is over fewer examples: not comparable with "
-            "unmarked cells or published numbers."
+            "unmarked cells or published numbers, and beside them never bold or tested."
         )
     sources = sorted({(r.source, r.dataset) for r in board.rows if r.reported})
     if sources:
