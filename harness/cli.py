@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.exp_config import defer_defaults
+from harness.exp_config import defer_defaults, seed_list
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -93,6 +93,12 @@ def _add_run(sub: Any) -> None:
     )
     run.add_argument("--overwrite", action="store_true", help="recompute complete partitions")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--seeds",
+        type=seed_list,
+        metavar="S,S,...",
+        help="one replicate per seed (data split, training, bootstrap), e.g. 0,1,2",
+    )
     run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
     run.add_argument("--max-length", type=positive_int, default=512, help="tokens per text")
     run.add_argument("--batch-size", type=positive_int, default=32)

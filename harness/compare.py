@@ -7,6 +7,12 @@ example id, and for each metric the difference ``B - A`` gets a paired
 bootstrap interval and a sign-flip p-value (harness.significance). All
 comparisons made at once form one Holm-Bonferroni family; the corrected
 p-values decide significance.
+
+Replicates: runs of one key that differ only in the seed (one ``replicate_of``) are
+one system's seeds; a folder brings its sibling folders of the same system's other
+seeds (``taskwise`` brings ``taskwise@seed=1``). Two systems with two or more seeds in
+common are compared seed by seed with the t test over seeds and examples
+(harness.replicates); the row then also gives each side's standard deviation over seeds.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import InputError
+from harness.replicates import ReplicateTest, replicate_of, replicate_test, seed_spread
 from harness.results import Result, examples_path, find_results, read_examples, read_result
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
 
@@ -67,6 +74,9 @@ class Comparison:
     ci_high: float
     p_value: float
     p_holm: float = float("nan")
+    n_seeds: int = 1  # seeds in common: more than one, a test over seeds and examples
+    sd_a: float = float("nan")  # the standard deviation over seeds of A's value
+    sd_b: float = float("nan")
 
     @property
     def difference(self) -> float:
@@ -183,9 +193,17 @@ def correct(comparisons: Sequence[Comparison]) -> None:
 
 
 def pair_runs(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> list[tuple[Run, Run]]:
-    """Runs of A and B with the same (task, dataset, partition); each side one run per key."""
-    if len(runs_a) == 1 and len(runs_b) == 1:
-        return [(runs_a[0], runs_b[0])]  # two files: compared whatever their keys
+    """Runs of A and B with the same (task, dataset, partition); each side one run per key
+    (its lowest seed's when it holds replicates)."""
+    return [(a[min(a)], b[min(b)]) for a, b in pair_replicates(runs_a, runs_b)]
+
+
+def pair_replicates(
+    runs_a: Sequence[Run], runs_b: Sequence[Run]
+) -> list[tuple[dict[int, Run], dict[int, Run]]]:
+    """As `pair_runs`, each side's runs of a key by seed."""
+    if len(runs_a) == 1 and len(runs_b) == 1:  # two files: compared whatever their keys
+        return [({runs_a[0].result.seed: runs_a[0]}, {runs_b[0].result.seed: runs_b[0]})]
     sides = {"A": _by_key(runs_a, "A"), "B": _by_key(runs_b, "B")}
     common = sorted(set(sides["A"]) & set(sides["B"]))
     if not common:
@@ -196,17 +214,90 @@ def pair_runs(runs_a: Sequence[Run], runs_b: Sequence[Run]) -> list[tuple[Run, R
     return [(sides["A"][k], sides["B"][k]) for k in common]
 
 
-def _by_key(runs: Sequence[Run], side: str) -> dict[RunKey, Run]:
-    keyed: dict[RunKey, Run] = {}
+def _by_key(runs: Sequence[Run], side: str) -> dict[RunKey, dict[int, Run]]:
+    """Runs by key, then seed; several runs of a key must be one system's replicates."""
+    keyed: dict[RunKey, dict[int, Run]] = {}
     for run in runs:
-        if run.key in keyed:
+        seeds = keyed.setdefault(run.key, {})
+        other = next(iter(seeds.values()), None)
+        if other is not None and (
+            replicate_of(other.result) != replicate_of(run.result) or run.result.seed in seeds
+        ):
             raise InputError(
                 f"{side} holds several runs of {'/'.join(run.key)} "
-                f"({keyed[run.key].system}; {run.system}): point {side} at one model/strategy "
+                f"({other.system}; {run.system}): point {side} at one model/strategy "
                 "folder, e.g. results/t2c/local/minilm/none"
             )
-        keyed[run.key] = run
+        seeds[run.result.seed] = run
     return keyed
+
+
+def with_replicates(path: Path, runs: list[Run]) -> list[Run]:
+    """`runs` (of `path`) and, for a folder, its siblings' runs of the same systems' other
+    seeds (``taskwise@seed=1`` beside ``taskwise``)."""
+    if not path.is_dir():
+        return runs
+    systems = {replicate_of(run.result) for run in runs}
+    stem = path.resolve().name.partition("@")[0]
+    found = {run.path.resolve() for run in runs}
+    for sibling in sorted(path.resolve().parent.glob(f"{stem}*")):
+        if sibling.is_dir() and sibling.name.partition("@")[0] == stem:
+            runs += [
+                run
+                for run in (Run(read_result(p), p) for p in find_results(sibling))
+                if run.path.resolve() not in found and replicate_of(run.result) in systems
+            ]
+    return runs
+
+
+def test_over_seeds(
+    a: Sequence[Sequence[ExampleScores]], b: Sequence[Sequence[ExampleScores]], metric: str,
+    strata: Sequence[str],
+) -> ReplicateTest:  # fmt: skip
+    """The t test over seeds and examples of ``B - A``: ``a[s][k]`` is seed s's scores of
+    stratum k; B is aligned to A seed by seed, and every seed to the first one's order
+    when all were scored on the same examples."""
+    b = [[align(x, y, p) for x, y, p in zip(xs, ys, strata, strict=True)]
+         for xs, ys in zip(a, b, strict=True)]  # fmt: skip
+    shared = all(
+        set(x.ids) == set(first.ids) for xs in a[1:] for x, first in zip(xs, a[0], strict=True)
+    )
+    if shared:
+        a, b = ([[align(f, x, p) for f, x, p in zip(a[0], xs, strata, strict=True)] for xs in side]
+                for side in (a, b))  # fmt: skip
+    values = [[[x.columns[metric] for x in xs] for xs in side] for side in (a, b)]
+    return replicate_test(values[0], values[1], shared_examples=shared)
+
+
+def compare_replicates(
+    a: Mapping[int, Run], b: Mapping[int, Run], metrics: Sequence[str], key: RunKey
+) -> list[Comparison]:
+    """``B - A`` over the seeds both sides have (two or more), one comparison per metric."""
+    seeds = sorted(set(a) & set(b))
+    scores = [[read_scores(side[s], metrics) for s in seeds] for side in (a, b)]
+    comparisons = []
+    for metric in metrics:
+        test = test_over_seeds([[x] for x in scores[0]], [[y] for y in scores[1]], metric, ["-"])
+        (mean_a, sd_a), (mean_b, sd_b) = (
+            seed_spread([x.columns[metric].mean() for x in side]) for side in scores
+        )
+        n = len(scores[0][0].ids)
+        comparisons.append(
+            Comparison(
+                *key,
+                metric,
+                n,
+                mean_a,
+                mean_b,
+                test.ci_low,
+                test.ci_high,
+                test.p_value,
+                n_seeds=len(seeds),
+                sd_a=sd_a,
+                sd_b=sd_b,
+            )
+        )
+    return comparisons
 
 
 def _keys(keyed: Mapping[RunKey, Run]) -> str:
@@ -223,10 +314,27 @@ def compare_paths(
     seed: int = 0,
 ) -> tuple[list[Comparison], list[tuple[Run, Run]]]:
     """Every paired comparison of A and B, Holm-corrected as one family."""
-    pairs = pair_runs(load_runs(path_a), load_runs(path_b))
+    groups = pair_replicates(
+        with_replicates(path_a, load_runs(path_a)), with_replicates(path_b, load_runs(path_b))
+    )
+    pairs: list[tuple[Run, Run]] = []
     comparisons: list[Comparison] = []
-    for run_a, run_b in pairs:
+    for group_a, group_b in groups:
+        common = sorted(set(group_a) & set(group_b))
+        if len(group_a) > 1 or len(group_b) > 1:
+            if not common:
+                raise InputError(
+                    f"A has seeds {sorted(group_a)}, B has seeds {sorted(group_b)}: none in "
+                    "common, nothing to pair"
+                )
+            group_a = {s: group_a[s] for s in common}
+            group_b = {s: group_b[s] for s in common}
+        run_a, run_b = group_a[min(group_a)], group_b[min(group_b)]
+        pairs.append((run_a, run_b))
         names = shared_metrics(run_a.result, run_b.result, metrics)
+        if len(common) > 1 and len(group_a) > 1:
+            comparisons += compare_replicates(group_a, group_b, names, run_a.key)
+            continue
         comparisons += compare_scores(
             read_scores(run_a, names),
             read_scores(run_b, names),
@@ -300,12 +408,24 @@ def render_comparisons(
     ]  # fmt: skip
     headers = ["task", "dataset", "partition", "metric", "n", "A", "B", "B-A", "95% CI",
                "p", "p Holm", "sig"]  # fmt: skip
+    replicated = any(c.n_seeds > 1 for c in comparisons)
+    if replicated:  # the seeds in common and each side's spread over them
+        headers += ["seeds", "sd A", "sd B"]
+        for row, c in zip(rows, comparisons, strict=True):
+            spreads = [f"{100 * v:.2f}" if c.n_seeds > 1 else "-" for v in (c.sd_a, c.sd_b)]
+            row += [str(c.n_seeds), *spreads]
     lines += ["", tabulate(rows, headers, tablefmt="simple", disable_numparse=True), ""]
     lines.append(
         f"x100. B-A with its paired-bootstrap 95% interval ({n_bootstrap} resamples); "
         f"p: paired sign-flip test ({n_permutations} resamples), Holm-corrected over "
         f"{len(comparisons)} comparisons; * significant at alpha = {alpha}."
     )
+    if replicated:
+        lines.append(
+            "Rows over several seeds: A and B are means over the seeds both have, paired seed "
+            "by seed; the interval and p come from a t test over seeds and examples "
+            "(docs/statistics.md); sd: the standard deviation over seeds."
+        )
     return "\n".join(lines)
 
 

@@ -43,7 +43,7 @@ CLI_LISTS = (*NAMES, "preset")
 CONTROL = ("config", "sweep", "dry_run", "json")
 """How to run, not what: not part of an experiment's identity."""
 NOT_SWEPT = {"results", "cache_dir", "overwrite", "device", "languages", "data_dir",
-             "batch_size", "corpus_chunk_size", "set", *CONTROL}  # fmt: skip
+             "batch_size", "corpus_chunk_size", "set", "seeds", *CONTROL}  # fmt: skip
 SECTION_ALIASES = {"lora": "strategy"}
 RESOLVED_KEY = "resolved"
 """What `harness run` records of an experiment it ran; ignored when the file is read."""
@@ -137,7 +137,7 @@ def _convert(action: argparse.Action, value: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise HarnessError(f"{where}: expected true or false, got {value!r}")
         return value
-    if isinstance(value, list) and action.dest == "languages":
+    if isinstance(value, list) and action.dest in ("languages", "seeds"):
         value = ",".join(str(v) for v in value)
     if isinstance(value, dict | list) or (isinstance(value, float) and not math.isfinite(value)):
         raise HarnessError(f"{where}: expected one value, got {value!r}")
@@ -229,6 +229,21 @@ def cli_setting(raw: Any) -> Any:
     return raw
 
 
+def seed_list(text: str) -> list[int]:
+    """``--seeds 0,1,2``: distinct whole numbers, one replicate each.
+
+    >>> seed_list("0, 1,2")
+    [0, 1, 2]
+    """
+    try:
+        seeds = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected whole numbers, e.g. 0,1,2") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected distinct seeds >= 0, e.g. 0,1,2")
+    return seeds
+
+
 def _decoded(text: str) -> Any:
     try:
         return json.loads(text.strip())
@@ -242,6 +257,7 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
     options = {dest: default for dest, default in table.defaults.items() if dest != "set"}
     settings: dict[str, Any] = {}
     source = getattr(args, "config", None)
+    file_options: dict[str, Any] = {}
     if source is not None:
         file_options, settings = read_config(Path(source), table)
         options.update(file_options)
@@ -258,6 +274,11 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
         options[dest] = value
     for section, name, value in getattr(args, "set", None) or []:
         settings[f"{SECTION_ALIASES.get(section, section)}.{name}"] = cli_setting(value)
+    seeds = options.pop("seeds", None)
+    if seeds is not None:
+        if getattr(args, "seed", None) is not None or "seed" in file_options:
+            raise HarnessError("give --seed or --seeds (seed or seeds in --config), not both")
+        options["seed"] = seeds  # a list: one cell (a replicate) per seed
     for required in ("model", "task"):
         if not options.get(required):
             raise HarnessError(

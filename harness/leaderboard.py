@@ -39,6 +39,7 @@ import tomllib
 
 from harness.compare import ExampleScores, Run, align, load_runs, read_scores
 from harness.errors import HarnessError, InputError
+from harness.leaderboard_replicates import column_p, merge_replicates
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
 from harness.stats import bootstrap_ci
 
@@ -62,6 +63,9 @@ class Cell:
     """Control rows: the system's value minus the control's (same examples)."""
     gain_p: float | None = None
     """Control rows: the sign-flip p-value of that gain."""
+    spread: float | None = None
+    """Replicate rows: the standard deviation of the value over seeds."""
+    n_seeds: int = 1
     limit: int | None = None
     """The run's ``--limit``: only the first N examples of the partition were scored (a
     retrieval query still ranks among the whole corpus); printed with a mark."""
@@ -78,6 +82,8 @@ class Row:
     scores: dict[str, ExampleScores] = field(default_factory=dict, repr=False)
     control_of: str = ""
     """Control rows: the strategy label of the system the control belongs to."""
+    replicates: dict[int, Row] = field(default_factory=dict, repr=False)
+    """Measured rows: seed -> the row of that seed's runs (itself for a single run)."""
 
     @property
     def reported(self) -> bool:
@@ -133,13 +139,14 @@ def build(
         row.cells[result.partition] = Cell(stored.value, half, limit=_limit(result))
         row.scores[result.partition] = read_scores(run, [metric])
     partitions = sorted({p for row in rows.values() for p in row.cells})
-    measured = sorted(
-        rows.values(), key=lambda r: (r.model, r.strategy != "none", _natural(r.strategy))
-    )
     columns = [*partitions, MEAN] if len(partitions) > 1 else partitions
     if len(partitions) > 1:
-        for row in measured:
+        for row in rows.values():
             _add_mean(row, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
+    measured = sorted(  # one row for a system's seeds (harness.leaderboard_replicates)
+        merge_replicates(rows, runs),
+        key=lambda r: (r.model, r.strategy.split(" ")[0] != "none", _natural(r.strategy)),
+    )
     for column in columns:
         _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
     controls, notes = _control_rows(runs, metric, rows)
@@ -382,18 +389,11 @@ def _mark_column(
         cell = row.cells[column]
         if cell.best:
             continue
-        try:
-            a = [reference.scores[p] for p in strata]
-            b = [align(x, row.scores[p], p) for x, p in zip(a, strata, strict=True)]
+        try:  # seed by seed; over seeds and examples when they share two or more
+            p_value = column_p(reference, row, strata, metric, n_permutations, seed)
         except InputError:
             cell.untested = True  # not over the same examples: no paired test
             continue
-        p_value = sign_flip_test(
-            [x.columns[metric] for x in a],
-            [y.columns[metric] for y in b],
-            n_resamples=n_permutations,
-            seed=seed,
-        )
         tested.append((cell, p_value))
     for (cell, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
         cell.p_holm = adjusted

@@ -56,6 +56,8 @@ def _number(cell: Cell) -> str:
     if cell.half is None:  # reported: as published, no interval
         return cell.published or f"{100 * cell.value:.2f}"
     text = f"{100 * cell.value:.2f} ± {100 * cell.half:.2f}"
+    if cell.spread is not None:  # a system's replicates: the spread over its seeds
+        text += f" (sd {100 * cell.spread:.2f})"
     if cell.gain is not None:  # a control: the system's gain over it
         text += f" (gain {100 * cell.gain:+.2f}, p {cell.gain_p:.2g})"
     return text
@@ -106,6 +108,14 @@ def _legend(board: Leaderboard) -> list[str]:
             "paired sign-flip p."
         )
         lines += board.notes
+    if any(c.spread is not None for r in board.rows for c in r.cells.values()):
+        lines.append(
+            "Rows `STRATEGY seeds=S,...` are a system's replicates (runs that differ only in "
+            "the seed: split, training, bootstrap): the mean over seeds ± the mean half "
+            "bootstrap interval, (sd: the standard deviation over seeds); a mark between two "
+            "such rows comes from the t test over seeds and examples, paired seed by seed "
+            "(docs/statistics.md)."
+        )
     limits = sorted({c.limit for r in board.rows for c in r.cells.values() if c.limit})
     if limits:
         lines.append(
@@ -194,7 +204,7 @@ def _csv(board: Leaderboard) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["task", "dataset", "metric", "model", "strategy", "source", "column",
                      "value_x100", "half_x100", "best", "same_as_best", "p_holm", "control_of",
-                     "gain_x100", "gain_p", "limit"])  # fmt: skip
+                     "gain_x100", "gain_p", "limit", "seeds", "seed_sd_x100"])  # fmt: skip
     for row in board.rows:
         for column in board.columns:
             cell = row.cells.get(column)
@@ -208,6 +218,7 @@ def _csv(board: Leaderboard) -> str:
                 row.control_of, "" if cell.gain is None else f"{100 * cell.gain:.4f}",
                 "" if cell.gain_p is None else f"{cell.gain_p:.6g}",
                 "" if cell.limit is None else cell.limit,
+                cell.n_seeds, "" if cell.spread is None else f"{100 * cell.spread:.4f}",
             ])  # fmt: skip
     return out.getvalue()
 
@@ -229,6 +240,8 @@ def _json(board: Leaderboard, costs: Costs) -> str:
                     "same_as_best": cell.same_as_best,
                     "untested": cell.untested,
                     "p_holm": cell.p_holm,
+                    "seeds": cell.n_seeds,
+                    "seed_sd": cell.spread,
                     "limit": cell.limit,
                     **({"gain": cell.gain, "gain_p": cell.gain_p} if row.control_of else {}),
                 }

@@ -164,7 +164,7 @@ def test_every_run_option_is_a_config_key_and_documented(tmp_path: Path):
     assert {"model", "set", "sweep", "dry_run", "max_length", "preset"} <= set(keys)
     for dest in keys:
         assert f"`{dest}`" in docs, f"config key {dest} is not documented"
-    values = {"model": '"m"', "task": '"t2c"', "set": None}
+    values = {"model": '"m"', "task": '"t2c"', "set": None, "seeds": None}  # seeds: with seed
     for dest in keys:
         action = table.actions[dest]
         if dest in values:
