@@ -62,15 +62,21 @@ def replace_together(files: Sequence[tuple[Path, bytes | str]]) -> None:
 
 
 def check_writable(folder: Path, what: str) -> None:
-    """Raise a one-line HarnessError unless a file can be created in `folder` (made when
-    absent): checked before any work, so an unwritable output never costs a whole run."""
+    """Raise a one-line HarnessError unless files can be created in `folder`, or in the
+    nearest folder above it that exists (where it would be made). Checked before any work,
+    so an unwritable output never costs a whole run; nothing is left behind."""
     from harness.errors import HarnessError
 
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.", suffix=".tmp")
+        if not existing.is_dir():
+            raise NotADirectoryError(20, "not a folder")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".write-check.", suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise HarnessError(f"{what} {folder} cannot be written: {reason}") from None
+        where = "" if existing == Path(folder).expanduser().absolute() else f" ({existing})"
+        raise HarnessError(f"{what} {folder} cannot be written{where}: {reason}") from None

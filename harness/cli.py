@@ -257,8 +257,9 @@ def _add_plugin_commands(sub: Any) -> None:
     for implementation in loaded.manager.hook.harness_register_commands.get_hookimpls():
         try:
             implementation.function(cli=sub)
-        except Exception as exc:
-            report_failure(implementation.plugin_name, f"raised adding commands: {exc}")
+        except BaseException as exc:  # sys.exit(0) or KeyboardInterrupt: this plugin alone
+            problem = f"raised adding commands: {type(exc).__name__}: {exc}"
+            report_failure(implementation.plugin_name, problem)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -142,7 +142,7 @@ def load_plugins() -> Loaded:
         plugins.append(info)
         try:
             module = ep.load()
-        except (Exception, SystemExit) as exc:  # a broken plugin must not take the CLI down
+        except BaseException as exc:  # a broken plugin must not take the CLI down
             _report(info, f"failed to import: {type(exc).__name__}: {exc}")
             continue
         try:
@@ -151,7 +151,7 @@ def load_plugins() -> Loaded:
             snapshot = {kind: dict(reg._entries) for kind, reg in registries.items()}
             try:
                 _fill(manager, info, module, registries)
-            except Exception:
+            except BaseException:  # sys.exit or KeyboardInterrupt in a hook too
                 for kind, reg in registries.items():
                     reg._entries = snapshot[kind]
                 raise
@@ -159,7 +159,7 @@ def load_plugins() -> Loaded:
             if _strict():
                 raise
             _report(info, f"raised while registering: {exc}")
-        except (Exception, SystemExit) as exc:
+        except BaseException as exc:
             _report(info, f"raised while registering: {type(exc).__name__}: {exc}")
     return Loaded(manager, registries, plugins)
 

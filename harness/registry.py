@@ -59,6 +59,10 @@ class Resolved:
         return self.entry.load()
 
 
+FACTORY_KINDS = ("encoder", "strategy", "task kind", "dataset")
+"""Registries whose entries are built or called by a run: their targets must be factories."""
+
+
 class Registry:
     """Entries of one kind (encoders, strategies, ...) keyed by name."""
 
@@ -77,6 +81,22 @@ class Registry:
     ) -> None:
         if not name or name.strip() != name:
             raise HarnessError(f"{self.kind} name {name!r} is empty or has surrounding spaces")
+        if self.kind in FACTORY_KINDS and not (
+            callable(target) or (isinstance(target, str) and ":" in target)
+        ):
+            raise HarnessError(
+                f"{self.kind} {name!r} from plugin {plugin or '?'!r}: {target!r} is not a factory "
+                "(register a callable, a class or a 'module:attribute' string)"
+            )
+        if "options" in meta and not isinstance(meta["options"], str):
+            from harness.options import options_of
+
+            try:  # a list of Option (or names), checked now
+                options_of(meta["options"])
+            except (HarnessError, TypeError) as exc:
+                raise HarnessError(
+                    f"{self.kind} {name!r} from plugin {plugin or '?'!r}: {exc}"
+                ) from None
         if name in self._entries:
             owner = self._entries[name].plugin or "another plugin"
             raise HarnessError(

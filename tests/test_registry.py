@@ -24,8 +24,8 @@ def test_lazy_entry_imports_only_when_loaded(tmp_path, monkeypatch):
 
 def test_prefix_entry_receives_the_rest_of_the_name():
     registry = Registry("encoder")
-    registry.register("hf:", object(), "any hub id")
-    registry.register("minilm", object())
+    registry.register("hf:", "module:factory", "any hub id")
+    registry.register("minilm", "module:factory")
     resolved = registry.get("hf:microsoft/codebert-base")
     assert resolved.entry.name == "hf:"
     assert resolved.argument == "microsoft/codebert-base"
@@ -36,15 +36,15 @@ def test_prefix_entry_receives_the_rest_of_the_name():
 
 def test_name_clash_names_both_plugins():
     registry = Registry("strategy")
-    registry.register("taskwise", object(), plugin="first")
+    registry.register("taskwise", "module:factory", plugin="first")
     with pytest.raises(HarnessError, match=r"'taskwise' from plugin 'second' clashes .* 'first'"):
-        registry.register("taskwise", object(), plugin="second")
+        registry.register("taskwise", "module:factory", plugin="second")
 
 
 def test_typo_gets_a_suggestion_and_the_known_names():
     registry = Registry("encoder")
     for name in ("codebert", "graphcodebert", "minilm"):
-        registry.register(name, object())
+        registry.register(name, "module:factory")
     with pytest.raises(HarnessError) as caught:
         registry.get("minlm")
     message = str(caught.value)
@@ -54,7 +54,7 @@ def test_typo_gets_a_suggestion_and_the_known_names():
 
 def test_unrelated_name_gets_no_suggestion():
     registry = Registry("task")
-    registry.register("t2c", object())
+    registry.register("t2c", "module:factory")
     with pytest.raises(HarnessError) as caught:
         registry.get("summarisation")
     assert "did you mean" not in str(caught.value)
@@ -63,6 +63,14 @@ def test_unrelated_name_gets_no_suggestion():
 def test_iteration_is_sorted_by_name():
     registry = Registry("task")
     for name in ("c2c", "t2c", "rc"):
-        registry.register(name, object())
+        registry.register(name, "module:factory")
     assert [e.name for e in registry] == ["c2c", "rc", "t2c"]
     assert "rc" in registry and "xx" not in registry
+
+
+@pytest.mark.parametrize("target", [7, None, object(), "not_a_module_path"])
+def test_a_target_that_is_not_a_factory_is_refused_at_registration(target):
+    registry = Registry("strategy")
+    with pytest.raises(HarnessError, match=r"strategy 'odd' from plugin 'p': .* is not a factory"):
+        registry.register("odd", target, plugin="p")
+    assert "odd" not in registry
