@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
@@ -50,7 +51,7 @@ def text_lines(path: Path) -> Iterator[tuple[int, str]]:
         with open_bytes(path) as handle:
             for number, raw in enumerate(handle, start=1):
                 yield number, decoded(raw, path, number)
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # zlib.error: a damaged gzip stream
         raise InputError(f"cannot read: {exc}", path=path) from None
 
 
@@ -63,6 +64,8 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"not JSON: {exc.msg}", path=path, line=number) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=path, line=number) from None
         if not isinstance(record, dict):
             raise InputError("not a JSON object", path=path, line=number)
         yield number, record
