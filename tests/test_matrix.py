@@ -370,12 +370,14 @@ def test_base_encoder_encodes_each_text_once_across_none_like_cells(
     base = Counter((role, text) for adapted, role, text in calls if not adapted)
     assert set(base.values()) == {1}  # none x 2 limits + none-twin x 2 limits: once per text
     expected = set()
-    for language in ("c", "python"):
-        for pair in _pairs(tmp_path / "cache", language)[:12]:
-            expected |= {("query", pair["docstring"]), ("code", pair["code"])}
+    for language in ("c", "python"):  # --limit cuts queries; the corpus stays whole
+        pairs = _pairs(tmp_path / "cache", language)
+        expected |= {("query", pair["docstring"]) for pair in pairs[:12]}
+        expected |= {("code", pair["code"]) for pair in pairs}
     assert set(base) == expected
     adapted = Counter((role, text) for was_adapted, role, text in calls if was_adapted)
-    assert sum(adapted.values()) == 2 * 6 * 2 + 2 * 12 * 2  # taskwise encodes its own
+    corpus = sum(len(_pairs(tmp_path / "cache", language)) for language in ("c", "python"))
+    assert sum(adapted.values()) == 2 * (6 + 12) + 2 * corpus  # taskwise encodes its own
 
     none = next((tmp_path / "results").rglob("none@*limit_12*/python.json"))
     twin = next((tmp_path / "results").rglob("none-twin@*limit_12*/python.json"))
