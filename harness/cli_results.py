@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.cli import add_results_option, positive_int
 from harness.errors import HarnessError
 
@@ -166,9 +167,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         board, args.format, commands=[*board.run_commands, " ".join(command)], costs=costs
     )
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        write_output(args.output, text)
     else:
         print(text, end="")
     return 0
@@ -194,9 +193,7 @@ def _cmd_cost(args: argparse.Namespace) -> int:
         command += ["--baseline", args.baseline]
     text = render_costs(view, args.format, commands=[" ".join(command)])
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text, encoding="utf-8")
-        print(f"wrote {args.output}")
+        write_output(args.output, text)
     else:
         print(text, end="")
     return 0
@@ -258,3 +255,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
         )
     print(check.render_verdicts(verdicts, tolerance, args.alpha))
     return 1 if any(v.failed for v in verdicts) else 0
+
+
+def write_output(path: Path, text: str) -> None:
+    """`-o FILE`: written whole or not at all (a failure leaves no empty or partial file)."""
+    try:
+        atomic.write(path, text)
+    except OSError as exc:
+        raise HarnessError(f"-o {path}: cannot write: {exc.strerror or exc}") from None
+    print(f"wrote {path}")

@@ -27,6 +27,7 @@ two protocols never share a table.
 from __future__ import annotations
 
 import json
+import shlex
 import math
 import re
 from collections.abc import Sequence
@@ -265,7 +266,7 @@ def _set_flags(config: dict[str, Any]) -> list[str]:
     }
     varied = (config.get("variant") or {}).get("settings") or {}
     settings = {**given, **{k: v for k, v in varied.items() if "." in k}}
-    return [f"--set {key}={_cli_value(value)}" for key, value in settings.items()]
+    return [f"--set {shlex.quote(f'{key}={_cli_value(value)}')}" for key, value in settings.items()]
 
 
 def _cli_value(value: Any) -> str:
@@ -282,10 +283,11 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
     for run in runs:
         r, config = run.result, run.result.config
         encoder, strategy = config.get("encoder") or {}, config.get("strategy") or {}
-        words = ["harness run --model", r.model, "--strategy", r.strategy, "--task", r.task]
-        words += ["--dataset", r.dataset]
+        # what a user typed is quoted for the shell (a path with spaces stays one word)
+        words = ["harness run --model", shlex.quote(r.model), "--strategy", r.strategy]
+        words += ["--task", r.task, "--dataset", shlex.quote(r.dataset)]
         if config.get("data_dir"):
-            words += ["--data-dir", str(config["data_dir"])]
+            words += ["--data-dir", shlex.quote(str(config["data_dir"]))]
         optional = [
             ("--split", config.get("split"), "test"),
             ("--limit", config.get("limit"), None),
@@ -299,7 +301,7 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
         words += [
             f"{flag} {value}" for flag, value, default in optional if value not in (default, None)
         ]
-        words += [*_set_flags(config), "--results", str(root)]
+        words += [*_set_flags(config), "--results", shlex.quote(str(root))]
         groups.setdefault(" ".join(words), []).append(r.partition)
     return [
         command.replace(" --results", f" --languages {','.join(sorted(parts))} --results")

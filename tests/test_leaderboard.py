@@ -185,3 +185,30 @@ def test_the_shipped_reported_numbers_are_the_ones_in_the_design():
     assert rc["hypernet-evo"]["cross-repo"].published == "60.3"
     assert rc["none"]["cross-repo"].published == "45.7"
     assert rc["per-repo LoRA"]["in-repo"].published == "64.0"
+
+
+def test_regenerate_commands_quote_what_the_user_typed(tmp_path: Path, capsys):
+    """Paths with spaces or a newline, and settings with spaces, come back as one word each."""
+    import shlex
+
+    root = tmp_path / "my results"
+    data_dir = tmp_path / "my data\nfolder"
+    given = {"data_dir": str(data_dir), "settings": {"dataset": {"note": "a b"}}}
+    write_run(root, {"mrr": [1.0, 0.5]}, model="hf:/models/my model", config=given)
+    assert main(["leaderboard", "--task", "t2c", "--results", str(root)]) == 0
+    out = capsys.readouterr().out
+    command = out[out.index("harness run") : out.index("\n", out.index("--results"))]
+    words = shlex.split(command)
+    assert words[words.index("--model") + 1] == "hf:/models/my model"
+    assert words[words.index("--data-dir") + 1] == str(data_dir)
+    assert words[words.index("--results") + 1] == str(root)
+    assert words[words.index("--set") + 1] == "dataset.note=a b"
+
+
+def test_output_to_an_unwritable_place_leaves_nothing(store, tmp_path: Path, capsys):
+    (tmp_path / "blocked").write_text("a file")
+    assert main([*ARGS, "-o", str(tmp_path / "blocked" / "board.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"harness: error: -o {tmp_path / 'blocked' / 'board.md'}: cannot write")
+    assert "\n" not in err and (tmp_path / "blocked").read_text() == "a file"
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
