@@ -229,16 +229,26 @@ among as many candidates as a full one and its per-query scores are the full run
 
 
 def limited(split: RetrievalSplit, limit: int | None) -> RetrievalSplit:
-    """The first `limit` queries with their qrels; the corpus stays whole (``LIMIT_RULE``)."""
+    """The first `limit` queries with their qrels; the corpus stays whole (``LIMIT_RULE``).
+
+    Pooled splits keep every pool of a kept query whole and drop the pools no kept query
+    ranks in: the same candidates for each query, less to encode.
+    """
     if limit is None or limit >= len(split.queries):
         return split
     kept = list(split.queries)[:limit]
+    corpus, corpus_pool = split.corpus, split.corpus_pool
+    query_pool = {q: split.query_pool[q] for q in kept} if split.query_pool else None
+    if query_pool is not None and corpus_pool is not None:
+        asked = set(query_pool.values())
+        corpus_pool = {d: pool for d, pool in corpus_pool.items() if pool in asked}
+        corpus = {d: text for d, text in corpus.items() if d in corpus_pool}
     return RetrievalSplit(
         queries={q: split.queries[q] for q in kept},
-        corpus=split.corpus,
+        corpus=corpus,
         qrels={q: split.qrels[q] for q in kept},
-        query_pool={q: split.query_pool[q] for q in kept} if split.query_pool else None,
-        corpus_pool=split.corpus_pool,
+        query_pool=query_pool,
+        corpus_pool=corpus_pool,
     )
 
 
