@@ -167,10 +167,14 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
         raise InputError(f"not valid TOML: {exc}", path=path) from None
     options: dict[str, Any] = {}
     settings: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in raw.items():
         dest = key.replace("-", "_")
         if key == RESOLVED_KEY:
             continue
+        if dest in spelled:  # max_length and max-length: which one was meant?
+            raise InputError(f"keys {spelled[dest]!r} and {key!r} name one option", path=path)
+        spelled[dest] = key
         if dest == "config" or dest not in table.actions:
             known = sorted(d for d in table.actions if d != "config")
             close = difflib.get_close_matches(dest, known, n=1)
@@ -201,6 +205,8 @@ def _file_settings(value: Any, path: Path) -> dict[str, Any]:
         for name, item in table.items():
             key = f"{SECTION_ALIASES.get(section, section)}.{name}"
             where = f"set.{section}.{name}"
+            if key in settings:  # [set.lora] and [set.strategy] both give it
+                raise InputError(f"key {where!r} is given twice (as {key!r})", path=path)
             if isinstance(item, dict):
                 raise InputError(f"key {where!r}: expected a value, not a table", path=path)
             if isinstance(item, list):

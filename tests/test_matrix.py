@@ -146,6 +146,10 @@ alpha = 16
         ('model = "a"\ntask = "t2c"\ndtype = "half"\n', "key 'dtype': 'half' is not one of"),
         ('model = "a"\ntask = "t2c"\nset = 3\n', "key 'set' must hold tables"),
         ('model = "a"\ntask = [\n', "not valid TOML"),
+        ('model = "a"\ntask = "t2c"\nmax_length = 64\nmax-length = 128\n',
+         "keys 'max_length' and 'max-length' name one option"),
+        ('model = "a"\ntask = "t2c"\n[set.lora]\nr = 8\n[set.strategy]\nr = 16\n',
+         "key 'set.strategy.r' is given twice (as 'strategy.r')"),
     ],
 )  # fmt: skip
 def test_config_mistakes_are_one_line_errors_naming_the_key_and_file(
