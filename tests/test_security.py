@@ -337,3 +337,30 @@ def test_dataset_and_language_names_cannot_point_at_folders(tmp_path, capfd, fla
     assert not (tmp_path / "results").exists()
     escaped = [(base / value).resolve() for base in (tree, tmp_path / "cache") for value in flags]
     assert not [path for path in escaped if path.exists() and tmp_path not in path.parents]
+
+
+def test_a_model_folder_with_only_pickle_weights_is_one_line_and_never_unpickled(
+    tiny_bert: Path, code_tree: Path, tmp_path: Path, capfd
+):
+    import pickle
+    import shutil
+
+    from harness.cli import main
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    marker = tmp_path / "payload-ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))
+    args = ["run", "--model", f"hf:{folder}", "--task", "t2c", "--results", str(tmp_path / "r"),
+            "--cache-dir", str(tmp_path / "c"), "--data-dir", str(code_tree)]  # fmt: skip
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip().splitlines()[-1]
+    assert "has only pickle weights (pytorch_model.bin); harness loads only safetensors" in err
+    assert err.startswith("harness: error: model folder") and not marker.exists()

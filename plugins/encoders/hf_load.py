@@ -124,6 +124,9 @@ def max_length_limit(config: PretrainedConfig, tokenizer: Any) -> int | None:
     return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None
 
 
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
 def _checked_folder(reference: str) -> Path:
     folder = Path(reference).expanduser()
     if not folder.exists():
@@ -134,6 +137,13 @@ def _checked_folder(reference: str) -> Path:
         raise HarnessError(
             f"model folder {folder} has no config.json "
             "(expected a Hugging Face model written by save_pretrained)"
+        )
+    pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles and not any(folder.glob("*.safetensors")):
+        raise HarnessError(
+            f"model folder {folder} has only pickle weights ({', '.join(pickles)}); harness "
+            "loads only safetensors (a pickle can run code): where you trust the files, load "
+            "them with transformers and save_pretrained(..., safe_serialization=True)"
         )
     return folder
 
