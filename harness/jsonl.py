@@ -68,4 +68,16 @@ def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise InputError("JSON nested too deeply", path=path, line=number) from None
         if not isinstance(record, dict):
             raise InputError("not a JSON object", path=path, line=number)
+        if "\\u" in line:  # an escaped lone surrogate is no text a tokenizer can take
+            check_text(record, path, number)
         yield number, record
+
+
+def check_text(value: Any, path: Path, line: int | None = None) -> None:
+    """Refuse strings in `value` that are not Unicode text (a lone surrogate such as the
+    JSON escape ``\\ud800``): tokenizers reject them with a traceback deep inside."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = exc.object[exc.start : exc.end].encode("unicode_escape").decode()
+        raise InputError(f"a string holds {bad}, which is not text", path=path, line=line) from None

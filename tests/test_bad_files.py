@@ -21,6 +21,8 @@ CASES = [
     ("latin1.jsonl", b'{"a": "caf\xe9"}\n', ":1: not UTF-8: byte 0xe9 at column 11"),
     ("list.jsonl", b'{"a": 1}\n[1, 2]\n', ":2: not a JSON object"),
     ("broken.jsonl", b'{"a": 1}\n{"a": \n', ":2: not JSON"),
+    ("surrogate.jsonl", b'{"a": "ok \\ud83d\\ude00"}\n{"a": "x\\ud800y"}\n',
+     ":2: a string holds \\ud800, which is not text"),
 ]  # fmt: skip
 
 
