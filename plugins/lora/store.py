@@ -74,7 +74,9 @@ class AdapterStore:
         return StoredAdapter(key, folder, json.loads(meta_file.read_text()))
 
     def save(self, key: str, peft_model: Any, meta: dict[str, Any]) -> StoredAdapter:
-        """Write the adapter beside its meta, then move the folder into place atomically."""
+        """Write the adapter beside its meta, then move the folder into place atomically.
+        An adapter with a non-finite weight (a training that diverged) is never stored."""
+        check_finite_weights(peft_model, key)
         tmp = self.root / f".{key}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         peft_model.save_pretrained(str(tmp), save_embedding_layers=False)
@@ -103,3 +105,16 @@ class AdapterStore:
             what = "no adapter" if not matches else f"{len(matches)} adapters"
             raise HarnessError(f"{what} in {self.root} with a key starting {prefix!r}")
         return matches[0]
+
+
+def check_finite_weights(peft_model: Any, key: str) -> None:
+    """Raise a one-line HarnessError when a trained LoRA weight is NaN or infinite."""
+    import torch
+    from peft import get_peft_model_state_dict
+
+    for name, tensor in get_peft_model_state_dict(peft_model).items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise HarnessError(
+                f"adapter {key}: training left non-finite values in {name} (a learning rate "
+                "too high?); nothing was stored"
+            )
