@@ -16,8 +16,9 @@ score list per control, as the hypernetwork strategies store them) gets one
 row per control beneath its own row, e.g. ``hypernet-static: shuffled``. A
 control row takes no part in bold or marks; each of its cells carries the
 system's gain over the control (system - control) and the paired sign-flip p of
-that gain, on the same examples. A ``diversity`` record (the adapters' mean
-pairwise cosine and the collapse flag) becomes a note under the table.
+that gain, on the same examples, Holm-corrected over the control cells of the
+column as the marks are. A ``diversity`` record (the adapters' mean pairwise
+cosine and the collapse flag) becomes a note under the table.
 
 Datasets: results of a split other than the task's own are stored as
 ``<dataset>@<split>`` and selected by that name (``--dataset local@test``), so
@@ -64,6 +65,8 @@ class Cell:
     """Control rows: the system's value minus the control's (same examples)."""
     gain_p: float | None = None
     """Control rows: the sign-flip p-value of that gain."""
+    gain_p_holm: float | None = None
+    """Control rows: `gain_p` Holm-corrected over the control cells of the column."""
     spread: float | None = None
     """Replicate rows: the standard deviation of the value over seeds."""
     n_seeds: int = 1
@@ -156,6 +159,11 @@ def build(
         if len(partitions) > 1:
             _add_mean(control, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
         _add_gains(system, control, columns, partitions, metric, n_permutations, seed)
+    for column in columns:  # the controls' tests of a column are one family, as the marks'
+        cells = [c.cells[column] for c in controls if column in c.cells]
+        tested = [cell for cell in cells if cell.gain_p is not None]
+        for cell, adjusted in zip(tested, holm([c.gain_p for c in tested]), strict=True):
+            cell.gain_p_holm = adjusted
     ordered = []
     for row in measured:
         ordered += [
@@ -209,12 +217,20 @@ def _control_rows(
             row.cells[run.result.partition] = Cell(float(values.mean()), half, limit=limit)
             row.scores[run.result.partition] = aligned
         diversity = recorded.get("diversity") or {}
-        if diversity.get("mean_cosine") is not None:
+        # the updates' cosine where recorded (the factors' in older results); one adapter
+        # cannot show a collapse
+        cosine = diversity.get("mean_update_cosine", diversity.get("mean_cosine"))
+        if cosine is not None:
             flag = "collapsed" if diversity.get("collapsed") else "not collapsed"
+            of = "updates'" if "mean_update_cosine" in diversity else "factors'"
             notes[(run.result.model, label)] = (
                 f"{run.result.model} {label}: the {diversity.get('n_adapters', '?')} adapters' "
-                f"mean pairwise cosine {float(diversity['mean_cosine']):.3f} ({flag}: the flag is "
-                f"at {diversity.get('collapse_cosine', '?')})"
+                f"mean pairwise cosine {float(cosine):.3f} ({of}; {flag}: the flag is at "
+                f"{diversity.get('collapse_cosine', '?')})"
+            )
+        elif diversity:
+            notes[(run.result.model, label)] = (
+                f"{run.result.model} {label}: collapse unknown (one evaluated repository)"
             )
     return list(controls.values()), [notes[k] for k in sorted(notes)]
 

@@ -59,7 +59,8 @@ def _number(cell: Cell) -> str:
     if cell.spread is not None:  # a system's replicates: the spread over its seeds
         text += f" (sd {100 * cell.spread:.2f})"
     if cell.gain is not None:  # a control: the system's gain over it
-        text += f" (gain {100 * cell.gain:+.2f}, p {cell.gain_p:.2g})"
+        p_value = cell.gain_p if cell.gain_p_holm is None else cell.gain_p_holm
+        text += f" (gain {100 * cell.gain:+.2f}, p {p_value:.2g})"
     return text
 
 
@@ -104,8 +105,9 @@ def _legend(board: Leaderboard) -> list[str]:
         lines.append(
             "Rows `STRATEGY: CONTROL` are that strategy's controls, scored on the same "
             "examples (e.g. shuffled: another repository's adapter; mean_adapter: the mean of "
-            "all adapters): no bold or marks; gain = the strategy minus the control, with its "
-            "paired sign-flip p."
+            "the training repositories' adapters, the scored one left out): no bold or marks; "
+            "gain = the strategy minus the control, with its paired sign-flip p, "
+            "Holm-corrected over the control cells of the column."
         )
         lines += board.notes
     if any(c.spread is not None for r in board.rows for c in r.cells.values()):
@@ -204,7 +206,8 @@ def _csv(board: Leaderboard) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["task", "dataset", "metric", "model", "strategy", "source", "column",
                      "value_x100", "half_x100", "best", "same_as_best", "p_holm", "control_of",
-                     "gain_x100", "gain_p", "limit", "seeds", "seed_sd_x100"])  # fmt: skip
+                     "gain_x100", "gain_p", "gain_p_holm", "limit", "seeds",
+                     "seed_sd_x100"])  # fmt: skip
     for row in board.rows:
         for column in board.columns:
             cell = row.cells.get(column)
@@ -217,6 +220,7 @@ def _csv(board: Leaderboard) -> str:
                 int(cell.same_as_best), "" if cell.p_holm is None else f"{cell.p_holm:.6g}",
                 row.control_of, "" if cell.gain is None else f"{100 * cell.gain:.4f}",
                 "" if cell.gain_p is None else f"{cell.gain_p:.6g}",
+                "" if cell.gain_p_holm is None else f"{cell.gain_p_holm:.6g}",
                 "" if cell.limit is None else cell.limit,
                 cell.n_seeds, "" if cell.spread is None else f"{100 * cell.spread:.4f}",
             ])  # fmt: skip
@@ -243,7 +247,11 @@ def _json(board: Leaderboard, costs: Costs) -> str:
                     "seeds": cell.n_seeds,
                     "seed_sd": cell.spread,
                     "limit": cell.limit,
-                    **({"gain": cell.gain, "gain_p": cell.gain_p} if row.control_of else {}),
+                    **(
+                        {"gain": cell.gain, "gain_p": cell.gain_p, "gain_p_holm": cell.gain_p_holm}
+                        if row.control_of
+                        else {}
+                    ),
                 }
                 for column, cell in row.cells.items()
             },

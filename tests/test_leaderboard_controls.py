@@ -61,8 +61,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str
         order = np.random.default_rng(1).permutation(N)  # controls stored in another order
         controls = {
             "metric": "exact_match",
-            "diversity": {"n_adapters": 2, "mean_cosine": 0.4321, "collapse_cosine": 0.99,
-                          "collapsed": False},
+            "diversity": {"n_adapters": 2, "mean_cosine": 0.9, "mean_update_cosine": 0.4321,
+                          "collapse_cosine": 0.99, "collapsed": False},
             "per_example": {
                 "ids": [ids[i] for i in order],
                 **{name: scores[name][partition][order].tolist()
@@ -105,9 +105,45 @@ def test_control_rows_carry_the_gain_and_its_exact_p(store):
     assert rows["hypernet-static: mean_adapter"].cells["alpha"].value > system["alpha"].mean()
     assert rows["hypernet-static"].cells["alpha"].best
     assert board.notes == [
-        "lm hypernet-static: the 2 adapters' mean pairwise cosine 0.432 (not collapsed: "
-        "the flag is at 0.99)"
+        "lm hypernet-static: the 2 adapters' mean pairwise cosine 0.432 (updates'; not "
+        "collapsed: the flag is at 0.99)"
     ]
+
+
+def test_the_control_p_values_are_holm_corrected_within_the_column(store):
+    """Two controls per column are one family, as the marks' tests are: the smaller p is
+    doubled, the larger kept at least as large (Holm), from the exact p-values."""
+    board = build(Path("store"), "rc", n_permutations=20_000)
+    rows = {row.strategy: row for row in board.rows}
+    system = store["system"]
+    for column in ("alpha", "beta", "mean"):
+        strata = ["alpha", "beta"] if column == "mean" else [column]
+        exact = {
+            name: _exact_sign_flip([system[p] - store[name][p] for p in strata])
+            for name in ("shuffled", "mean_adapter")
+        }
+        low, high = sorted(exact.values())
+        by_hand = {}
+        for name, p in exact.items():
+            by_hand[name] = min(1.0, 2 * low) if p == low else max(min(1.0, 2 * low), high)
+        for name in ("shuffled", "mean_adapter"):
+            cell = rows[f"hypernet-static: {name}"].cells[column]
+            assert cell.gain_p_holm == pytest.approx(by_hand[name], abs=0.04), (column, name)
+            assert cell.gain_p_holm >= cell.gain_p
+
+
+def test_one_evaluated_repository_leaves_the_collapse_unknown(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ids = [f"a{i}" for i in range(N)]
+    controls = {"metric": "exact_match",
+                "diversity": {"n_adapters": 1, "mean_cosine": None, "mean_update_cosine": None,
+                              "collapse_cosine": 0.99, "collapsed": None},
+                "per_example": {"ids": ids, "shuffled": [0.0] * N}}  # fmt: skip
+    write_run(Path("store"), {"exact_match": np.ones(N)}, ids=ids, model="lm",
+              strategy="hypernet-static", task="rc", partition="alpha",
+              config={"encoder_info": {"controls": controls}})  # fmt: skip
+    board = build(Path("store"), "rc")
+    assert board.notes == ["lm hypernet-static: collapse unknown (one evaluated repository)"]
 
 
 def test_every_format_shows_the_controls(store, capsys: pytest.CaptureFixture[str]):

@@ -2,16 +2,26 @@
 
 - **Diversity**: the mean pairwise cosine of the adapters generated for the
   evaluated repositories, over their flattened factors (A and B of every
-  module) and over their weight updates ``B A``. A hypernetwork whose adapters
-  are all alike (cosine at or above `collapse_cosine`, 0.99 by default) is
-  flagged ``collapsed``: whatever it gains is a generic adapter's gain
-  ("conditioning collapse", cosine 0.998 in an audit of Code2LoRA's release).
+  module) and over their weight updates ``B A``. What an adapter does is its
+  update, so the flag reads the updates: adapters whose updates are all alike
+  (update cosine at or above `collapse_cosine`, 0.99 by default; identical or
+  all zero counts as cosine 1) are flagged ``collapsed``: whatever they gain is
+  a generic adapter's gain ("conditioning collapse", cosine 0.998 in an audit of
+  Code2LoRA's release). The factors' cosine cannot tell: an untrained network
+  (every B = 0, every update 0) has factor cosine ~0.98. With one adapter the
+  flag is ``None`` (unknown).
 - **Shuffled repository**: each repository scored with another repository's
   adapter (a seeded derangement; with one repository, a training
   repository's). The drop from the real adapter is the repository-specific
   gain.
-- **Mean adapter**: every repository scored with the mean of the generated
-  updates (exactly: the factors stacked into one LoRA of rank n x r).
+- **Mean adapter**: every repository scored with the mean update of the
+  adapters written for the *training* repositories other than the scored one
+  (leave-one-out: in a cross-repo split the scored repository is never a
+  training one; in-repo it is, and its own update is taken out). A mean that
+  held the scored repository's own adapter would share its gain, and with one
+  evaluated repository would be that adapter. Exact: the factors stacked into
+  one LoRA of rank n x r, or, where n x r passes a module's smaller width, the
+  summed update itself (`UpdateSum`).
 
 The per-example scores of each control go into the result (``encoder_info``),
 so each control can be paired with the hypernetwork's own scores.
@@ -21,10 +31,11 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from harness.plugins.hypernet.functional import (
     AdaptedModel,
@@ -52,7 +63,8 @@ def derangement(n: int, seed: int) -> list[int]:
 
 
 def diversity(adapters: Adapters, threshold: float) -> dict[str, Any]:
-    """Mean pairwise cosines of `adapters` (one per repository) and the collapse flag."""
+    """Mean pairwise cosines of `adapters` (one per repository) and the collapse flag
+    (True, False, or None: unknown with fewer than two adapters)."""
     factors = mean_off_diagonal(pairwise_cosines(adapters.flat()))
     updates = mean_off_diagonal(update_cosines(adapters))
     return {
@@ -60,8 +72,91 @@ def diversity(adapters: Adapters, threshold: float) -> dict[str, Any]:
         "mean_cosine": None if factors is None else round(factors, 6),
         "mean_update_cosine": None if updates is None else round(updates, 6),
         "collapse_cosine": threshold,
-        "collapsed": factors is not None and factors >= threshold,
+        "collapse_reads": "mean_update_cosine",
+        "collapsed": None if updates is None else updates >= threshold,
     }
+
+
+def collapse_word(flag: bool | None) -> str:
+    """How a report prints the flag."""
+    return "unknown" if flag is None else "collapsed" if flag else "not collapsed"
+
+
+class UpdateSum:
+    """One adapter whose update is ``sum_k w_k B_k A_k`` over the adapters added, exactly.
+
+    A module whose summed rank (`ranks`, known up front) fits within its smaller width keeps
+    the factors stacked (``[w_1 B_1 ... w_n B_n] @ [A_1; ...; A_n]``); a larger one sums the
+    dense update and writes it as a LoRA of rank min(in, out) with an identity factor, so
+    memory stays bounded by the module's own size however many adapters are added.
+    """
+
+    def __init__(self, ranks: Mapping[str, int], scaling: float) -> None:
+        self.ranks, self.scaling = dict(ranks), scaling
+        self.stacked: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        self.dense: dict[str, torch.Tensor] = {}
+
+    def add(self, weight: float, adapters: Adapters) -> UpdateSum:
+        if adapters.scaling != self.scaling:
+            raise ValueError("adapters of different scalings cannot be summed")
+        for path, (a, b) in adapters.factors.items():
+            rank, width_in = a.shape[0] * a.shape[1], a.shape[2]
+            if self.ranks[path] <= min(width_in, b.shape[1]):
+                parts = self.stacked.setdefault(path, ([], []))
+                parts[0].append(a.reshape(rank, width_in))
+                parts[1].append((b * weight).permute(1, 0, 2).reshape(b.shape[1], rank))
+            else:
+                update = torch.einsum("nor,nri->oi", b.double(), a.double()) * weight
+                self.dense[path] = self.dense.get(path, 0) + update
+        return self
+
+    def result(self) -> Adapters:
+        factors = {p: (torch.cat(a)[None], torch.cat(b, dim=1)[None])
+                   for p, (a, b) in self.stacked.items()}  # fmt: skip
+        for path, update in self.dense.items():
+            out, width_in = update.shape
+            update = update.float()
+            if width_in <= out:
+                factors[path] = (torch.eye(width_in, device=update.device)[None], update[None])
+            else:
+                factors[path] = (update[None], torch.eye(out, device=update.device)[None])
+        return Adapters(factors, self.scaling)
+
+
+def mean_without(mean: Adapters, n: int, own: Adapters) -> Adapters:
+    """The mean of n updates with `own` (one of them) taken out: (n mean - own) / (n - 1)."""
+    ranks = {p: mean.factors[p][0].shape[1] + own.rank for p in mean.factors}
+    total = UpdateSum(ranks, mean.scaling).add(n / (n - 1), mean)
+    return total.add(-1.0 / (n - 1), own).result()
+
+
+def leave_one_out_means(
+    write: Callable[[list[str]], Adapters],
+    pool: Sequence[str],
+    evaluated: Sequence[str],
+    own: Callable[[str], Adapters],
+    rank: int,
+) -> dict[str, tuple[Adapters, int]]:
+    """Each evaluated repository's mean-adapter control and how many adapters it averages:
+    the mean update over the `pool` (the training repositories, whose adapters `write`
+    gives 16 at a time) without the repository itself. None for a repository that is
+    the whole pool."""
+    total: UpdateSum | None = None
+    for start in range(0, len(pool), 16):
+        chunk = write(list(pool[start : start + 16]))
+        if total is None:
+            total = UpdateSum({p: len(pool) * rank for p in chunk.factors}, chunk.scaling)
+        total.add(1.0 / len(pool), chunk)
+    if total is None:
+        return {}
+    mean, n = total.result(), len(pool)
+    out: dict[str, tuple[Adapters, int]] = {}
+    for name in evaluated:
+        if name not in pool:
+            out[name] = (mean, n)
+        elif n > 1:
+            out[name] = (mean_without(mean, n, own(name)), n - 1)
+    return out
 
 
 def adapted_view(lm: Any, adapter: Adapters, targets: Sequence[Any], info: dict[str, Any]) -> Any:

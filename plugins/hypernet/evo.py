@@ -98,6 +98,9 @@ class HypernetEvo(HypernetStatic):
             return (example.repo, 0)
         return (example.repo, self.steps_of.get(example.repo, {}).get(example.commit_index, 0))
 
+    def final_condition(self, repo: str) -> Condition:
+        return (repo, len(self._inputs.diffs.get(repo, ())))
+
     def _generate(self, dataset: CompletionDataset) -> None:
         for name in sorted(dataset.partitions):
             began = time.perf_counter()

@@ -135,7 +135,8 @@ def update_cosines(adapters: Adapters) -> torch.Tensor:
     """Pairwise cosine (n x n) of the weight updates ``B_i A_i`` over all modules.
 
     Computed through rank x rank Gram matrices, ``<B_i A_i, B_j A_j> = sum((B_i^T B_j) *
-    (A_i A_j^T))``, so no update is ever materialised.
+    (A_i A_j^T))``, so no update is ever materialised. Two zero updates (a new network's,
+    whose B is 0) are identical, cosine 1; a zero and a non-zero one have cosine 0.
     """
     n = adapters.count
     inner = torch.zeros(n, n, dtype=torch.float64)
@@ -144,8 +145,12 @@ def update_cosines(adapters: Adapters) -> torch.Tensor:
         gram_b = torch.einsum("ior,jos->ijrs", b, b)
         gram_a = torch.einsum("irk,jsk->ijrs", a, a)
         inner += (gram_b * gram_a).sum(dim=(2, 3))
-    norms = inner.diagonal().clamp(min=1e-30).sqrt()
-    return (inner / norms[:, None] / norms[None, :]).float()
+    squares = inner.diagonal()
+    norms = squares.clamp(min=1e-30).sqrt()
+    cosines = inner / norms[:, None] / norms[None, :]
+    zero = squares <= 1e-30
+    cosines[zero[:, None] & zero[None, :]] = 1.0
+    return cosines.float()
 
 
 def pairwise_cosines(rows: torch.Tensor) -> torch.Tensor:

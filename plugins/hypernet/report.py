@@ -7,8 +7,10 @@ result's ``config.encoder_info.controls``) and prints, per repository and
 pooled over repositories (each weighing equally, as a leaderboard's mean):
 the score, each control's score, the difference (the repository-specific
 gain for the shuffled control), its paired-bootstrap 95% interval and the
-sign-flip p-value; and the adapters' mean pairwise cosine with the collapse
-flag.
+sign-flip p-value, Holm-corrected as the leaderboard corrects its columns (the
+family: every control test of one partition, or of the pooled rows); and the
+adapters' mean pairwise cosine (of their updates) with the collapse flag
+(unknown with one evaluated repository).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from harness.compare import ExampleScores, align, load_runs, read_scores
 from harness.errors import InputError
-from harness.significance import paired_bootstrap_ci, sign_flip_test
+from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
 
 CONTROLS = ("shuffled", "mean_adapter", "first_snapshot")
 
@@ -35,6 +37,7 @@ class ControlTest:
     ci_low: float
     ci_high: float
     p_value: float
+    p_holm: float = 1.0  # Holm-corrected within the partition's family (`control_rows`)
 
 
 @dataclass
@@ -44,9 +47,20 @@ class ControlRow:
     partition: str
     n: int
     score: float
-    mean_cosine: float | None
-    collapsed: bool
+    mean_cosine: float | None  # of the adapters' updates (of the factors: older results)
+    collapsed: bool | None  # None: unknown (fewer than two evaluated repositories)
     tests: dict[str, ControlTest] = field(default_factory=dict)
+
+
+def _cosine(diversity: dict[str, Any]) -> float | None:
+    found = diversity.get("mean_update_cosine", diversity.get("mean_cosine"))
+    return None if found is None else float(found)
+
+
+def _collapsed(diversity: dict[str, Any]) -> bool | None:
+    if int(diversity.get("n_adapters", 0)) < 2 or diversity.get("collapsed") is None:
+        return None
+    return bool(diversity["collapsed"])
 
 
 def _test(main: list[np.ndarray], control: list[np.ndarray], seed: int) -> ControlTest:
@@ -87,7 +101,7 @@ def control_rows(path: Path, seed: int = 0) -> list[ControlRow]:
         diversity = controls.get("diversity", {})
         row = ControlRow(
             run.result.model, run.result.strategy, run.result.partition, len(main),
-            float(main.mean()), diversity.get("mean_cosine"), bool(diversity.get("collapsed")),
+            float(main.mean()), _cosine(diversity), _collapsed(diversity),
             {name: _test([main], [values], seed) for name, values in found.items()},
         )  # fmt: skip
         rows.append(row)
@@ -101,12 +115,18 @@ def control_rows(path: Path, seed: int = 0) -> list[ControlRow]:
         rows.append(
             ControlRow(
                 model, strategy, "(all)", sum(len(m) for m in mains),
-                float(np.mean([m.mean() for m in mains])), diversity.get("mean_cosine"),
-                bool(diversity.get("collapsed")),
+                float(np.mean([m.mean() for m in mains])), _cosine(diversity),
+                _collapsed(diversity),
                 {name: _test(mains, [f[name] for _, f, _ in parts], seed)
                  for name in CONTROLS if name in shared},
             )
         )  # fmt: skip
+    families: dict[str, list[ControlTest]] = {}
+    for row in rows:
+        families.setdefault(row.partition, []).extend(row.tests.values())
+    for tests in families.values():
+        for test, adjusted in zip(tests, holm([t.p_value for t in tests]), strict=True):
+            test.p_holm = adjusted
     return rows
 
 
@@ -116,7 +136,7 @@ def _cell(test: ControlTest | None) -> list[str]:
     return [
         f"{100 * test.score:.2f}",
         f"{100 * test.difference:+.2f} [{100 * test.ci_low:+.1f}, {100 * test.ci_high:+.1f}]",
-        f"{test.p_value:.1e}" if test.p_value < 0.001 else f"{test.p_value:.3f}",
+        f"{test.p_holm:.1e}" if test.p_holm < 0.001 else f"{test.p_holm:.3f}",
     ]
 
 
@@ -127,7 +147,7 @@ def render(rows: list[ControlRow]) -> str:
     shown = [c for c in CONTROLS if any(c in r.tests for r in rows)]
     headers = ["model", "strategy", "partition", "n", "score"]
     for name in shown:
-        headers += [name, "gain", "p"]
+        headers += [name, "gain", "p (Holm)"]
     headers += ["cosine", "collapsed"]
     table = []
     for row in rows:
@@ -135,7 +155,8 @@ def render(rows: list[ControlRow]) -> str:
         for name in shown:
             line += _cell(row.tests.get(name))
         cosine = "-" if row.mean_cosine is None else f"{row.mean_cosine:.3f}"
-        line += [cosine, "COLLAPSED" if row.collapsed else "no"]
+        flag = "unknown" if row.collapsed is None else "COLLAPSED" if row.collapsed else "no"
+        line += [cosine, flag]
         table.append(line)
     return tabulate(table, headers=headers, disable_numparse=True)
 
@@ -148,9 +169,11 @@ def _controls_command(args: argparse.Namespace) -> int:
         print(render(rows))
         print(
             "\ngain = score - control (x100) with its paired-bootstrap 95% interval and "
-            "sign-flip p; shuffled: another repository's adapter; mean_adapter: the mean "
-            "update of all generated adapters; first_snapshot (Evo): the adapter of h_0; "
-            "cosine: mean pairwise cosine of the generated adapters"
+            "sign-flip p, Holm-corrected over the controls of a partition; shuffled: another "
+            "repository's adapter; mean_adapter: the mean update of the training "
+            "repositories' adapters, the scored one left out; first_snapshot (Evo): the "
+            "adapter of h_0; cosine: mean pairwise cosine of the evaluated repositories' "
+            "adapter updates (collapse unknown with one repository)"
         )
     return 0
 

@@ -60,7 +60,8 @@ class HypernetStatic(Strategy):
         self.training: dict[str, Any] = {}
         self.diversity: dict[str, Any] = {}
         self.shuffled_from: dict[str, str] = {}
-        self.mean_adapter: Adapters | None = None
+        self.mean_adapters: dict[str, Adapters] = {}  # evaluated repository -> its control
+        self.mean_adapter_n: dict[str, int] = {}  # how many training repositories it averages
         self._reader: Any = None
         self._inputs = RepositoryInputs({})
         self.read_seconds = 0.0  # reading one evaluated repository into its vector(s)
@@ -293,7 +294,7 @@ class HypernetStatic(Strategy):
             current[0].scaling,
         )  # fmt: skip
         self.diversity = ctl.diversity(merged, self.settings.collapse_cosine)
-        self.mean_adapter = merged.mean_update()
+        self._prepare_mean_adapters(dataset, names)
         if len(names) > 1:
             order = ctl.derangement(len(names), self.settings.seed)
             self.shuffled_from = {n: names[j] for n, j in zip(names, order, strict=True)}
@@ -303,13 +304,26 @@ class HypernetStatic(Strategy):
                 pick = others[int(np.random.default_rng(self.settings.seed).integers(len(others)))]
                 self.shuffled_from = {names[0]: pick}
                 self.adapters.setdefault(pick, self.adapters_for([(pick, 0)]))
-        cosine = self.diversity["mean_cosine"]
+        cosine = self.diversity["mean_update_cosine"]
         if self.diversity["collapsed"]:
             console().print(
                 f"[yellow]warning:[/] {self.name}: the adapters of the {len(names)} evaluated "
-                f"repositories are nearly identical (mean pairwise cosine {cosine:.4f} >= "
-                f"{self.settings.collapse_cosine}): conditioning collapse"
+                f"repositories are nearly identical (mean pairwise cosine of their updates "
+                f"{cosine:.4f} >= {self.settings.collapse_cosine}): conditioning collapse"
             )
+
+    def final_condition(self, repo: str) -> Condition:
+        """The condition of a repository's adapter as it is now (Static: its snapshot)."""
+        return (repo, 0)
+
+    def _prepare_mean_adapters(self, dataset: CompletionDataset, names: list[str]) -> None:
+        pool = sorted({e.repo for e in dataset.train})
+        means = ctl.leave_one_out_means(
+            lambda repos: self.adapters_for([self.final_condition(p) for p in repos]),
+            pool, names, self.current_adapter, self.settings.r,
+        )  # fmt: skip
+        self.mean_adapters = {name: mean for name, (mean, _) in means.items()}
+        self.mean_adapter_n = {name: n for name, (_, n) in means.items()}
 
     # --- scoring ------------------------------------------------------------------------------
 
@@ -336,7 +350,11 @@ class HypernetStatic(Strategy):
         return ctl.adapted_view(model, self.adapters[repo], self.targets, info)
 
     def control_views(self, model: Any, repo: str) -> dict[str, Any]:
-        out = {"mean_adapter": ctl.adapted_view(model, self.mean_adapter, self.targets, {})}
+        out = {}
+        if repo in self.mean_adapters:
+            out["mean_adapter"] = ctl.adapted_view(
+                model, self.mean_adapters[repo], self.targets, {}
+            )
         other = self.shuffled_from.get(repo)
         if other is not None:
             out["shuffled"] = ctl.adapted_view(model, self.current_adapter(other), self.targets, {})
@@ -359,6 +377,10 @@ class HypernetStatic(Strategy):
             "metric": self.context.task.main_score,
             "diversity": self.diversity,
             "shuffled_from": self.shuffled_from.get(partition.name),
+            "mean_adapter_of": {
+                "repositories": "training repositories other than the scored one",
+                "n": self.mean_adapter_n.get(partition.name, 0),
+            },
             **{control: ctl.summary(scores) for control, scores in scored.items()},
             "per_example": {"ids": [e.id for e in partition.eval], **scored},
         }

@@ -67,7 +67,8 @@ def network_inputs(
 
     Static: the repository's snapshot vector. Evo: ``h_0`` from the snapshot, then one
     GRU step per diff, as many as the condition says. `constant` replaces every
-    snapshot and diff by zeros: the ablation whose adapters cannot depend on the input.
+    snapshot by zeros and takes no step (zero diffs would still move the state, once per
+    commit): the ablation whose adapters cannot depend on the input, commits included.
     """
     device = network.input_mean.device
     snapshots = torch.stack([inputs.snapshots[repo] for repo, _ in conditions]).to(device)
@@ -77,7 +78,7 @@ def network_inputs(
         return snapshots
     states = network.initial_state(snapshots)
     most = max(steps for _, steps in conditions)
-    if most == 0:
+    if most == 0 or constant:  # blind: not even the number of commits may reach the state
         return states
     width = network.architecture.diff_dim
     rows = []
@@ -89,8 +90,6 @@ def network_inputs(
         padded[:steps] = diffs[:steps]
         rows.append(padded)
     sequence = torch.stack(rows).to(device)
-    if constant:
-        sequence = torch.zeros_like(sequence)
     wanted = torch.tensor([steps for _, steps in conditions], device=device)
     for t in range(most):
         stepped = network.step(states, sequence[:, t])
