@@ -294,7 +294,8 @@ class HypernetStatic(Strategy):
             current[0].scaling,
         )  # fmt: skip
         self.diversity = ctl.diversity(merged, self.settings.collapse_cosine)
-        self._prepare_mean_adapters(dataset, names)
+        if self.settings.controls:  # the training pool's adapters: only when they are scored
+            self._prepare_mean_adapters(dataset, names)
         if len(names) > 1:
             order = ctl.derangement(len(names), self.settings.seed)
             self.shuffled_from = {n: names[j] for n, j in zip(names, order, strict=True)}
