@@ -107,7 +107,9 @@ class CompletionExample:
     `commit_index` is the commit (0 = the first one mined) that introduced the
     assertion on the evolution track, or None; the two split labels follow
     RepoPeftBench (cross-repo: train|cr_val|cr_test|ood_test, in-repo:
-    train|val|test).
+    train|val|test). `statement` is a key of the whole assertion's source with
+    whitespace removed (equal keys, equal statements), or "" where the source
+    does not give one (RepoPeftBench).
     """
 
     id: str
@@ -119,6 +121,29 @@ class CompletionExample:
     commit_index: int | None = None
     cross_repo_split: str = "train"
     in_repo_split: str = "train"
+    statement: str = ""
+
+
+def same_statement(a: CompletionExample, b: CompletionExample) -> bool:
+    """True when `a` and `b` are the same assertion statement, whitespace aside.
+
+    By their `statement` keys when both have one; else by what each shows of
+    it: the prefix's last line and the target, whitespace removed (so a
+    different statement ending in the same line and answer counts as equal).
+
+    >>> a = CompletionExample("a", "r", "x = 1\\nassert f(x) == ", "2")
+    >>> same_statement(a, CompletionExample("b", "r", "y = 0\\nassert f( x )  ==  ", "2"))
+    True
+    """
+    if a.statement and b.statement:
+        return a.statement == b.statement
+    return shown_statement(a) == shown_statement(b)
+
+
+def shown_statement(example: CompletionExample) -> str:
+    """The prefix's last line and the target with whitespace removed (``same_statement``)."""
+    last_line = example.prefix.rpartition("\n")[2]  # from the end: no split of the prefix
+    return "".join((last_line + example.target).split())
 
 
 @dataclass(frozen=True)

@@ -293,7 +293,9 @@ def test_the_budget_rule_by_hand(tiny_lm):
 
 def test_a_demonstration_never_shows_the_example_or_its_line():
     def at(line: int, target: str = "1", path: str = "tests/test_a.py") -> CompletionExample:
-        return CompletionExample(f"r:{path}:{line}", "r", "...", target, path, line)
+        # a statement of its own per line (an equal one is never shown: test_rc_leaks)
+        prefix = f"assert f({line}) == "
+        return CompletionExample(f"r:{path}:{line}", "r", prefix, target, path, line)
 
     example = at(20)
     assert conflicts(example, example, 4)

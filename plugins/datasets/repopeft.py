@@ -79,6 +79,7 @@ def load_repopeft(options: DatasetOptions) -> CompletionDataset:
     """The RepoPeftBench split `options.split` from the parquet files in ``options.data_dir``."""
     from harness.plugins.datasets.common import check_options
     from harness.plugins.local_dataset.completion_loader import select_partitions
+    from harness.plugins.local_dataset.completion_splits import shared_statements
 
     check_options(options.extra, (), NAME)
     if options.split not in COMPLETION_EVAL_SPLITS:
@@ -110,6 +111,8 @@ def load_repopeft(options: DatasetOptions) -> CompletionDataset:
         "files": [str(path) for path in files],
         "protocol": "RepoPeftBench: assertion completion, cross-repo and in-repo splits",
         "n_examples": len(examples),
+        # its own splits are kept as published; this counts their in-repo statement leaks
+        "in_repo_shared_statements": shared_statements(examples),
         "eval_split": options.split,
         "limit": options.limit,
     }

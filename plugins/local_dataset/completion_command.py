@@ -52,6 +52,7 @@ def run_mine_rc(args: argparse.Namespace) -> int:
     from harness.errors import HarnessError
     from harness.plugins.local_dataset.completion_loader import (
         find_repositories,
+        moved_line,
         read_examples,
         write_mined,
     )
@@ -80,6 +81,7 @@ def run_mine_rc(args: argparse.Namespace) -> int:
     meta = write_mined(out, mined, settings, repos, key="mined")
     write_parquet(out / "examples.parquet", read_examples(out, settings.context_chars))
     print(_table(meta))
+    print(moved_line(mined))
     print(f"wrote {out} ({len(mined.examples)} examples, {mined.seconds:.1f} s of mining)")
     return 0
 
@@ -132,7 +134,8 @@ def _unique(repos: list[Any]) -> list[Any]:
 def _table(meta: dict[str, Any]) -> str:
     from harness.plugins.local_dataset.dataset_files import format_table
 
-    header = ["repository", "split", "files read", "examples", "train", "val", "test", "commits"]
+    header = ["repository", "split", "files read", "examples", "train", "val", "test", "moved",
+              "commits"]  # fmt: skip
     rows = []
     for name, info in sorted(meta["repos"].items()):
         in_repo = info["in_repo"]
@@ -143,6 +146,7 @@ def _table(meta: dict[str, Any]) -> str:
                 str(info["files_read"]),
                 str(info["kept"]),
                 *(str(in_repo.get(split, 0)) for split in ("train", "val", "test")),
+                str(info.get("in_repo_moved", 0)),
                 str(info["commits"]),
             ]
         )

@@ -5,7 +5,8 @@ The first call mines the repositories (``completion_mining``) and writes::
     <cache_dir>/local-rc/<key>/meta.json       settings, repositories, counts per repo and split
     <cache_dir>/local-rc/<key>/examples.jsonl  one example per line: id, repo, test_file, line,
                                                start (the target's character offset), target,
-                                               commit_index, cross_repo_split, in_repo_split
+                                               statement (its key), commit_index,
+                                               cross_repo_split, in_repo_split
     <cache_dir>/local-rc/<key>/files.jsonl     {repo, path, text} of each file with examples
     <cache_dir>/local-rc/<key>/commits.jsonl   {repo, index, sha, diff, example_ids}
 
@@ -53,6 +54,7 @@ from harness.plugins.local_dataset.completion_settings import (
     CompletionSettings,
     completion_settings,
 )
+from harness.plugins.local_dataset.completion_splits import shared_statements
 from harness.plugins.local_dataset.repositories import (
     Repository,
     default_repositories,
@@ -61,8 +63,9 @@ from harness.plugins.local_dataset.repositories import (
 from harness.plugins.local_dataset.sources import python_version
 from harness.progress import console
 
-MINER_VERSION = "1"
+MINER_VERSION = "2"  # 2: in-repo splits by statement group
 CACHE_FOLDER = "local-rc"
+IN_REPO_RULE = "by statement group: equal statements (whitespace aside) share one split"
 
 
 def load_local_completion(options: DatasetOptions) -> CompletionDataset:
@@ -164,8 +167,9 @@ def sizes(mined: MinedCompletion) -> dict[str, Any]:
     for example in mined.examples:
         in_repo[example.in_repo_split] += 1
     commits = sum(len(track) for track in mined.commits.values())
+    moved = sum(report.in_repo_moved for report in mined.reports.values())
     return {"cross_repo": cross, "in_repo": in_repo, "examples": len(mined.examples),
-            "commits": commits}  # fmt: skip
+            "commits": commits, "in_repo_moved": moved}  # fmt: skip
 
 
 def read_examples(folder: Path, context_chars: int) -> list[CompletionExample]:
@@ -213,10 +217,14 @@ def read_dataset(
         "eval_split": split,
         "limit": limit,
         "format": "assertion completion: prefix = test file up to the expected value",
+        "in_repo_rule": IN_REPO_RULE,
+        "in_repo_moved": meta["sizes"].get("in_repo_moved", 0),
     }
+    examples = read_examples(folder, context_chars)
+    described["in_repo_shared_statements"] = shared_statements(examples)  # 0 by the rule
     dataset = completion_partitions(
         "local",
-        read_examples(folder, context_chars),
+        examples,
         split,
         commits=read_commits(folder),
         roots=roots,
@@ -268,8 +276,17 @@ def _say_mined(mined: MinedCompletion, folder: Path) -> None:
     console().print(
         f"local dataset (rc): {len(mined.examples)} assertion examples from "
         f"{sum(r.cross_repo_split is not None for r in mined.reports.values())} repositories "
-        f"({read} test files read, {mined.seconds:.1f} s); cached in {folder}",
+        f"({read} test files read, {mined.seconds:.1f} s); {moved_line(mined)}; cached in {folder}",
         markup=False,
         highlight=False,
         soft_wrap=True,
+    )
+
+
+def moved_line(mined: MinedCompletion) -> str:
+    """What the in-repo rule changed, for the mining message."""
+    moved = sum(r.in_repo_moved for r in mined.reports.values())
+    return (
+        f"in-repo splits by statement group: {moved} assertions moved to the split of an equal "
+        "statement, none dropped"
     )

@@ -15,7 +15,10 @@ For each repository (``repositories``), in order:
 4. for a git repository, the evolution track (``git_history``): an example
    gets the index of the last commit that introduced its assertion, and each
    commit lists the examples it introduced;
-5. label the splits (``completion_splits``).
+5. label the splits (``completion_splits``): in-repo by statement group, so
+   no normalised statement is in two in-repo splits of a repository; the
+   report counts the examples that moved to their group's split
+   (``in_repo_moved``); none is dropped for it.
 
 Examples carry the character offset of their target instead of a prefix; the
 loader cuts the prefix from the file text (``context_chars``).
@@ -56,10 +59,8 @@ class MinedExample:
     in_repo_split: str = "train"
 
     def row(self) -> dict[str, Any]:
-        """The stored record (``statement`` only serves mining)."""
-        values = asdict(self)
-        del values["statement"]
-        return values
+        """The stored record (``statement``, the key, lets ``icl`` tell equal statements)."""
+        return asdict(self)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class RepoReport:
     kept: int = 0
     cross_repo_split: str | None = None
     in_repo: dict[str, int] = field(default_factory=dict)
+    in_repo_moved: int = 0
     commits: int = 0
     examples_with_commit: int = 0
     left_out: str | None = None
@@ -263,10 +265,16 @@ def _labelled(
         report.cross_repo_split = labels[repo]
         report.kept = len(items)
         report.in_repo = {"train": 0, "val": 0, "test": 0}
+        ordered = _in_order(items)  # a group's first example decides; items keep their order
+        splits, report.in_repo_moved = completion_splits.in_repo_labels(
+            [(e.id, e.statement) for e in ordered],
+            settings.seed,
+            val=settings.val_fraction,
+            test=settings.test_fraction,
+        )
+        split_of = {e.id: split for e, split in zip(ordered, splits, strict=True)}
         for example in items:
-            split = completion_splits.in_repo_split(
-                example.id, settings.seed, val=settings.val_fraction, test=settings.test_fraction
-            )
+            split = split_of[example.id]
             report.in_repo[split] += 1
             examples.append(_with(example, cross_repo_split=labels[repo], in_repo_split=split))
     return examples

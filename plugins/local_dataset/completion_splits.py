@@ -1,4 +1,4 @@
-"""Splits of task ``rc``: cross-repo by repository, in-repo by assertion; per-repo caps.
+"""Splits of task ``rc``: cross-repo by repository, in-repo by statement; per-repo caps.
 
 Cross-repo (RepoPeftBench's ``train | cr_val | cr_test | ood_test``): the
 repositories are ordered by ``unit_hash(f"{seed}:repo:{name}")`` and dealt
@@ -16,10 +16,20 @@ cr_test; 2 -> 1 train, 1 cr_test; 5 -> 2/1/1/1; 30 -> 18 train, 6 cr_test,
 3 cr_val, 3 ood_test. ``ood_test`` is held out exactly like ``cr_test``; with
 mined data nothing makes it more out-of-distribution than a hash does.
 
-In-repo (``train | val | test``), for every example of every repository::
+In-repo (``train | val | test``), by statement group: the examples of one
+repository whose assertion statements are equal once whitespace is removed
+(``assertions.statement_key``) form a group, and the whole group takes the
+label its first example (in path, then offset order) draws::
 
-    h = unit_hash(f"{seed}:in:{example id}")
+    h = unit_hash(f"{seed}:in:{first example's id}")
     test if h < test_fraction, val if h < test_fraction + val_fraction, else train
+
+So no statement is in two in-repo splits of a repository: a model trained on
+the ``train`` split has never seen an evaluated assertion's statement with its
+answer. An example alone in its group keeps the label of its own id; one that
+repeats an earlier statement follows it (``in_repo_labels`` counts those as
+moved). A group draws one label whatever its size, so each split's expected
+share of examples is still its fraction.
 
 >>> cross_repo_splits(["a", "b"], seed=0) in ({"a": "train", "b": "cr_test"},
 ...                                            {"a": "cr_test", "b": "train"})
@@ -32,6 +42,7 @@ import random
 from collections.abc import Sequence
 from typing import TypeVar
 
+from harness.data import CompletionExample, shown_statement
 from harness.plugins.local_dataset.splits import unit_hash
 
 T = TypeVar("T")
@@ -85,6 +96,45 @@ def in_repo_split(example_id: str, seed: int, *, val: float = 0.1, test: float =
     """``"train"``, ``"val"`` or ``"test"`` for one example, from a seeded hash of its id."""
     h = unit_hash(f"{seed}:in:{example_id}")
     return "test" if h < test else "val" if h < test + val else "train"
+
+
+def in_repo_labels(
+    examples: Sequence[tuple[str, str]], seed: int, *, val: float = 0.1, test: float = 0.1
+) -> tuple[list[str], int]:
+    """In-repo labels of one repository's ``(id, statement key)`` pairs, given in path and
+    offset order, by statement group (module doc); and how many differ from their own id's.
+
+    >>> in_repo_labels([("r:t.py:1:8", "k1"), ("r:t.py:2:8", "k1")], 0)[0] == [
+    ...     in_repo_split("r:t.py:1:8", 0)] * 2
+    True
+    """
+    group_label: dict[str, str] = {}
+    labels, moved = [], 0
+    for example_id, statement in examples:
+        own = in_repo_split(example_id, seed, val=val, test=test)
+        label = group_label.setdefault(statement, own)
+        labels.append(label)
+        moved += label != own
+    return labels, moved
+
+
+def shared_statements(examples: Sequence[CompletionExample]) -> dict[str, int]:
+    """For ``val`` and ``test``: how many examples have the statement of a training example
+    of the same repository (``harness.data.same_statement``; 0 for mined data, by the rule
+    above; a loader of given splits records it in the dataset's meta)."""
+    training: set[tuple[str, str]] = set()
+    for example in examples:
+        if example.in_repo_split == "train":
+            training.add((example.repo, _statement_of(example)))
+    shared = {"val": 0, "test": 0}
+    for example in examples:
+        if example.in_repo_split in shared:
+            shared[example.in_repo_split] += (example.repo, _statement_of(example)) in training
+    return shared
+
+
+def _statement_of(example: CompletionExample) -> str:
+    return example.statement or f"shown:{shown_statement(example)}"
 
 
 def capped(items: Sequence[T], limit: int, seed: int, label: str) -> list[T]:

@@ -9,7 +9,11 @@ example never sees as a demonstration (:func:`conflicts`):
   line);
 - an example of the same test file whose shown lines (the last
   ``demo_lines`` lines of its prefix and its target) include one of the
-  example's target lines: that would show the answer.
+  example's target lines: that would show the answer;
+- an example of the same assertion statement (whitespace aside) anywhere in
+  the pool: the same question with its answer (``harness.data.same_statement``:
+  mined examples carry the statement's key; RepoPeftBench's are compared by
+  the prefix's last line and the target).
 
 A repeated expected value in another assertion is not excluded: it is
 repository knowledge, as a retrieved chunk would be.
@@ -30,7 +34,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from harness.data import CompletionExample
+from harness.data import CompletionExample, same_statement
 from harness.plugins.rag.prompt import Piece
 
 WORD = re.compile(r"\w+")
@@ -62,6 +66,8 @@ def _shown_lines(example: CompletionExample, demo_lines: int) -> range:
 def conflicts(example: CompletionExample, demo: CompletionExample, demo_lines: int) -> bool:
     """True when `demo` must not be shown to `example` (see the module docstring)."""
     if demo.id == example.id:
+        return True
+    if same_statement(example, demo):
         return True
     if demo.repo != example.repo or demo.test_file != example.test_file:
         return False
