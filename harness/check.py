@@ -4,23 +4,28 @@ A baseline is a JSON file::
 
     {"format": "harness-baseline", "version": 1,
      "suite": [{"model": "hf:path", "task": "t2c", ...}],   # RunRequest fields
-     "tolerance": 0.01,
+     "tolerance": 0.01, "metrics": ["mrr"],
      "runs": [{"task", "dataset", "model", "strategy", "partition", "command",
                "metrics": {name: mean}, "examples": {"id": [...], name: [...]}}]}
 
-`check` runs the suite (or reads `--results DIR`), pairs each run with its
-baseline by example id and tests every metric (harness.compare: paired
-bootstrap interval, sign-flip test, Holm over all of them). A run fails when
-its drop is significant after correction *and* larger than the tolerance (in
-metric units: 0.01 is one point x100). `--update-baseline` records the
-current scores instead. Relative paths in the suite are relative to the
-working directory; an entry without ``cache_dir`` gets a fresh, temporary one,
-so mining and training are redone (and checked) on every call.
+`check` first states, from the baseline alone, the smallest drop each
+comparison (run x metric) detects (harness.check_power) and refuses a suite
+that cannot detect a drop of twice its tolerance. It then runs the suite (or
+reads `--results DIR`), pairs each run with its baseline by example id, and
+tests every metric whose scores changed: a one-sided paired t-test of "the
+mean drop is at most the tolerance" (metric units: 0.01 is one point x100),
+Holm-corrected over the comparisons that are not identical example by
+example. A comparison fails when its corrected p-value is below alpha.
+`--update-baseline` records the current scores instead. Relative paths in the
+suite are relative to the working directory; an entry without ``cache_dir``
+gets a fresh, temporary one, so mining and training are redone (and checked)
+on every call.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,8 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.compare import Comparison, ExampleScores, Run, compare_scores, correct, read_scores
+from harness.check_power import REQUIRED, detectable_drop, margin_test
+from harness.compare import ExampleScores, Run, align, read_scores
 from harness.errors import HarnessError, InputError
+from harness.significance import holm
 
 FORMAT, VERSION = "harness-baseline", 1
 DEFAULT_TOLERANCE = 0.01
@@ -40,11 +47,24 @@ KEY_FIELDS = ("task", "dataset", "model", "strategy", "partition")
 
 @dataclass
 class Verdict:
-    """One metric of one run: the comparison (A = baseline, B = now) and what it means."""
+    """One metric of one run, baseline against now, and what it means."""
 
     run: str
-    comparison: Comparison
-    status: str
+    metric: str
+    n: int
+    baseline: float
+    now: float
+    detectable: float
+    """The smallest drop this comparison detects (harness.check_power), stated before."""
+    upper: float = math.nan
+    """One-sided upper bound of ``now - baseline`` at confidence 1 - alpha / family."""
+    p_holm: float = math.nan
+    """Holm-adjusted p-value of "the drop is at most the tolerance"."""
+    status: str = ""
+
+    @property
+    def difference(self) -> float:
+        return self.now - self.baseline
 
     @property
     def failed(self) -> bool:
@@ -52,6 +72,7 @@ class Verdict:
 
 
 def read_baseline(path: Path) -> dict[str, Any]:
+    """The baseline file, its format, tolerance and metric names checked."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -62,7 +83,39 @@ def read_baseline(path: Path) -> dict[str, Any]:
         raise InputError(f'not a baseline file (expected "format": "{FORMAT}")', path=path)
     if raw.get("version") != VERSION:
         raise InputError(f"baseline version {raw.get('version')!r} is not {VERSION}", path=path)
+    if "tolerance" in raw:
+        try:
+            check_tolerance(raw["tolerance"], '"tolerance"')
+        except HarnessError as exc:
+            raise InputError(str(exc), path=path) from None
+    metrics = raw.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, list) or not metrics:
+            raise InputError('"metrics" must be a non-empty list of metric names', path=path)
+        _known_metrics(metrics, path, '"metrics"')
     return raw
+
+
+def check_tolerance(value: Any, what: str = "--tolerance") -> float:
+    """A tolerance is a finite number in [0, 1) (metric units); anything else is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise HarnessError(f"{what} must be a number in [0, 1), got {value!r}")
+    if not (math.isfinite(value) and 0.0 <= value < 1.0):
+        raise HarnessError(f"{what} must be a finite number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _known_metrics(names: Sequence[Any], path: Path, what: str) -> None:
+    from harness.plugin_manager import plugins
+
+    registered = plugins().metrics
+    for name in names:
+        if not isinstance(name, str) or name not in registered:
+            raise InputError(
+                f"{what}: {name!r} is not a registered metric "
+                f"(known: {', '.join(sorted(registered.names()))})",
+                path=path,
+            )
 
 
 def run_key(run: Run) -> RunKey:
@@ -135,18 +188,26 @@ def request_command(entry: Mapping[str, Any]) -> str:
 
 
 def baseline_runs(baseline: Mapping[str, Any], path: Path) -> dict[RunKey, ExampleScores]:
-    """The stored per-example scores, keyed by run."""
+    """The stored per-example scores, keyed by run: registered metrics, finite, in [0, 1]."""
     stored: dict[RunKey, ExampleScores] = {}
     for number, entry in enumerate(baseline.get("runs") or [], 1):
         try:
             task, dataset, model, strategy, partition = (str(entry[k]) for k in KEY_FIELDS)
             examples = entry["examples"]
             ids = [str(i) for i in examples["id"]]
-            columns = {k: np.asarray(v, dtype=np.float64) for k, v in examples.items() if k != "id"}
+            columns = {k: _scores(v) for k, v in examples.items() if k != "id"}
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"baseline run {number} is malformed: {exc}", path=path) from None
-        if any(len(c) != len(ids) for c in columns.values()):
-            raise InputError(f"baseline run {number}: columns differ in length", path=path)
+        _known_metrics(list(columns), path, f"baseline run {number}")
+        for name, column in columns.items():
+            if len(column) != len(ids):
+                raise InputError(f"baseline run {number}: columns differ in length", path=path)
+            if not np.all((column >= 0.0) & (column <= 1.0)):  # NaN fails both comparisons
+                raise InputError(
+                    f"baseline run {number}: {name} holds a value that is not a finite "
+                    "number in [0, 1]",
+                    path=path,
+                )
         key = (task, dataset, model, strategy, partition)
         stored[key] = ExampleScores(ids, columns, f"{path} (run {number})")
     if not stored:
@@ -156,17 +217,70 @@ def baseline_runs(baseline: Mapping[str, Any], path: Path) -> dict[RunKey, Examp
     return stored
 
 
+def _scores(values: Any) -> np.ndarray:
+    if not isinstance(values, list) or any(
+        isinstance(v, bool) or not isinstance(v, int | float) for v in values
+    ):
+        raise ValueError("scores must be a list of numbers")
+    return np.asarray(values, dtype=np.float64)
+
+
+def power_plan(
+    baseline: Mapping[RunKey, ExampleScores], tolerance: float, alpha: float
+) -> list[Verdict]:
+    """One verdict per comparison, before running: sizes, means and the detectable drop."""
+    m = sum(len(scores.columns) for scores in baseline.values())
+    return [
+        Verdict(
+            _label(key), metric, len(column), float(column.mean()), math.nan,
+            detectable_drop(column, tolerance, alpha, m),
+        )
+        for key, scores in sorted(baseline.items())
+        for metric, column in scores.columns.items()
+    ]  # fmt: skip
+
+
+def power_statement(plan: Sequence[Verdict], tolerance: float, alpha: float) -> str:
+    """One line: the largest detectable drop of the suite, against what it must detect."""
+    worst = max(plan, key=lambda v: v.detectable)
+    return (
+        f"detectable drop (power 0.8, alpha {alpha}, {len(plan)} comparisons, worst case: "
+        f"random examples lose their whole score): {_points(worst.detectable)} for "
+        f"{worst.run} {worst.metric} (n={worst.n}); needed: at most "
+        f"{_points(REQUIRED * tolerance)} ({REQUIRED:g} x the tolerance)"
+    )
+
+
+def underpowered(plan: Sequence[Verdict], tolerance: float, alpha: float) -> str | None:
+    """Why the suite cannot detect its tolerance, or None when it can."""
+    worst = max(plan, key=lambda v: v.detectable)
+    if worst.detectable <= REQUIRED * tolerance:
+        return None
+    return (
+        f"the suite cannot detect its tolerance of {_points(tolerance)}: "
+        f"{worst.run} {worst.metric} (n={worst.n}, alpha {alpha}, {len(plan)} comparisons) "
+        f"detects only drops of {_points(worst.detectable)} or more, above "
+        f"{_points(REQUIRED * tolerance)}; add examples, check fewer metrics, raise "
+        "--tolerance, or pass --allow-underpowered"
+    )
+
+
+def _points(value: float) -> str:
+    return "no drop at all" if math.isinf(value) else f"{100 * value:.2f} points"
+
+
 def check_runs(
     baseline: Mapping[RunKey, ExampleScores],
     runs: Sequence[Run],
     *,
     tolerance: float,
     alpha: float = 0.05,
-    n_bootstrap: int = 1000,
-    n_permutations: int = 10_000,
-    seed: int = 0,
 ) -> list[Verdict]:
-    """Compare each baseline run with the current one; all metrics form one Holm family."""
+    """Compare each baseline run with the current one.
+
+    Comparisons identical example by example are "same" and stay out of the
+    Holm family; the others are tested at alpha / (their number).
+    """
     current = {run_key(run): run for run in runs}
     missing = [key for key in baseline if key not in current]
     if missing:
@@ -174,40 +288,41 @@ def check_runs(
             f"no current run of {_label(missing[0])} (and {len(missing) - 1} more) to check "
             "against the baseline"
         )
-    verdicts: list[Verdict] = []
+    verdicts = power_plan(baseline, tolerance, alpha)
+    differences: list[np.ndarray | None] = []
     for key, stored in sorted(baseline.items()):
         run = current[key]
         metrics = [m for m in stored.columns if m in run.result.metrics]
         try:
-            comparisons = compare_scores(
-                stored,
-                read_scores(run, metrics),
-                metrics,
-                (key[0], key[1], key[4]),
-                n_bootstrap=n_bootstrap,
-                n_permutations=n_permutations,
-                seed=seed,
-            )
+            now = align(stored, read_scores(run, metrics), "/".join((key[0], key[1], key[4])))
         except InputError as exc:
             raise HarnessError(
                 f"{_label(key)}: {exc}; if the suite changed on purpose, rerun with "
                 "--update-baseline"
             ) from None
-        verdicts += [Verdict(_label(key), c, "") for c in comparisons]
-    correct([v.comparison for v in verdicts])
-    for verdict in verdicts:
-        verdict.status = _status(verdict.comparison, tolerance, alpha)
+        for metric in stored.columns:
+            d = now.columns[metric] - stored.columns[metric] if metric in now.columns else None
+            differences.append(d)
+    tested = [i for i, d in enumerate(differences) if d is not None and np.any(d != 0)]
+    tests = {i: margin_test(differences[i], tolerance, alpha / len(tested)) for i in tested}
+    adjusted = dict(zip(tested, holm([tests[i].p_value for i in tested]), strict=True))
+    for i, (verdict, d) in enumerate(zip(verdicts, differences, strict=True)):
+        if d is None:
+            verdict.status = "not scored now"
+            continue
+        verdict.now = verdict.baseline + float(d.mean())
+        if i not in tests:
+            verdict.status, verdict.upper, verdict.p_holm = "same", 0.0, 1.0
+            continue
+        verdict.upper, verdict.p_holm = tests[i].upper, adjusted[i]
+        verdict.status = (
+            "DROP"
+            if verdict.p_holm < alpha
+            else "up"
+            if verdict.difference >= 0
+            else "drop within tolerance"
+        )
     return verdicts
-
-
-def _status(c: Comparison, tolerance: float, alpha: float) -> str:
-    if c.difference == 0 and c.ci_low == c.ci_high == 0:
-        return "same"
-    if not c.significant(alpha):
-        return "noise"
-    if c.difference > 0:
-        return "better"
-    return "DROP" if -c.difference > tolerance else "drop within tolerance"
 
 
 def render_verdicts(verdicts: Sequence[Verdict], tolerance: float, alpha: float) -> str:
@@ -215,24 +330,32 @@ def render_verdicts(verdicts: Sequence[Verdict], tolerance: float, alpha: float)
 
     rows = [
         [
-            v.run, v.comparison.metric, v.comparison.n,
-            f"{100 * v.comparison.a:.2f}", f"{100 * v.comparison.b:.2f}",
-            f"{100 * v.comparison.difference:+.2f}",
-            f"[{100 * v.comparison.ci_low:+.2f}, {100 * v.comparison.ci_high:+.2f}]",
-            f"{v.comparison.p_holm:.4f}", v.status,
+            v.run, v.metric, v.n, f"{100 * v.baseline:.2f}", f"{100 * v.now:.2f}",
+            f"{100 * v.difference:+.2f}", f"{100 * v.upper:+.2f}", f"{v.p_holm:.4f}",
+            f"{100 * v.detectable:.2f}", v.status,
         ]
         for v in verdicts
     ]  # fmt: skip
-    headers = ["run", "metric", "n", "baseline", "now", "diff", "95% CI", "p Holm", "verdict"]
+    headers = [
+        "run",
+        "metric",
+        "n",
+        "baseline",
+        "now",
+        "diff",
+        "bound",
+        "p Holm",
+        "detect",
+        "verdict",
+    ]
     failed = sum(v.failed for v in verdicts)
-    summary = (
-        f"{failed} significant drop(s) larger than {100 * tolerance:.2f} points"
-        if failed
-        else "no significant drop larger than the tolerance"
-    )
+    family = sum(v.status not in ("same", "not scored now") for v in verdicts)
+    summary = f"{failed} drop(s) beyond the tolerance" if failed else "no drop beyond the tolerance"
     return (
         tabulate(rows, headers, tablefmt="simple", disable_numparse=True)
-        + f"\n\nx100; paired sign-flip tests Holm-corrected over {len(verdicts)} comparisons, "
+        + f"\n\nx100; bound: one-sided upper confidence bound of the difference at "
+        f'1 - alpha/{family}; p: paired t-test of "drop <= tolerance", Holm-corrected over '
+        f"the {family} comparison(s) that changed ({len(verdicts) - family} identical); "
         f"alpha {alpha}, tolerance {100 * tolerance:.2f} points: {summary}."
     )
 

@@ -206,9 +206,9 @@ def _add_check(sub: Any) -> None:
     check.add_argument("--baseline", type=Path, required=True, metavar="FILE")
     check.add_argument(
         "--tolerance",
-        type=float,
+        type=_tolerance,
         metavar="X",
-        help="drops up to X (metric units; 0.01 = 1 point x100) pass even when significant "
+        help="drops up to X (metric units; 0.01 = 1 point x100) pass "
         "(default: the baseline's, else 0.01)",
     )
     check.add_argument(
@@ -220,8 +220,22 @@ def _add_check(sub: Any) -> None:
     check.add_argument(
         "--update-baseline", action="store_true", help="record the current scores as the baseline"
     )
-    _add_test_options(check)
+    check.add_argument("--alpha", type=_probability, default=0.05, help="(default 0.05)")
+    check.add_argument(
+        "--allow-underpowered",
+        action="store_true",
+        help="check even when the suite cannot detect a drop of twice its tolerance",
+    )
     check.set_defaults(handler=_cmd_check)
+
+
+def _tolerance(value: str) -> float:
+    from harness.check import check_tolerance
+
+    try:
+        return check_tolerance(float(value))
+    except (ValueError, HarnessError) as exc:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a finite number in [0, 1)") from exc
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -233,26 +247,28 @@ def _cmd_check(args: argparse.Namespace) -> int:
     tolerance = args.tolerance
     if tolerance is None:
         tolerance = float(baseline.get("tolerance", check.DEFAULT_TOLERANCE))
-    if tolerance < 0:
-        raise HarnessError(f"--tolerance must not be negative, got {tolerance}")
+    stored = None
+    if not args.update_baseline:
+        # stated, and refused when too small, before anything runs
+        stored = check.baseline_runs(baseline, args.baseline)
+        plan = check.power_plan(stored, tolerance, args.alpha)
+        refusal = check.underpowered(plan, tolerance, args.alpha)
+        if refusal and not args.allow_underpowered:
+            raise HarnessError(refusal)
+        print(check.power_statement(plan, tolerance, args.alpha), flush=True)
     with tempfile.TemporaryDirectory(prefix="harness-check-") as scratch:
         runs, commands = check.current_runs(baseline, args.baseline, args.results, Path(scratch))
-        if args.update_baseline:
+        if stored is None:
             metrics = baseline.get("metrics")
-            check.write_baseline(
-                args.baseline, check.updated_baseline(baseline, runs, commands, metrics)
-            )
+            updated = check.updated_baseline(baseline, runs, commands, metrics)
+            check.write_baseline(args.baseline, updated)
             print(f"recorded {len(runs)} run(s) in {args.baseline}")
+            plan = check.power_plan(
+                check.baseline_runs(updated, args.baseline), tolerance, args.alpha
+            )
+            print(check.power_statement(plan, tolerance, args.alpha))
             return 0
-        verdicts = check.check_runs(
-            check.baseline_runs(baseline, args.baseline),
-            runs,
-            tolerance=tolerance,
-            alpha=args.alpha,
-            n_bootstrap=args.bootstrap,
-            n_permutations=args.permutations,
-            seed=args.seed,
-        )
+        verdicts = check.check_runs(stored, runs, tolerance=tolerance, alpha=args.alpha)
     print(check.render_verdicts(verdicts, tolerance, args.alpha))
     return 1 if any(v.failed for v in verdicts) else 0
 
