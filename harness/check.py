@@ -33,10 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from harness.check_power import REQUIRED, detectable_drop, margin_test
+from harness.check_power import REQUIRED, decide, detectable_drop
 from harness.compare import ExampleScores, Run, align, read_scores
 from harness.errors import HarnessError, InputError
-from harness.significance import holm
 
 FORMAT, VERSION = "harness-baseline", 1
 DEFAULT_TOLERANCE = 0.01
@@ -303,24 +302,18 @@ def check_runs(
         for metric in stored.columns:
             d = now.columns[metric] - stored.columns[metric] if metric in now.columns else None
             differences.append(d)
-    tested = [i for i, d in enumerate(differences) if d is not None and np.any(d != 0)]
-    tests = {i: margin_test(differences[i], tolerance, alpha / len(tested)) for i in tested}
-    adjusted = dict(zip(tested, holm([tests[i].p_value for i in tested]), strict=True))
-    for i, (verdict, d) in enumerate(zip(verdicts, differences, strict=True)):
+    scored = [d for d in differences if d is not None]
+    decisions = iter(decide(scored, tolerance, alpha))
+    for verdict, d in zip(verdicts, differences, strict=True):
         if d is None:
             verdict.status = "not scored now"
             continue
+        decision = next(decisions)
         verdict.now = verdict.baseline + float(d.mean())
-        if i not in tests:
-            verdict.status, verdict.upper, verdict.p_holm = "same", 0.0, 1.0
-            continue
-        verdict.upper, verdict.p_holm = tests[i].upper, adjusted[i]
-        verdict.status = (
-            "DROP"
-            if verdict.p_holm < alpha
-            else "up"
-            if verdict.difference >= 0
-            else "drop within tolerance"
+        verdict.status, verdict.upper, verdict.p_holm = (
+            decision.status,
+            decision.upper,
+            decision.p_holm,
         )
     return verdicts
 
@@ -351,12 +344,16 @@ def render_verdicts(verdicts: Sequence[Verdict], tolerance: float, alpha: float)
     failed = sum(v.failed for v in verdicts)
     family = sum(v.status not in ("same", "not scored now") for v in verdicts)
     summary = f"{failed} drop(s) beyond the tolerance" if failed else "no drop beyond the tolerance"
+    rule = (
+        f"bound: one-sided upper confidence bound of the difference at 1 - alpha/{family}; "
+        f'p: paired t-test of "drop <= tolerance", Holm-corrected over the {family} '
+        f"comparison(s) that changed ({len(verdicts) - family} identical)"
+        if family
+        else f"all {len(verdicts)} comparisons identical example by example"
+    )
     return (
         tabulate(rows, headers, tablefmt="simple", disable_numparse=True)
-        + f"\n\nx100; bound: one-sided upper confidence bound of the difference at "
-        f'1 - alpha/{family}; p: paired t-test of "drop <= tolerance", Holm-corrected over '
-        f"the {family} comparison(s) that changed ({len(verdicts) - family} identical); "
-        f"alpha {alpha}, tolerance {100 * tolerance:.2f} points: {summary}."
+        + f"\n\nx100; {rule}; alpha {alpha}, tolerance {100 * tolerance:.2f} points: {summary}."
     )
 
 

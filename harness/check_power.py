@@ -21,10 +21,13 @@ comparisons.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+from harness.significance import holm
 
 POWER = 0.8
 """The detectable drop is caught with this probability."""
@@ -65,6 +68,37 @@ def margin_test(d: np.ndarray, tolerance: float, level: float) -> MarginTest:
     se = sd / math.sqrt(n)
     p = float(stats.t.cdf((mean + tolerance) / se, n - 1))
     return MarginTest(p, mean + float(stats.t.ppf(1.0 - level, n - 1)) * se)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rule says about one comparison."""
+
+    status: str
+    """same (identical example by example), up, drop within tolerance, or DROP."""
+    upper: float
+    p_holm: float
+
+
+def decide(differences: Sequence[np.ndarray], tolerance: float, alpha: float) -> list[Decision]:
+    """The rule over a family: identical comparisons are "same" and stay out of it; the
+    others are tested at alpha / (their number) and Holm-corrected together.
+
+    >>> [d.status for d in decide([np.zeros(3), -np.ones(3)], 0.01, 0.05)]
+    ['same', 'DROP']
+    """
+    tested = [i for i, d in enumerate(differences) if np.any(d != 0)]
+    tests = {i: margin_test(differences[i], tolerance, alpha / len(tested)) for i in tested}
+    adjusted = dict(zip(tested, holm([tests[i].p_value for i in tested]), strict=True))
+    decisions = []
+    for i, d in enumerate(differences):
+        if i not in tests:
+            decisions.append(Decision("same", 0.0, 1.0))
+            continue
+        p = adjusted[i]
+        status = "DROP" if p < alpha else "up" if d.mean() >= 0 else "drop within tolerance"
+        decisions.append(Decision(status, tests[i].upper, p))
+    return decisions
 
 
 def detectable_drop(
