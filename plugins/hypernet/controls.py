@@ -77,11 +77,6 @@ def diversity(adapters: Adapters, threshold: float) -> dict[str, Any]:
     }
 
 
-def collapse_word(flag: bool | None) -> str:
-    """How a report prints the flag."""
-    return "unknown" if flag is None else "collapsed" if flag else "not collapsed"
-
-
 class UpdateSum:
     """One adapter whose update is ``sum_k w_k B_k A_k`` over the adapters added, exactly.
 
