@@ -28,9 +28,9 @@ two protocols never share a table.
 from __future__ import annotations
 
 import json
-import shlex
 import math
 import re
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,14 +65,14 @@ class Cell:
     """Control rows: the system's value minus the control's (same examples)."""
     gain_p: float | None = None
     """Control rows: the sign-flip p-value of that gain."""
+    limit: int | None = None
+    """The run's ``--limit``: only the first N examples of the partition were scored (a
+    retrieval query still ranks among the whole corpus); printed with a mark."""
     gain_p_holm: float | None = None
     """Control rows: `gain_p` Holm-corrected over the control cells of the column."""
     spread: float | None = None
     """Replicate rows: the standard deviation of the value over seeds."""
     n_seeds: int = 1
-    limit: int | None = None
-    """The run's ``--limit``: only the first N examples of the partition were scored (a
-    retrieval query still ranks among the whole corpus); printed with a mark."""
 
 
 @dataclass
