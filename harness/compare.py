@@ -103,7 +103,7 @@ def read_scores(run: Run, metrics: Iterable[str]) -> ExampleScores:
     jsonl = examples_path(run.path)
     if not jsonl.exists():
         raise InputError("per-example file is missing (needed for a paired test)", path=jsonl)
-    rows = read_examples(run.path)
+    rows = read_examples(run.path, run.result.examples_sha256)
     names = list(metrics)
     ids: list[str] = []
     values = np.empty((len(rows), len(names)))
