@@ -210,3 +210,22 @@ def test_a_full_disk_mid_run_is_one_line_naming_what_was_kept(
     assert "No space left on device; python was not stored" in err and err.endswith("kept: c")
     stored = sorted(p.stem for p in find_results(tmp_path / "results"))
     assert stored == ["c"]
+
+
+@pytest.mark.parametrize("command", ["compare", "leaderboard"])
+def test_every_reader_refuses_a_pair_not_written_together(tmp_path, capfd, command):
+    """The issue's case: A's JSON (MRR 1.0) beside another run's JSONL (0.75)."""
+    from test_compare import write_run
+
+    from harness.cli import main
+
+    a = write_run(tmp_path / "a", {"mrr": [1.0] * 20})
+    b = write_run(tmp_path / "b", {"mrr": [1.0] * 20})
+    examples_path(b).write_text("".join(f'{{"id": "ex{i:03d}", "mrr": 0.75}}\n' for i in range(20)))
+    args = {
+        "compare": ["compare", str(a), str(b)],
+        "leaderboard": ["leaderboard", "--task", "t2c", "--results", str(tmp_path / "b")],
+    }[command]
+    assert main(args) == 2
+    err = capfd.readouterr().err.strip()
+    assert err.startswith(f"harness: error: {examples_path(b)}: per-example scores do not belong")
