@@ -132,3 +132,19 @@ def test_an_embedding_encoder_is_refused_for_rc(tmp_path: Path, capsys):
     code = main(["run", "--model", "minilm", "--task", "rc", "--results", str(tmp_path)])
     assert code == 2
     assert "needs a causal LM" in capsys.readouterr().err
+
+
+def test_the_generation_batch_size_changes_no_prediction_and_no_identity(rc_setup, tmp_path):
+    """task.batch_size is declared not to change results: the same predictions one prompt at
+    a time as eight at a time, and the second run finds the first one's result complete."""
+    results = tmp_path / "r"
+    assert _run(rc_setup, results, "--strategy", "none", "--set", "task.batch_size=8") == 0
+    first = _rows(results, "none")
+    assert _run(rc_setup, results, "--strategy", "none", "--set", "task.batch_size=1",
+                "--overwrite") == 0  # fmt: skip
+    again = _rows(results, "none")
+    assert first.keys() == again.keys()
+    for repo, rows in first.items():
+        assert [r["prediction"] for r in rows] == [r["prediction"] for r in again[repo]]
+        assert [r["exact_match"] for r in rows] == [r["exact_match"] for r in again[repo]]
+    assert len({p.parent for p in (results / "rc").rglob("*.json")}) == 1  # one folder
