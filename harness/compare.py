@@ -10,7 +10,7 @@ p-values decide significance.
 
 Replicates: runs of one key that differ only in the seed (one ``replicate_of``) are
 one system's seeds; a folder brings its sibling folders of the same system's other
-seeds (``taskwise`` brings ``taskwise@seed=1``). Two systems with two or more seeds in
+seeds (``taskwise`` brings ``taskwise@seed_1``). Two systems with two or more seeds in
 common are compared seed by seed with the t test over seeds and examples
 (harness.replicates); the row then also gives each side's standard deviation over seeds.
 """
@@ -234,7 +234,7 @@ def _by_key(runs: Sequence[Run], side: str) -> dict[RunKey, dict[int, Run]]:
 
 def with_replicates(path: Path, runs: list[Run]) -> list[Run]:
     """`runs` (of `path`) and, for a folder, its siblings' runs of the same systems' other
-    seeds (``taskwise@seed=1`` beside ``taskwise``)."""
+    seeds (``taskwise@seed_1`` beside ``taskwise``)."""
     if not path.is_dir():
         return runs
     systems = {replicate_of(run.result) for run in runs}
