@@ -41,7 +41,9 @@ class LoraSettings:
     clip_norm: float = 1.0
     balanced: bool = True  # taskwise: equal share of every partition in each epoch
     checkpoint_every: int = 10
-    precision: str = "bf16"  # bf16 autocast (cuda and cpu; ~2.2x faster on 2 CPU cores) or fp32
+    # auto: bf16 autocast where the hardware computes bf16 natively (harness.hardware), else
+    # fp32; resolved when the settings are made, so an adapter's key names what it trained in
+    precision: str = "auto"
     seed: int = 0
 
     def identity(self) -> dict[str, Any]:
@@ -107,10 +109,13 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
     return coerced
 
 
-def settings_from(options: dict[str, Any], kind: str = "retrieval", task: str = "") -> LoraSettings:
+def settings_from(
+    options: dict[str, Any], kind: str = "retrieval", task: str = "", device: str = "auto"
+) -> LoraSettings:
     """The preset named by ``options["preset"]`` (default ``quick``) for a task of `kind`
     (retrieval or completion) named `task`, with overrides applied: an explicit
-    ``--set strategy.KEY`` wins over the preset's value for the task."""
+    ``--set strategy.KEY`` wins over the preset's value for the task. ``precision=auto``
+    becomes bf16 where `device` computes it natively, else fp32."""
     presets = PRESETS_BY_KIND.get(kind, PRESETS)
     preset = str(options.get("preset", "quick"))
     if preset not in presets:
@@ -128,6 +133,10 @@ def settings_from(options: dict[str, Any], kind: str = "retrieval", task: str = 
             raise HarnessError(f"unknown strategy option {name!r} (known: {names})")
         changes[name] = _coerce(name, value, known[name])
     settings = replace(base, **changes)
+    if settings.precision == "auto":
+        from harness.hardware import native_bf16
+
+        settings = replace(settings, precision="bf16" if native_bf16(device) else "fp32")
     _validate(settings)
     if kind == "retrieval" and settings.batch_size < 2:
         raise HarnessError("strategy.batch_size must be at least 2: in-batch negatives need two")

@@ -53,8 +53,9 @@ class LoraStrategy(Strategy):
         # the run's --seed seeds initialisation, dropout and data order; a strategy.seed given
         # on its own wins (so --seed 0 trains exactly the adapters strategy.seed=0 always did)
         self.settings = settings_from(
-            {"seed": context.seed, **context.options}, self.kind, context.task.name
-        )
+            {"seed": context.seed, **context.options}, self.kind, context.task.name,
+            context.device,
+        )  # fmt: skip
         self.preset = str(context.options.get("preset", "quick"))
         self.adapter_option = context.options.get("adapter")
         self._keys: dict[str, str] = {}
