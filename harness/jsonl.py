@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 from harness.errors import InputError
+from harness.tree import open_regular
 
 
 def open_text(path: Path) -> IO[str]:
@@ -20,10 +21,13 @@ def open_text(path: Path) -> IO[str]:
 
 
 def open_bytes(path: Path) -> IO[bytes]:
-    """A binary handle on `path`, gunzipped when it ends in ``.gz``."""
+    """A binary handle on `path`, gunzipped when it ends in ``.gz``; a FIFO, socket or
+    device is refused (an OSError) instead of blocking the read."""
+    handle = open_regular(path)
     if str(path).endswith(".gz"):
+        handle.close()  # checked: gzip opens (and later closes) the file itself
         return cast(IO[bytes], gzip.open(path, "rb"))
-    return open(path, "rb")
+    return handle
 
 
 def decoded(data: bytes, path: Path, first_line: int = 1) -> str:

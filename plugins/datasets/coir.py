@@ -166,10 +166,12 @@ def _qrels_file(folder: Path, split: str, *, required: bool) -> Path | None:
 
 
 def _qrels(path: Path) -> list[tuple[int, str, str, int]]:
-    """``(line, query id, corpus id, score)`` of a qrels tsv; a header line is skipped."""
+    """``(line, query id, corpus id, score)`` of a qrels tsv; a first line whose score is
+    no number (``query-id  corpus-id  score``) is the header, skipped."""
     from harness.jsonl import text_lines
 
     rows = []
+    seen_first = False  # the first non-blank line, the only one that may be a header
     for number, raw in text_lines(path):
         line = raw.rstrip("\n").rstrip("\r")
         if not line.strip():
@@ -182,16 +184,27 @@ def _qrels(path: Path) -> list[tuple[int, str, str, int]]:
                 path=path,
                 line=number,
             )
+        first, seen_first = not seen_first, True
+        if first and not _is_number(columns[2]):
+            continue  # the header: told by its content ("score" is no number), not its place
         try:
             score = int(columns[2])
         except ValueError:
-            if number == 1 and not rows:
-                continue  # the header
             raise InputError(
                 f"score {columns[2]!r} is not an integer", path=path, line=number
             ) from None
         rows.append((number, columns[0], columns[1], score))
     return rows
+
+
+def _is_number(text: str) -> bool:
+    """Whether `text` reads as a number: a fractional or non-finite score is a bad data
+    row to refuse, never a header to skip."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def from_hub(

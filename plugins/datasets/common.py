@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.data import RetrievalPartition, RetrievalSplit, TrainPair
 from harness.errors import HarnessError, InputError
-from harness.jsonl import decoded, open_bytes
+from harness.jsonl import check_text, decoded, open_bytes
 
 Where = tuple[object, int | None]
 
@@ -43,6 +43,7 @@ class _Scanner:
     def __init__(self, path: Path) -> None:
         self.path, self.text, self.at = path, _read(path), 0
         self.decoder = json.JSONDecoder()
+        self.escapes = "\\u" in self.text  # only a \u escape can make a lone surrogate
         self._counted_to, self._lines = 0, 1  # newlines are counted once, forward only
 
     def line(self) -> int:
@@ -75,6 +76,10 @@ class _Scanner:
             value, self.at = self.decoder.raw_decode(self.text, self.at)
         except json.JSONDecodeError as exc:
             raise InputError(f"not JSON: {exc.msg}", path=self.path, line=exc.lineno) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=self.path, line=line) from None
+        if self.escapes:
+            check_text(value, self.path, line)
         return line, value
 
     def end(self) -> None:

@@ -13,7 +13,8 @@ Files are told apart by their columns:
 Checked before anything runs, each problem on one line naming the file and the
 column or row (1-based, across the file): a missing column or one of the wrong
 type, a null where a value is needed, an unknown split label, an empty
-target, a repository in two cross-repo splits, a commit given twice, and no
+target, a repository in two cross-repo splits, a commit given twice, an example
+id given twice (two files of one name holding one repository), and no
 examples file at all. An example's id is ``<repo_id>:<file name>:<row>``;
 each commit lists the examples whose ``commit_index`` is its own.
 ``harness data mine-rc`` writes an examples file in this layout.
@@ -39,6 +40,8 @@ from harness.data import (
 )
 from harness.errors import HarnessError, InputError
 from harness.hookspecs import hookimpl
+from harness.tree import is_regular
+from harness.tree import kind_of as file_kind
 
 NAME = "repopeft"
 EXAMPLE_COLUMNS = {
@@ -92,11 +95,16 @@ def load_repopeft(options: DatasetOptions) -> CompletionDataset:
     files = parquet_files(Path(options.data_dir))
     by_file: list[tuple[Path, list[CompletionExample]]] = []
     commits: dict[str, list[Commit]] = {}
+    first_at: dict[object, tuple[Path, int]] = {}  # an example id or a commit: its file, row
     for path in files:
         if kind_of(path) == "examples":
             by_file.append((path, read_examples(path)))
+            for row, example in enumerate(by_file[-1][1], start=1):
+                _once(first_at, example.id, f"example id {example.id!r}", path, row)
         else:
-            for commit in read_commits(path):
+            for row, commit in enumerate(read_commits(path), start=1):
+                key = (commit.repo, commit.index)
+                _once(first_at, key, f"commit {commit.index} of {commit.repo!r}", path, row)
                 commits.setdefault(commit.repo, []).append(commit)
     if not by_file:
         raise InputError(
@@ -132,6 +140,10 @@ def parquet_files(data_dir: Path) -> list[Path]:
     files = sorted(data_dir.rglob("*.parquet"))
     if not files:
         raise InputError(f"no .parquet file here; {GET_DATA}", path=data_dir)
+    for path in files:  # a FIFO named *.parquet would block the reader forever
+        if not path.is_dir() and not is_regular(path):
+            what = file_kind(path.stat().st_mode) if path.exists() else "a broken link"
+            raise InputError(f"not a regular file: {what}", path=path)
     return files
 
 
@@ -232,7 +244,7 @@ def _columns(path: Path, wanted: dict[str, str], kind: str) -> dict[str, list[An
         table = pq.read_table(path, columns=list(wanted))
     except Exception as exc:
         raise InputError(f"cannot read: {exc}", path=path) from None
-    values = {name: table.column(name).to_pylist() for name in wanted}
+    values = {name: _pylist(table.column(name), name, path) for name in wanted}
     for name, column in values.items():
         if name in NULLABLE:
             continue
@@ -240,6 +252,22 @@ def _columns(path: Path, wanted: dict[str, str], kind: str) -> dict[str, list[An
             if value is None:
                 raise InputError(f"row {at + 1}: {name} is null", path=path)
     return values
+
+
+def _pylist(column: Any, name: str, path: Path) -> list[Any]:
+    """`column` as Python values; a string that is not UTF-8 (parquet does not check) names
+    its row instead of a UnicodeDecodeError from pyarrow."""
+    try:
+        return list(column.to_pylist())
+    except UnicodeDecodeError:
+        for at in range(len(column)):
+            try:
+                column[at].as_py()
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"row {at + 1}: {name} is not UTF-8 text ({exc.reason})", path=path
+                ) from None
+        raise
 
 
 def _is_type(found: Any, expected: str) -> bool:
@@ -270,6 +298,20 @@ def _check_repos(by_file: list[tuple[Path, list[CompletionExample]]]) -> None:
                     f"here and {seen!r} at {seen_path.name} row {seen_row}",
                     path=path,
                 )
+
+
+def _once(
+    first_at: dict[object, tuple[Path, int]], key: object, what: str, path: Path, row: int
+) -> None:
+    """Refuse a second example with one id (two files of one name, e.g. ``a/examples.parquet``
+    and ``b/examples.parquet``, give a repository's rows the same ids) or a commit given by
+    two files: per-example scores and ``compare`` need each id once."""
+    if key in first_at:
+        seen_path, seen_row = first_at[key]
+        raise InputError(
+            f"row {row}: {what} again (first at {seen_path} row {seen_row})", path=path
+        )
+    first_at[key] = (path, row)
 
 
 def _with_examples(

@@ -76,10 +76,15 @@ def harness_register_datasets(register: Any) -> None:
 
 
 def is_present(data_dir: Path | None) -> bool:
-    """True when `data_dir` has XLCoST's layout (a language folder with a jsonl in it)."""
+    """True when `data_dir` has XLCoST's layout: a language folder with any split's jsonl
+    (a folder with only ``val.jsonl`` is XLCoST data too, for ``--split valid``)."""
     if data_dir is None:
         return False
-    return any((Path(data_dir) / folder / "test.jsonl").is_file() for folder in FOLDERS.values())
+    return any(
+        (Path(data_dir) / folder / f"{split}.jsonl").is_file()
+        for folder in FOLDERS.values()
+        for split in set(SPLITS.values())
+    )
 
 
 def load_xlcost(options: DatasetOptions) -> RetrievalDataset:

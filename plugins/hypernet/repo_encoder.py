@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.tree import read_regular_text, regular_files
+
 SKIPPED = frozenset(
     {"__pycache__", "node_modules", "build", "dist", "venv", "site-packages", "dist-packages"}
 )
@@ -60,32 +62,33 @@ def is_test_path(path: str) -> bool:
 
 def source_files(root: Path, settings: ReaderSettings) -> list[str]:
     """The repository's files to read, relative posix paths, sampled to `max_files`."""
-    root = Path(root)
-    found: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED)
-        relative = Path(folder).relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        found += [prefix + name for name in names]
-    return choose(found, settings)
+
+    def kept_folder(name: str) -> bool:
+        return not name.startswith(".") and name not in SKIPPED
+
+    def wanted(path: str) -> bool:
+        return _wanted(path, settings)
+
+    return choose(regular_files(Path(root), keep_dir=kept_folder, keep_file=wanted), settings)
 
 
 def choose(paths: Iterable[str], settings: ReaderSettings) -> list[str]:
     """The paths a vector reads: the wanted extensions, no test files (unless asked), no
     hidden or build folders; at most `max_files`, picked by a hash of the path."""
-    kept = []
-    for path in paths:
-        parts = path.split("/")
-        if any(p.startswith(".") or p in SKIPPED for p in parts):
-            continue
-        if not path.endswith(settings.extensions):
-            continue
-        if settings.include_tests or not is_test_path(path):
-            kept.append(path)
+    kept = [path for path in paths if _wanted(path, settings)]
     if settings.max_files <= 0 or len(kept) <= settings.max_files:
         return sorted(kept)
     ranked = sorted(kept, key=lambda p: hashlib.sha256(p.encode()).hexdigest())
     return sorted(ranked[: settings.max_files])
+
+
+def _wanted(path: str, settings: ReaderSettings) -> bool:
+    parts = path.split("/")
+    if any(p.startswith(".") or p in SKIPPED for p in parts):
+        return False
+    if not path.endswith(settings.extensions):
+        return False
+    return settings.include_tests or not is_test_path(path)
 
 
 def fingerprint(root: Path, settings: ReaderSettings) -> str:
@@ -216,7 +219,7 @@ class RepositoryReader:
         """`repository_vector` of many trees, their new files embedded in one pass."""
         texts = {
             name: [
-                (Path(root) / p).read_text(encoding="utf-8", errors="replace")
+                read_regular_text(Path(root) / p, errors="replace")
                 for p in source_files(Path(root), self.settings)
             ]
             for name, root in roots.items()

@@ -39,6 +39,7 @@ from harness.plugins.local_dataset.completion_settings import CompletionSettings
 from harness.plugins.local_dataset.repositories import Repository
 from harness.plugins.local_dataset.splits import mining_order
 from harness.progress import progress_bar
+from harness.tree import read_regular
 
 DUPLICATE_CONTEXT = 1000
 
@@ -148,7 +149,7 @@ def _read(path: Path, max_bytes: int, report: RepoReport) -> str | None:
         if path.stat().st_size > max_bytes:
             report.too_big += 1
             return None
-        return path.read_bytes().decode("utf-8")
+        return read_regular(path).decode("utf-8")  # a FIFO would block the miner forever
     except (OSError, UnicodeDecodeError):
         report.unreadable += 1
         return None

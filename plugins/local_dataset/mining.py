@@ -42,6 +42,7 @@ from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Pair
 from harness.plugins.local_dataset.sources import Source
 from harness.plugins.local_dataset.splits import code_key, mining_order, query_key, split_of
 from harness.progress import progress_bar
+from harness.tree import read_regular
 
 HEADROOM = 1.1
 FILES_PER_WORKER_BATCH = 64
@@ -93,8 +94,7 @@ def mine_file(job: tuple[FileTask, frozenset[str]]) -> tuple[str | None, list[Pa
     try:
         if os.path.getsize(path) > task.max_bytes:
             return None, []
-        with open(path, "rb") as handle:
-            source = handle.read()
+        source = read_regular(path)  # a FIFO would block the miner forever
         language = language_of(task.path, source)
         if language is None or language not in open_languages:
             return language, []

@@ -15,9 +15,10 @@ repository when it contains ``.git``, a folder of repositories (each
 non-hidden subfolder one, named after it) when any of its subfolders
 contains ``.git``, and one repository (a plain source tree) otherwise.
 ``one`` and ``many`` force either reading. A git repository lists its
-tracked files (``git ls-files``); other trees every file, hidden folders and
-build output (``node_modules``, ``build``, ``dist``, virtual environments)
-aside.
+tracked files (``git ls-files``); other trees every regular file (no FIFO,
+socket or device: ``harness.tree``), hidden folders and build output
+(``node_modules``, ``build``, ``dist``, virtual environments) aside. A test
+file or repository name that is not UTF-8 is refused, named.
 
 A repository's ``version`` changes when its test files do: a fingerprint of
 their paths, sizes and modification times (plus ``HEAD`` for git); it goes
@@ -26,7 +27,6 @@ into the cache key.
 
 from __future__ import annotations
 
-import os
 import site
 import subprocess
 import sysconfig
@@ -36,6 +36,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.plugins.local_dataset.assertions import is_test_path
 from harness.plugins.local_dataset.sources import _fingerprint, python_version
+from harness.tree import check_name, regular_files
 
 LAYOUTS = ("auto", "one", "many")
 SKIPPED = frozenset(
@@ -106,7 +107,10 @@ def repositories_in(data_dir: Path, layout: str = "auto") -> list[Repository]:
         many = not (root / ".git").exists() and any((p / ".git").exists() for p in subfolders)
         layout = "many" if many else "one"
     folders = subfolders if layout == "many" else [root]
-    return [repo for repo in map(repository, folders) if repo.files]
+    repos = [repo for repo in map(repository, folders) if repo.files]
+    for repo in repos:  # its name names a partition, stored in UTF-8 files: text or refused
+        check_name(repo.root.parent, repo.name)
+    return repos
 
 
 def repository(folder: Path) -> Repository:
@@ -116,7 +120,8 @@ def repository(folder: Path) -> Repository:
         head = _git(folder, "rev-parse", "HEAD")
         listed = _git(folder, "ls-files", "-z")
         if head is not None and listed is not None:
-            files = tuple(sorted(p for p in listed.split("\0") if p and is_test_path(p)))
+            tracked = [p for p in listed.split("\0") if p and is_test_path(p)]
+            files = tuple(sorted(check_name(folder, p) for p in tracked))
             version = f"git-{head.strip()}-{_fingerprint(folder, files)}"
             return Repository(folder.name, folder, files, version, git=True)
     return walked(folder.name, folder)
@@ -124,15 +129,13 @@ def repository(folder: Path) -> Repository:
 
 def walked(name: str, root: Path, *, extra: str = "") -> Repository:
     """Every test file under `root`, hidden and build folders aside."""
-    files = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED)
-        relative = Path(folder).relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        files += [prefix + n for n in names if is_test_path(prefix + n)]
-    listed = tuple(sorted(files))
+    listed = tuple(regular_files(root, keep_dir=_kept_folder, keep_file=is_test_path))
     version = _fingerprint(root, listed) + (f"-{extra}" if extra else "")
     return Repository(name, root, listed, version)
+
+
+def _kept_folder(name: str) -> bool:
+    return not name.startswith(".") and name not in SKIPPED
 
 
 def _is_package_folder(path: Path) -> bool:
@@ -153,4 +156,5 @@ def _git(folder: Path, *args: str) -> str | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.decode("utf-8", "replace")
+    # surrogateescape: a file name that is not UTF-8 stays its name, refused if it is read
+    return done.stdout.decode("utf-8", "surrogateescape")

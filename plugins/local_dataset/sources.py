@@ -10,8 +10,9 @@ Default sources, each a ``Source`` whose ``repo`` names the pairs it gives:
 - ``usr-include``: ``/usr/include``, when present.
 
 A user tree (``data_dir``) replaces them: a git checkout contributes its
-tracked files (``git ls-files``), any other folder every file under it except
-hidden folders and build output.
+tracked files (``git ls-files``), any other folder every regular file under it
+except hidden folders and build output (a FIFO, socket or device is never listed,
+nor read: ``harness.tree``). A file name that is not UTF-8 is refused, named.
 
 Files never mined: suffixes of no language in ``languages`` (so ``.pyi``
 stubs are not); test code (a folder named ``test``, ``tests``, ``testing``,
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import platform
 import re
 import subprocess
@@ -39,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.plugins.local_dataset.languages import candidate_languages, is_test_file
+from harness.tree import check_name, regular_files
 
 SKIPPED_DIRS = frozenset(
     {"test", "tests", "testing", "idle_test", "__pycache__", "site-packages", "dist-packages"}
@@ -127,7 +128,7 @@ def tree_source(root: Path) -> Source:
     listed = _git_files(root) if (root / ".git").exists() else None
     if listed is None:
         return _walked(root.name, root, skip=SKIPPED_TREE_DIRS)
-    files = tuple(sorted(path for path in listed if is_minable(path)))
+    files = tuple(sorted(check_name(root, path) for path in listed if is_minable(path)))
     return Source(root.name, root, _fingerprint(root, files), files)
 
 
@@ -141,21 +142,20 @@ def _git_files(root: Path) -> list[str] | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    return [name for name in listed.decode("utf-8", "replace").split("\0") if name]
+    # surrogateescape: a name that is not UTF-8 stays the file's name, refused if mined
+    return [name for name in listed.decode("utf-8", "surrogateescape").split("\0") if name]
 
 
 def _walked(
     repo: str, root: Path, *, version: str | None = None, skip: frozenset[str] = frozenset()
 ) -> Source:
-    files = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and d not in SKIPPED_DIRS and d not in skip
+    listed = tuple(
+        regular_files(
+            root,
+            keep_dir=lambda d: not d.startswith(".") and d not in SKIPPED_DIRS and d not in skip,
+            keep_file=is_minable,
         )
-        relative = Path(folder).relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        files += [prefix + name for name in names if is_minable(prefix + name)]
-    listed = tuple(sorted(files))
+    )
     return Source(repo, root, version or _fingerprint(root, listed), listed)
 
 

@@ -23,10 +23,11 @@ the test file's folder.
 from __future__ import annotations
 
 import ast
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.tree import read_regular_text, regular_files
 
 SKIPPED_FOLDERS = frozenset(
     {"__pycache__", "node_modules", "build", "dist", "venv", "site-packages", "dist-packages"}
@@ -65,21 +66,22 @@ class Chunk:
 
 def source_files(root: Path, *, include_tests: bool, max_file_bytes: int) -> list[str]:
     """Posix paths, relative to `root`, of the Python files to index, sorted."""
+
+    def wanted(path: str) -> bool:
+        return path.endswith(".py") and (include_tests or not is_test_path(path))
+
     found = []
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
-        relative = Path(folder).relative_to(root).as_posix()
-        prefix = "" if relative == "." else relative + "/"
-        for name in names:
-            path = prefix + name
-            if not name.endswith(".py") or (not include_tests and is_test_path(path)):
-                continue
-            try:
-                if (Path(folder) / name).stat().st_size <= max_file_bytes:
-                    found.append(path)
-            except OSError:
-                continue
-    return sorted(found)
+    for path in regular_files(root, keep_dir=_kept_folder, keep_file=wanted):
+        try:
+            if (root / path).stat().st_size <= max_file_bytes:
+                found.append(path)
+        except OSError:
+            continue
+    return found
+
+
+def _kept_folder(name: str) -> bool:
+    return not name.startswith(".") and name not in SKIPPED_FOLDERS
 
 
 def _dotted(path: str) -> str:
@@ -184,7 +186,7 @@ def repository_chunks(
     imports = []
     for test_file in sorted(set(test_files)):
         try:
-            text = (root / test_file).read_text(encoding="utf-8", errors="replace")
+            text = read_regular_text(root / test_file, errors="replace")
         except OSError:
             continue
         imports.append(imported_modules(text, test_file))
@@ -193,7 +195,7 @@ def repository_chunks(
         if len(chunks) >= max_chunks:
             break
         try:
-            text = (root / path).read_text(encoding="utf-8", errors="replace")
+            text = read_regular_text(root / path, errors="replace")
         except OSError:
             continue
         chunks += chunk_lines(path, text, lines, overlap)[: max_chunks - len(chunks)]
