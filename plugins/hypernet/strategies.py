@@ -37,7 +37,9 @@ from harness.plugins.hypernet.training import Condition, RepositoryInputs, netwo
 from harness.progress import console
 from harness.strategy import PlannedAdapter, Strategy, StrategyContext
 
-PATHLIKE_META = ("cache_dir", "source_roots", "split", "eval_split", "limit")
+PATHLIKE_META = (
+    "cache_dir", "source_roots", "split", "eval_split", "limit", "limit_rule", "n_candidates",
+)  # fmt: skip
 
 
 class HypernetStatic(Strategy):

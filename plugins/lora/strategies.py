@@ -26,6 +26,8 @@ from harness.progress import console
 from harness.strategy import Strategy, StrategyContext
 
 PATHLIKE_META = ("cache_dir", "source_roots")
+# what describes the evaluation, not the training data: never part of an adapter's key
+EVALUATION_META = ("limit", "limit_rule", "n_candidates", "eval_split", "split", "sizes")
 
 
 def _balanced(groups: dict[str, list[TrainPair]], seed: int) -> list[TrainPair]:
@@ -84,13 +86,19 @@ class LoraStrategy(Strategy):
                 "strategy": self.name,
                 "settings": self.settings.identity(),
             }
+        # what the adapter learns from, whatever is evaluated: its own training pairs (hashed
+        # in training order); not the evaluation's limit, candidates or other partitions' sizes
+        pairs = self._retrieval_pairs(dataset, adapter, check=False)
+        text = "\n".join(json.dumps([p.query, p.positive, p.group]) for p in pairs)
         return {
             "base_model": self.context.model,
             "base_options": self.context.model_options,
             "dataset": dataset.name,
-            "dataset_meta": meta,
+            "dataset_meta": {k: v for k, v in meta.items() if k not in EVALUATION_META},
             "task": self.context.task.name,
             "train_split": "train",
+            "train_pairs": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+            "n_train_pairs": len(pairs),
             "partitions": members,
             "strategy": self.name,
             "settings": self.settings.identity(),
@@ -189,12 +197,16 @@ class LoraStrategy(Strategy):
         self._paths[adapter] = stored.path
         self.reports[adapter] = training
 
-    def _retrieval_pairs(self, dataset: RetrievalDataset, adapter: str) -> list[TrainPair]:
+    def _retrieval_pairs(
+        self, dataset: RetrievalDataset, adapter: str, check: bool = True
+    ) -> list[TrainPair]:
         groups = {
             name: part.train
             for name, part in sorted(dataset.partitions.items())
             if self.adapter_of(name) == adapter and part.train
         }
+        if not groups and not check:
+            return []
         if not groups:
             raise HarnessError(f"adapter {adapter!r}: the dataset has no training pairs")
         if self.settings.balanced and len(groups) > 1:
