@@ -71,10 +71,9 @@ def show(value: Any) -> str:
     return json.dumps(value)
 
 
-def label(identity: Mapping[str, Any]) -> str:
-    """What tells a run from a plain one, as ``key=value`` pairs in a stable order.
-
-    A setting shows its name alone unless two sections share it (``encoder.dim``)."""
+def label_pairs(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``key: value`` pairs of `label`. A setting is named alone unless two sections
+    share its name (``encoder.dim``)."""
     pairs = {SHOWN_AS.get(k, k): v for k, v in identity.items() if k != "settings"}
     settings = identity.get("settings") or {}
     names = [name for values in settings.values() for name in values]
@@ -83,9 +82,36 @@ def label(identity: Mapping[str, Any]) -> str:
             pairs[name if names.count(name) == 1 and name not in pairs else f"{section}.{name}"] = (
                 value
             )
+    return pairs
+
+
+def join_pairs(pairs: Mapping[str, Any]) -> str:
+    """``key=value`` pairs in a stable order (a flag that is on shows its name alone)."""
     return ",".join(
         key if value is True else f"{key}={show(value)}" for key, value in sorted(pairs.items())
     )
+
+
+def label(identity: Mapping[str, Any]) -> str:
+    """What tells a run from a plain one, as ``key=value`` pairs in a stable order."""
+    return join_pairs(label_pairs(identity))
+
+
+def distinguishing(identities: Sequence[Mapping[str, Any]]) -> list[str]:
+    """For runs shown side by side: each one's label without the pairs that every one of them
+    has alike (a leaderboard whose runs all used ``--limit 100`` says so once, in its header;
+    a row says only what tells it from the others). A pair some runs lack (they kept the
+    default) tells them apart.
+
+    >>> distinguishing([{"limit": 100, "seed": 1}, {"limit": 100}])
+    ['seed=1', '']
+    """
+    pairs = [label_pairs(identity) for identity in identities]
+    keys = set().union(*pairs) if pairs else set()
+    alike = {
+        k for k in keys if all(k in p for p in pairs) and len({show(p[k]) for p in pairs}) == 1
+    }
+    return [join_pairs({k: v for k, v in p.items() if k not in alike}) for p in pairs]
 
 
 def replicate_key(identity: Mapping[str, Any], names: Mapping[str, Any]) -> str:

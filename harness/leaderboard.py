@@ -41,6 +41,7 @@ import tomllib
 
 from harness.compare import ExampleScores, Run, align, load_runs, read_scores
 from harness.errors import HarnessError, InputError
+from harness.identity import distinguishing
 from harness.leaderboard_replicates import column_p, merge_replicates
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
 from harness.stats import bootstrap_ci
@@ -129,6 +130,7 @@ def build(
     metric = metric or _main_score(runs)
     higher = _higher_is_better(metric)
     rows: dict[tuple[str, str], Row] = {}
+    labels = strategy_labels(runs)
     for run in runs:
         result = run.result
         if metric not in result.metrics:
@@ -136,7 +138,7 @@ def build(
                 f"has no metric {metric!r} (it has: {', '.join(sorted(result.metrics))})",
                 path=run.path,
             )
-        strategy = strategy_label(result)
+        strategy = labels[run.path]
         row = rows.setdefault((result.model, strategy), Row(result.model, strategy, {}))
         stored = result.metrics[metric]
         half = (stored.ci_high - stored.ci_low) / 2
@@ -148,12 +150,12 @@ def build(
         for row in rows.values():
             _add_mean(row, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
     measured = sorted(  # one row for a system's seeds (harness.leaderboard_replicates)
-        merge_replicates(rows, runs),
+        merge_replicates(rows, runs, labels),
         key=lambda r: (r.model, r.strategy.split(" ")[0] != "none", _natural(r.strategy)),
     )
     for column in columns:
         _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
-    controls, notes = _control_rows(runs, metric, rows)
+    controls, notes = _control_rows(runs, metric, rows, labels)
     for control in controls:
         system = rows[(control.model, control.control_of)]
         if len(partitions) > 1:
@@ -185,7 +187,7 @@ def stored_dataset(run: Run) -> str:
 
 
 def _control_rows(
-    runs: Sequence[Run], metric: str, rows: dict[tuple[str, str], Row]
+    runs: Sequence[Run], metric: str, rows: dict[tuple[str, str], Row], labels: dict[Path, str]
 ) -> tuple[list[Row], list[str]]:
     """A row per control scored with the runs (their per-example scores aligned to the
     system's), and the diversity notes."""
@@ -196,7 +198,7 @@ def _control_rows(
         per_example = recorded.get("per_example") or {}
         if recorded.get("metric", metric) != metric or "ids" not in per_example:
             continue
-        label = strategy_label(run.result)
+        label = labels[run.path]
         system = rows[(run.result.model, label)]
         mine = system.scores[run.result.partition]
         for name in sorted(k for k in per_example if k != "ids"):
@@ -262,10 +264,27 @@ def _limit(result: Any) -> int | None:
     return int(limit) if limit is not None else None
 
 
-def strategy_label(result: Any) -> str:
-    """The strategy, with the label of its variant in a matrix (``taskwise r=8``)."""
-    label = (result.config.get("variant") or {}).get("label")
-    return f"{result.strategy} {label}" if label else str(result.strategy)
+def strategy_labels(runs: Sequence[Run]) -> dict[Path, str]:
+    """Each run's strategy with what tells it from the other runs of that strategy shown
+    together (``taskwise r=8``); what all of them have alike is left to the header and the
+    regenerate commands."""
+    by_strategy: dict[str, list[Run]] = {}
+    for run in runs:
+        by_strategy.setdefault(str(run.result.strategy), []).append(run)
+    labels: dict[Path, str] = {}
+    for name, group in by_strategy.items():
+        shown = distinguishing([_shown_identity(run.result) for run in group])
+        for run, label in zip(group, shown, strict=True):
+            labels[run.path] = f"{name} {label}" if label else name
+    return labels
+
+
+def _shown_identity(result: Any) -> dict[str, Any]:
+    config = result.config
+    if isinstance(config.get("identity"), dict):
+        return config["identity"]
+    label = (config.get("variant") or {}).get("label")  # a result older than the identity
+    return {label: True} if label else {}
 
 
 def _natural(text: str) -> list[Any]:
@@ -282,7 +301,15 @@ def _set_flags(config: dict[str, Any]) -> list[str]:
     }
     varied = (config.get("variant") or {}).get("settings") or {}
     settings = {**given, **{k: v for k, v in varied.items() if "." in k}}
-    return [f"--set {shlex.quote(f'{key}={_cli_value(value)}')}" for key, value in settings.items()]
+    # --preset and --adapter are stored as strategy settings: given back as the flags
+    flags = [
+        f"--{name} {shlex.quote(_cli_value(settings.pop(f'strategy.{name}')))}"
+        for name in ("preset", "adapter")
+        if f"strategy.{name}" in settings
+    ]
+    return flags + [
+        f"--set {shlex.quote(f'{key}={_cli_value(value)}')}" for key, value in settings.items()
+    ]
 
 
 def _cli_value(value: Any) -> str:
@@ -298,21 +325,22 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
     groups: dict[str, list[str]] = {}
     for run in runs:
         r, config = run.result, run.result.config
-        encoder, strategy = config.get("encoder") or {}, config.get("strategy") or {}
+        encoder = config.get("encoder") or {}
         # what a user typed is quoted for the shell (a path with spaces stays one word)
         words = ["harness run --model", shlex.quote(r.model), "--strategy", r.strategy]
         words += ["--task", r.task, "--dataset", shlex.quote(r.dataset)]
         if config.get("data_dir"):
             words += ["--data-dir", shlex.quote(str(config["data_dir"]))]
+        # a split stored apart from the task's own (``local@test``) is always named
+        own_split = None if config.get("stored_dataset") else "test"
         optional = [
-            ("--split", config.get("split"), "test"),
+            ("--split", config.get("split"), own_split),
             ("--limit", config.get("limit"), None),
             ("--seed", config.get("seed"), 0),
             ("--max-length", encoder.get("max_length"), 512),
             ("--dtype", encoder.get("dtype"), "float32"),
             ("--pooling", encoder.get("pooling"), None),
             ("--bootstrap", config.get("n_resamples"), 1000),
-            ("--preset", strategy.get("preset"), None),
         ]
         words += [
             f"{flag} {value}" for flag, value, default in optional if value not in (default, None)

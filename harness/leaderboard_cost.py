@@ -39,6 +39,7 @@ from harness.leaderboard import (
     header_lines,
     run_commands,
     stored_dataset,
+    strategy_labels,
 )
 from harness.stats import bootstrap_ci
 
@@ -65,6 +66,8 @@ class CostRow:
     baseline: str = ""
     """The strategy this row's break-even is against; empty on the baseline row itself."""
     nothing_to_repay: bool = False
+    plain: str = ""
+    """The strategy's name alone (``rag``; `strategy` may add a label: ``rag k=1``)."""
 
 
 @dataclass
@@ -78,12 +81,6 @@ class CostView:
     run_commands: list[str] = field(default_factory=list)
 
 
-def _strategy(run: Run) -> str:
-    """The strategy, with the label of its variant in a matrix run (``taskwise r=8``)."""
-    label = (run.result.config.get("variant") or {}).get("label")
-    return f"{run.result.strategy} {label}" if label else run.result.strategy
-
-
 def _timing(run: Run, name: str) -> float:
     value = run.result.timings.get(name)
     if not isinstance(value, int | float):
@@ -95,7 +92,7 @@ def _timing(run: Run, name: str) -> float:
     return float(value)
 
 
-def _row(runs: Sequence[Run], metric: str, n_resamples: int, seed: int) -> CostRow:
+def _row(runs: Sequence[Run], label: str, metric: str, n_resamples: int, seed: int) -> CostRow:
     values = np.concatenate([read_scores(run, [metric]).columns[metric] for run in runs])
     requests = sum(run.result.n_examples for run in runs)
     if requests == 0:
@@ -110,7 +107,8 @@ def _row(runs: Sequence[Run], metric: str, n_resamples: int, seed: int) -> CostR
     first = runs[0].result
     return CostRow(
         model=first.model,
-        strategy=_strategy(runs[0]),
+        strategy=label,
+        plain=first.strategy,
         partitions=len(runs),
         requests=requests,
         score=float(values.mean()),
@@ -137,22 +135,23 @@ def build_costs(
     runs = _select(load_runs(root), root, task, dataset)
     metric = metric or _main_score(runs)
     groups: dict[tuple[str, str], list[Run]] = {}
+    labels = strategy_labels(runs)
     for run in runs:
-        groups.setdefault((run.result.model, _strategy(run)), []).append(run)
-    rows = [_row(g, metric, n_resamples, seed) for _, g in sorted(groups.items())]
-    strategies = sorted({r.strategy for r in rows})
+        groups.setdefault((run.result.model, labels[run.path]), []).append(run)
+    rows = [_row(g, label, metric, n_resamples, seed) for (_, label), g in sorted(groups.items())]
+    strategies = sorted({r.strategy for r in rows} | {r.plain for r in rows})
     if baseline is not None and baseline not in strategies:
         raise HarnessError(
             f"--baseline {baseline!r}: no results of that strategy for task {task!r} "
             f"(strategies there: {', '.join(strategies)})"
         )
     for model in sorted({r.model for r in rows}):
-        mine = {r.strategy: r for r in rows if r.model == model}
-        chosen = baseline or next((s for s in BASELINE_ORDER if s in mine), None)
-        base = mine.get(chosen) if chosen else None
+        mine = [r for r in rows if r.model == model]
+        wanted = [baseline] if baseline is not None else list(BASELINE_ORDER)
+        base = next((b for name in wanted if (b := _baseline_row(mine, name, baseline))), None)
         if base is None:
             continue
-        for row in mine.values():
+        for row in mine:
             if row is base:
                 continue
             row.baseline = base.strategy
@@ -160,10 +159,25 @@ def build_costs(
                 row.one_off_s, row.seconds_per_request, base.one_off_s, base.seconds_per_request
             )
             row.nothing_to_repay = row.break_even is None and row.one_off_s <= base.one_off_s
-    rows.sort(key=lambda r: (r.model, r.strategy != "none", r.strategy))
+    rows.sort(key=lambda r: (r.model, r.plain != "none", r.strategy))
     return CostView(
         task, stored_dataset(runs[0]), metric, rows, _header(runs), run_commands(runs, root)
     )
+
+
+def _baseline_row(rows: Sequence[CostRow], name: str, given: str | None) -> CostRow | None:
+    """The row `name` names: its label (``rag k=1``), else the one row of that strategy
+    (``rag``); several rows of it are ambiguous when the name was given (--baseline)."""
+    exact = [r for r in rows if r.strategy == name]
+    if exact:
+        return exact[0]
+    of_name = [r for r in rows if r.plain == name]
+    if len(of_name) > 1 and given is not None:
+        raise HarnessError(
+            f"--baseline {given!r}: {len(of_name)} rows of that strategy "
+            f"({'; '.join(r.strategy for r in of_name)}); give one of them"
+        )
+    return of_name[0] if len(of_name) == 1 else None
 
 
 def cost_columns(
@@ -176,8 +190,9 @@ def cost_columns(
     if not all(isinstance(r.result.timings.get(n), int | float) for r in runs for n in wanted):
         return {}
     totals: dict[tuple[str, str], list[float]] = {}
+    labels = strategy_labels(runs)
     for run in runs:
-        total = totals.setdefault((run.result.model, _strategy(run)), [0.0, 0.0, 0.0])
+        total = totals.setdefault((run.result.model, labels[run.path]), [0.0, 0.0, 0.0])
         total[0] += run.result.timings["prompt_tokens_total"]
         total[1] += run.result.timings["generate_s"]
         total[2] += run.result.n_examples

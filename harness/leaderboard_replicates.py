@@ -21,14 +21,17 @@ from harness.replicates import replicate_of, seed_spread, without_seed
 from harness.significance import sign_flip_test
 
 
-def merge_replicates(rows: Mapping[tuple[str, str], Any], runs: Sequence[Any]) -> list[Any]:
-    """The measured rows, those of one system's seeds merged; every row learns its seeds."""
-    from harness.leaderboard import Cell, Row, strategy_label
+def merge_replicates(
+    rows: Mapping[tuple[str, str], Any], runs: Sequence[Any], labels: Mapping[Any, str]
+) -> list[Any]:
+    """The measured rows, those of one system's seeds merged; every row learns its seeds.
+    `labels`: each run's row label, by its path."""
+    from harness.leaderboard import Cell, Row
 
     seed_of: dict[tuple[str, str], int] = {}
     group_of: dict[tuple[str, str], tuple[str, str]] = {}
     for run in runs:
-        key = (run.result.model, strategy_label(run.result))
+        key = (run.result.model, labels[run.path])
         seed_of[key] = int(run.result.seed)
         group_of[key] = (run.result.model, replicate_of(run.result))
     groups: dict[tuple[str, str], list[tuple[str, str]]] = {}

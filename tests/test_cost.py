@@ -16,6 +16,7 @@ import pytest
 
 from harness.cli import main
 from harness.cost import OneOff, break_even, one_off_costs, one_off_timings, total_one_off
+from harness.identity import label
 from harness.leaderboard_cost import build_costs
 from harness.results import MetricValue, Result, result_path, write_result
 from harness.stats import bootstrap_ci
@@ -39,9 +40,14 @@ STORE: dict[str, dict[str, tuple[list[float], int, float, dict[str, Any]]]] = {
 }
 
 
-def write_store(root: Path) -> None:
-    for strategy, partitions in STORE.items():
-        for partition, (scores, tokens, seconds, info) in partitions.items():
+def write_store(root: Path, variants: dict[str, tuple[str, dict[str, Any]]] | None = None) -> None:
+    """STORE's results; `variants`: folder -> (strategy, extra config) for more runs, as a
+    run that was given settings records them."""
+    runs = {name: (name, {}) for name in STORE}
+    for folder, (strategy, extra) in (variants or {}).items():
+        runs[folder] = (strategy, extra)
+    for folder, (strategy, extra) in runs.items():
+        for partition, (scores, tokens, seconds, info) in STORE[strategy].items():
             ids = [f"{partition}{i}" for i in range(len(scores))]
             rows = [{"id": i, "exact_match": float(s)} for i, s in zip(ids, scores, strict=True)]
             mean = float(np.mean(scores))
@@ -50,14 +56,14 @@ def write_store(root: Path) -> None:
                 metrics={"exact_match": MetricValue(mean, mean, mean)},
                 main_score="exact_match", n_examples=len(rows), n_candidates=0,
                 config={"dataset": {"name": "local"}, "split": "cr_test", "limit": None,
-                        "seed": 0, "n_resamples": 1000, "encoder_info": info},
+                        "seed": 0, "n_resamples": 1000, "encoder_info": info, **extra},
                 versions={"harness": "0.1.0"}, git_sha="0" * 16, seed=0, device="cpu",
                 timings={"prompt_tokens_total": float(tokens), "generate_s": seconds,
                          "prompt_tokens_mean": tokens / len(rows)},
                 created="2026-01-02T03:04:05+00:00",
             )  # fmt: skip
             path = result_path(root, task="rc", dataset="local", model="lm",
-                               strategy=strategy, partition=partition)  # fmt: skip
+                               strategy=folder, partition=partition)  # fmt: skip
             write_result(path, result, rows)
 
 
@@ -172,3 +178,66 @@ def test_the_plain_leaderboard_shows_the_cost_per_request(
     assert main(["leaderboard", "--task", "rc", "--results", str(store), "--format", "latex"]) == 0
     rag = next(line for line in capsys.readouterr().out.splitlines() if "& rag " in line)
     assert "\\textbf{100.00 $\\pm$ 0.00}" in rag and rag.rstrip(" \\").endswith("2.0000")
+
+
+def _given(limit: int, **strategy: Any) -> dict[str, Any]:
+    """The config of a run given --limit and strategy settings (its identity and settings)."""
+    identity: dict[str, Any] = {"limit": limit}
+    if strategy:
+        identity["settings"] = {"strategy": strategy}
+    return {"identity": identity, "limit": limit,
+            "variant": {"label": label(identity), "settings": identity},
+            **({"settings": {"strategy": strategy}} if strategy else {})}  # fmt: skip
+
+
+def test_labels_say_what_tells_a_row_apart_and_the_baseline_is_found_by_name(tmp_path: Path):
+    """Every run limited alike (and a preset given): the rows are named by their strategy,
+    the default baseline is still rag and none still comes first; a second rag run with
+    another setting is named by it, and --baseline takes either name."""
+    variants = {f"{name}@limit_100": (name, _given(100)) for name in STORE}
+    variants["taskwise@limit_100"] = ("taskwise", _given(100, preset="quick"))
+    variants["rag@k_1"] = ("rag", _given(100, k=1))
+    write_store(tmp_path / "s", variants)
+    # the store also holds the plain runs (no limit): keep only the limited ones
+    for name in STORE:
+        for path in (tmp_path / "s" / "rc" / "local" / "lm" / name).glob("*"):
+            path.unlink()
+    view = build_costs(tmp_path / "s", "rc")
+    names = [r.strategy for r in view.rows]
+    assert names == ["none", "icl", "langwise", "rag", "rag k=1", "taskwise"]
+    rows = {r.strategy: r for r in view.rows}
+    assert rows["rag"].baseline == "" and rows["taskwise"].baseline == "rag"
+    assert rows["taskwise"].break_even == 60
+    chosen = {r.strategy: r for r in build_costs(tmp_path / "s", "rc", baseline="rag k=1").rows}
+    assert chosen["rag k=1"].baseline == "" and chosen["rag"].baseline == "rag k=1"
+    # the regenerate commands: the preset once, as the flag; the limit
+    taskwise = [c for c in view.run_commands if "--strategy taskwise" in c]
+    assert len(taskwise) == 1 and "--preset quick" in taskwise[0]
+    assert "strategy.preset" not in taskwise[0] and "--limit 100" in taskwise[0]
+    (rag_k1,) = [c for c in view.run_commands if "strategy.k=1" in c]
+    assert rag_k1.startswith("harness run --model lm --strategy rag ")
+
+
+def test_an_ambiguous_baseline_name_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    variants = {"rag@k_1": ("rag", _given(100, k=1)), "rag@k_3": ("rag", _given(100, k=3))}
+    write_store(tmp_path / "s", variants)
+    args = ["leaderboard", "--task", "rc", "--results", str(tmp_path / "s"), "--cost"]
+    assert main([*args, "--baseline", "rag"]) == 0  # the plain rag run is named "rag"
+    capsys.readouterr()
+    for path in (tmp_path / "s" / "rc" / "local" / "lm" / "rag").glob("*"):
+        path.unlink()
+    assert main([*args, "--baseline", "rag"]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline 'rag': 2 rows of that strategy (rag k=1; rag k=3)" in err
+
+
+def test_a_split_stored_apart_is_named_in_the_regenerate_command(tmp_path: Path):
+    """rc's own split is cr_test; a run on the in-repo split ``test`` is stored as
+    ``local@test``, and its command must say --split test (not drop it as a default)."""
+    extra = {"split": "test", "stored_dataset": "local@test"}
+    write_store(tmp_path / "s", {"none@split": ("none", extra)})
+    view = build_costs(tmp_path / "s", "rc", dataset="local@test")
+    (command,) = view.run_commands
+    assert " --split test " in command
+    plain = build_costs(tmp_path / "s", "rc", dataset="local")
+    assert all("--split cr_test" in c for c in plain.run_commands)
