@@ -10,9 +10,9 @@ reported, not part of the ratio). Then, for each of 4 unseen repositories:
   cached) and run the hypernetwork once; timed by pytest-benchmark, 5 rounds, fresh cache
   each round;
 - **fine-tuning**: a per-repository LoRA of the same rank on the repository's 8 examples
-  (AdamW, lr 1e-2, the loss on the target tokens as `lora.causal`), trained until its exact
-  match on them reaches the exact match the hypernetwork's adapter has on them without
-  having seen any (checked every 5 steps, checks not timed; at most 300 steps). Scoring
+  (AdamW, lr 1e-2, the loss on the target tokens as `adapters.completion_loss`), trained until
+  its exact match on them reaches the exact match the hypernetwork's adapter has on them
+  without having seen any (checked every 5 steps, checks not timed; at most 300 steps). Scoring
   the LoRA on its own training examples favours it: trained on 4 of them, it stays at 50%
   on the other 4 (other assertion forms) for 600 steps.
 
@@ -101,9 +101,9 @@ def _fine_tune_to(lm, train, held, target: float, rank: int, alpha: int) -> tupl
 
     import torch
 
-    from harness.plugins.lora.causal import completion_batch, target_loss
+    from harness.plugins.adapters.completion_loss import completion_batch, target_loss
+    from harness.plugins.adapters.targets import causal_targets
     from harness.plugins.lora.config import LoraSettings
-    from harness.plugins.lora.targets import causal_targets
     from harness.plugins.lora.trainer import wrap_with_lora
 
     settings = LoraSettings(r=rank, alpha=alpha, dropout=0.0, seed=0)

@@ -11,7 +11,7 @@ them everything here is a no-op and a run is one process. Under torchrun:
   batch ``k`` goes to rank ``k % N``, and the embeddings are gathered back into
   input order, so each embedding is computed in the very batch a single
   process would compute it in;
-- LoRA training wraps the model in DistributedDataParallel (plugins/lora/ddp.py);
+- LoRA training wraps the model in DistributedDataParallel (plugins/adapters/ddp.py);
 - only rank 0 reads and writes the embedding cache, writes results and
   adapters, and prints; the others encode and train their share.
 

@@ -83,7 +83,7 @@ def test_remote_code_is_never_switched_on_in_the_source():
 
 
 def test_training_state_round_trips_through_safetensors_bit_for_bit(tmp_path: Path):
-    from harness.plugins.lora.safe_state import load_training_state, save_training_state
+    from harness.plugins.adapters.safe_state import load_training_state, save_training_state
 
     torch.manual_seed(0)
     layer = torch.nn.Linear(4, 3)

@@ -33,6 +33,7 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from harness.errors import HarnessError
+from harness.plugins.adapters.safe_state import load_training_state, save_training_state
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
 from harness.plugins.causal_lm.tiny import (
     META_FILE,
@@ -43,10 +44,9 @@ from harness.plugins.causal_lm.tiny import (
     models_root,
     read_meta,
 )
-from harness.plugins.lora.safe_state import load_training_state, save_training_state
 from harness.progress import console, progress_bar
 
-OPTIMIZER_FILE = "optimizer.safetensors"  # safetensors, not a pickle (plugins/lora/safe_state)
+OPTIMIZER_FILE = "optimizer.safetensors"  # safetensors, not a pickle (plugins/adapters/safe_state)
 
 EVAL_SEQUENCES = 64
 

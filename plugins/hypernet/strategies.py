@@ -105,7 +105,7 @@ class HypernetStatic(Strategy):
         }
 
     def config(self, dataset: Any = None) -> dict[str, Any]:
-        from harness.plugins.lora.store import adapter_key
+        from harness.plugins.adapters.store import adapter_key
 
         out: dict[str, Any] = {
             "name": self.name,
@@ -182,7 +182,7 @@ class HypernetStatic(Strategy):
     # --- prepare ----------------------------------------------------------------------------
 
     def prepare(self, model: Any, dataset: Any) -> None:
-        from harness.plugins.lora.targets import causal_targets
+        from harness.plugins.adapters.targets import causal_targets
 
         if not isinstance(dataset, CompletionDataset):
             raise HarnessError(f"{self.name} applies to completion datasets only")

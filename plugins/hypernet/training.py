@@ -5,7 +5,7 @@ uniformly, then one of each one's examples, so a large repository does not
 drown the others), asks the network for each example's adapter from its
 repository's input (Static: the snapshot vector; Evo: the GRU state after the
 commits that came before the example), and takes the loss on the completion
-target tokens (`lora.causal.target_loss`) of the frozen LM with those
+target tokens (`adapters.completion_loss`) of the frozen LM with those
 adapters. Only the network learns.
 
 Checkpoints are safetensors only (no pickle): the network, the optimizer
@@ -16,7 +16,7 @@ ends.
 
 Under torchrun the network trains in DistributedDataParallel: every rank draws
 the same batches, takes a contiguous share of each one, and the loss is the
-whole batch's mean over target tokens (`lora.ddp.batch_mean`), so the step is
+whole batch's mean over target tokens (`adapters.ddp.batch_mean`), so the step is
 the single-process step up to rounding; rank 0 writes the checkpoints.
 """
 
@@ -174,8 +174,8 @@ def train_hypernetwork(
 ) -> TrainReport:
     """Train `network` (in place) so that its adapters complete `examples` through `lm`."""
     from harness import distributed
-    from harness.plugins.lora import ddp
-    from harness.plugins.lora.causal import completion_batch
+    from harness.plugins.adapters import ddp
+    from harness.plugins.adapters.completion_loss import completion_batch
 
     batches = batch_schedule(conditions, settings)
     device = lm.device
@@ -257,7 +257,7 @@ class _Step(torch.nn.Module):
     def forward(
         self, conditions: Sequence[Condition], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, int]:
-        from harness.plugins.lora.causal import target_loss_sum
+        from harness.plugins.adapters.completion_loss import target_loss_sum
 
         wrapped: AdaptedModel = self.__dict__["wrapped"]
         x = network_inputs(self.network, self.inputs, conditions, constant=self.constant)

@@ -105,7 +105,7 @@ class LoraStrategy(Strategy):
         }
 
     def config(self, dataset: RetrievalDataset | None = None) -> dict[str, Any]:
-        from harness.plugins.lora.store import adapter_key
+        from harness.plugins.adapters.store import adapter_key
 
         out: dict[str, Any] = {
             "name": self.name,

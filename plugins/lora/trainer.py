@@ -29,12 +29,12 @@ from safetensors.torch import load_file, save_file
 
 from harness import distributed
 from harness.errors import HarnessError
+from harness.plugins.adapters import ddp
+from harness.plugins.adapters.safe_state import load_training_state, save_training_state
+from harness.plugins.adapters.targets import attention_targets, trainable_share
 from harness.plugins.encoders.hf_encoder import pool
-from harness.plugins.lora import ddp
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
-from harness.plugins.lora.safe_state import load_training_state, save_training_state
-from harness.plugins.lora.targets import attention_targets, trainable_share
 from harness.progress import progress_bar
 
 STATE_FILE = "training_state.safetensors"  # optimizer and random state, no pickle
