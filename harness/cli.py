@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness import __version__
+from harness import __version__, cli_results
+from harness.cli_args import add_results_option, positive_int
 from harness.errors import HarnessError
-from harness.exp_config import defer_defaults, seed_list
+from harness.exp_config import defer_defaults, seed_list, settings_aliases
+from harness.extensions import RunFlag
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -28,16 +30,6 @@ def _csv(value: str) -> list[str]:
     return items
 
 
-def positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
-
-
 def _setting(value: str) -> tuple[str, str, Any]:
     key, sep, raw = value.partition("=")
     section, dot, name = key.partition(".")
@@ -51,17 +43,6 @@ def _setting(value: str) -> tuple[str, str, Any]:
     except json.JSONDecodeError:
         parsed = raw
     return section, name, parsed
-
-
-def add_results_option(parser: argparse.ArgumentParser) -> None:
-    """`--results DIR`, shared by every command that reads or writes results."""
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=Path("results"),
-        metavar="DIR",
-        help="result store (default: ./results)",
-    )
 
 
 def _add_run(sub: Any) -> None:
@@ -137,14 +118,7 @@ def _add_run(sub: Any) -> None:
         metavar="S.K=V",
         help="plugin option, e.g. --set dataset.max_test=500; lora.r=8,16 or a|b: one cell each",
     )
-    run.add_argument(
-        "--preset", help="strategy preset, e.g. quick or paper (LoRA strategies; comma list)"
-    )
-    run.add_argument(
-        "--adapter",
-        metavar="PATH_OR_ID",
-        help="evaluate an existing PEFT adapter instead of training (langwise: PARTITION=PATH,...)",
-    )
+    flags = _add_plugin_flags(run)
     run.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     run.add_argument(
         "--trust-remote-code",
@@ -161,8 +135,22 @@ def _add_run(sub: Any) -> None:
     run.add_argument(
         "--dry-run", action="store_true", help="list the cells, what is cached and the work"
     )
-    defer_defaults(run)  # so that flags given override a --config file
+    defer_defaults(run, flags, settings_aliases())  # so flags given override a --config file
     run.set_defaults(handler=_cmd_run)
+
+
+def _add_plugin_flags(run: argparse.ArgumentParser) -> dict[str, RunFlag]:
+    """The flags plugins add to `harness run` (``--preset``: the adapter strategies')."""
+    from harness.plugin_manager import plugins
+
+    flags: dict[str, RunFlag] = {}
+    for entry in plugins().run_flags.in_order():
+        flag = entry.load()
+        if not isinstance(flag, RunFlag):
+            raise HarnessError(f"run flag {entry.name!r} of plugin {entry.plugin!r} is no RunFlag")
+        run.add_argument(f"--{entry.name}", metavar=flag.metavar, help=entry.description)
+        flags[entry.name.replace("-", "_")] = flag
+    return flags
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -245,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown = sub.add_parser("plugins", help="loaded plugins, their hooks and versions")
     shown.add_argument("--json", action="store_true")
     shown.set_defaults(handler=_cmd_plugins)
-    __import__("harness.cli_results").cli_results.add_commands(sub)  # compare, leaderboard, check
+    cli_results.add_commands(sub)  # compare, leaderboard, check
     _add_plugin_commands(sub)
     return parser
 

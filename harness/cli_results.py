@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import atomic
-from harness.cli import add_results_option, positive_int
+from harness.cli_args import add_results_option, positive_int
 from harness.errors import HarnessError
 
 DEFAULT_REPORTED = Path("<leaderboards/reported.toml>")
@@ -121,7 +121,8 @@ def _add_leaderboard(sub: Any) -> None:
     board.add_argument(
         "--baseline",
         metavar="STRATEGY",
-        help="--cost: the strategy break-even is computed against (default: rag, else none)",
+        help="--cost: the strategy break-even is computed against "
+        "(default: the first ranked one with results, e.g. rag, else none)",
     )
     _add_test_options(board)
     board.set_defaults(handler=_cmd_leaderboard)

@@ -5,17 +5,16 @@ Per request, each example's row holds ``prompt_tokens`` and ``latency_s``
 `icl`); a result's timings hold their totals and means.
 
 Once: artifacts made before the first request, each a :class:`OneOff` with
-a key: a retrieval index (``index_build``), a trained adapter
-(``adapter_training``), a generated adapter (``adapter_generation``), a
-trained hypernetwork (``hypernet_training``). Equal keys are one artifact,
+a kind a strategy declares (``cost_kinds`` of its registration, e.g. a
+retrieval index, a trained or a generated adapter) and a key. Equal keys are one artifact,
 paid once however many partitions use it: a task-wise adapter is trained
 once for all repositories. A cached artifact still reports the seconds it
 took to make: the cost is what serving from nothing would pay.
 
 A model view declares its one-off costs in ``info["one_off"]``, a list of
-``{"what", "key", "seconds"}``; a LoRA view's ``info["adapter_training"]``
-(keyed by ``info["adapter"]``) and a hypernetwork view's
-``info["hypernet_training"]`` / ``info["adapter_generation"]`` are read too.
+``{"what", "key", "seconds"}``; a kind a loaded strategy declares is read
+from ``info[kind]`` too (``{"seconds", "key"}``, the key defaulting to
+``info["adapter"]``), as older views and results hold them.
 
 Break-even (docs/cost.md): a strategy S with one-off cost O_S seconds and
 latency L_S seconds per request against a baseline B (O_B, L_B) costs
@@ -35,7 +34,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-ONE_OFF_KINDS = ("index_build", "adapter_training", "adapter_generation", "hypernet_training")
+
+def declared_kinds() -> set[str]:
+    """The one-off cost kinds the loaded strategies declare (``cost_kinds``)."""
+    from harness.plugin_manager import plugins
+
+    return {str(kind) for e in plugins().strategies for kind in e.meta.get("cost_kinds", ())}
 
 
 @dataclass(frozen=True)
@@ -55,15 +59,17 @@ def _seconds(record: Any) -> float | None:
     return float(record)
 
 
-def one_off_costs(info: Mapping[str, Any]) -> list[OneOff]:
-    """The one-off costs a model view's `info` declares (see the module docstring)."""
+def one_off_costs(info: Mapping[str, Any], kinds: Iterable[str] | None = None) -> list[OneOff]:
+    """The one-off costs a model view's `info` declares (see the module docstring); `kinds`
+    are the keys read besides ``one_off`` (default: those the strategies declare)."""
+    named = set(declared_kinds() if kinds is None else kinds)
     found: list[OneOff] = []
     for item in info.get("one_off") or []:
         seconds = _seconds(item)
         if isinstance(item, Mapping) and seconds is not None:
             found.append(OneOff(str(item.get("what", "")), str(item.get("key", "")), seconds))
     declared = {c.what for c in found}
-    for what in ("adapter_training", "hypernet_training", "adapter_generation"):
+    for what in [key for key in info if key in named]:
         seconds = _seconds(info.get(what))
         if what in declared or seconds is None:
             continue

@@ -10,7 +10,8 @@ Lists (the cells of a matrix):
 
 - ``model``, ``strategy``, ``task``, ``dataset`` take comma lists on the
   command line and arrays in the file; their values are always crossed.
-- ``preset`` takes a comma list too; in the file any option but those in
+- a plugin's flag declared to sweep (``RunFlag.sweep``: ``--preset``) takes
+  a comma list too; in the file any option but those in
   `NOT_SWEPT` may be an array (``seed = [0, 1, 2]``, ``limit = [100, 200]``).
   These are the hyperparameter axes, crossed or zipped (``sweep``).
 - ``--set S.K=V``: a value is a list when it holds ``|`` (``bf16|fp32``:
@@ -20,7 +21,8 @@ Lists (the cells of a matrix):
   always a list of values; a list-valued option is a string
   (``"query,value"``) or an array of arrays (``[["query", "value"]]``).
 
-``lora.`` is another name for the ``strategy.`` section.
+A strategy may register another name for the ``strategy.`` section
+(``settings_alias``, harness.extensions).
 """
 
 from __future__ import annotations
@@ -36,15 +38,14 @@ from typing import Any
 import tomllib
 
 from harness.errors import HarnessError, InputError
+from harness.extensions import RunFlag
 
 NAMES = ("model", "strategy", "task", "dataset")
 """Crossed lists of registered names; comma lists on the command line."""
-CLI_LISTS = (*NAMES, "preset")
 CONTROL = ("config", "sweep", "dry_run", "json")
 """How to run, not what: not part of an experiment's identity."""
 NOT_SWEPT = {"results", "cache_dir", "overwrite", "device", "languages", "data_dir",
              "batch_size", "corpus_chunk_size", "set", "seeds", *CONTROL}  # fmt: skip
-SECTION_ALIASES = {"lora": "strategy"}
 RESOLVED_KEY = "resolved"
 """What `harness run` records of an experiment it ran; ignored when the file is read."""
 
@@ -65,6 +66,8 @@ class Spec:
     settings: dict[str, Any] = field(default_factory=dict)
     """``section.key`` -> a value or a `Sweep`."""
     source: Path | None = None
+    flag_sections: dict[str, str] = field(default_factory=dict)
+    """A plugin's flag -> the ``--set`` section its value goes to (``preset``: strategy)."""
 
     @property
     def sweep(self) -> str:
@@ -101,6 +104,18 @@ class OptionTable:
 
     parser: argparse.ArgumentParser
     deferred: dict[str, Any]
+    flags: dict[str, RunFlag] = field(default_factory=dict)
+    """The flags plugins added (harness.extensions.RunFlag), by dest."""
+    aliases: dict[str, str] = field(default_factory=dict)
+    """Other names of ``--set`` sections (``settings_alias`` of a strategy)."""
+
+    @property
+    def lists(self) -> tuple[str, ...]:
+        """Options that take a comma list on the command line."""
+        return (*NAMES, *(dest for dest, flag in self.flags.items() if flag.sweep))
+
+    def section(self, name: str) -> str:
+        return self.aliases.get(name, name)
 
     @property
     def actions(self) -> dict[str, argparse.Action]:
@@ -116,15 +131,30 @@ class OptionTable:
         return {d: self.deferred.get(d, a.default) for d, a in self.actions.items()}
 
 
-def defer_defaults(parser: argparse.ArgumentParser) -> None:
+def defer_defaults(
+    parser: argparse.ArgumentParser,
+    flags: dict[str, RunFlag] | None = None,
+    aliases: dict[str, str] | None = None,
+) -> None:
     """Record the defaults of `parser`'s options and make them None, so a flag given on the
-    command line can be told from one left out (a given flag overrides the config file)."""
+    command line can be told from one left out (a given flag overrides the config file);
+    `flags` are those plugins added, `aliases` other names of ``--set`` sections."""
     deferred = {}
     for action in parser._actions:
         if action.dest != "help" and action.default is not argparse.SUPPRESS:
             deferred[action.dest] = action.default
             action.default = None
-    parser.set_defaults(option_table=OptionTable(parser, deferred))
+    table = OptionTable(parser, deferred, dict(flags or {}), dict(aliases or {}))
+    parser.set_defaults(option_table=table)
+
+
+def settings_aliases() -> dict[str, str]:
+    """Other names of ``--set`` sections the loaded strategies register
+    (``settings_alias``): alias -> ``strategy``."""
+    from harness.plugin_manager import plugins
+
+    aliases = (entry.meta.get("settings_alias") for entry in plugins().strategies)
+    return {str(alias): "strategy" for alias in aliases if alias}
 
 
 def _flag(dest: str) -> str:
@@ -181,7 +211,7 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InputError(f"unknown key {key!r}{hint} (keys: {', '.join(known)})", path=path)
         if dest == "set":
-            settings.update(_file_settings(value, path))
+            settings.update(_file_settings(value, path, table))
             continue
         action, where = table.actions[dest], f"{path}: key {key!r}"
         if isinstance(value, list) and dest in NAMES:
@@ -197,13 +227,13 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
     return options, settings
 
 
-def _file_settings(value: Any, path: Path) -> dict[str, Any]:
+def _file_settings(value: Any, path: Path, options: OptionTable) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise InputError("key 'set' must hold tables: [set.strategy], [set.dataset]", path=path)
     settings = {}
     for section, table in value.items():
         for name, item in table.items():
-            key = f"{SECTION_ALIASES.get(section, section)}.{name}"
+            key = f"{options.section(section)}.{name}"
             where = f"set.{section}.{name}"
             if key in settings:  # [set.lora] and [set.strategy] both give it
                 raise InputError(f"key {where!r} is given twice (as {key!r})", path=path)
@@ -272,14 +302,14 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
         late = dest not in table.deferred  # added after defer_defaults: its default is real
         if value is None or dest == "set" or (late and value == action.default):
             continue
-        if dest in CLI_LISTS and isinstance(value, str):
+        if dest in table.lists and isinstance(value, str):
             items = [v.strip() for v in value.split(",") if v.strip()]
             if not items:
                 raise HarnessError(f"{_flag(dest)}: expected a name or a comma list of names")
             value = items
         options[dest] = value
     for section, name, value in getattr(args, "set", None) or []:
-        settings[f"{SECTION_ALIASES.get(section, section)}.{name}"] = cli_setting(value)
+        settings[f"{table.section(section)}.{name}"] = cli_setting(value)
     seeds = options.pop("seeds", None)
     if seeds is not None:
         if getattr(args, "seed", None) is not None or "seed" in file_options:
@@ -294,7 +324,8 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
     for key, value in list(options.items()):
         if isinstance(value, list) and len(value) == 1 and key not in NAMES and key != "languages":
             options[key] = value[0]
-    return Spec(options, settings, Path(source) if source is not None else None)
+    sections = {dest: flag.section for dest, flag in table.flags.items()}
+    return Spec(options, settings, Path(source) if source is not None else None, sections)
 
 
 # --- writing TOML (the resolved experiment) ---------------------------------------------------

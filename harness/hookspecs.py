@@ -46,6 +46,11 @@ def harness_register_metrics(register: Any) -> None:
 
 
 @hookspec
+def harness_register_run_flags(register: Any) -> None:
+    """Register ``harness run`` flags: ``register(name, RunFlag(...), help)``."""
+
+
+@hookspec
 def harness_register_commands(cli: Any) -> None:
     """Add CLI subcommands: ``cli.add_parser(name, help=...)`` returns an argparse parser;
     set ``handler=callable(args) -> int`` with ``parser.set_defaults``."""

@@ -301,15 +301,22 @@ def _set_flags(config: dict[str, Any]) -> list[str]:
     }
     varied = (config.get("variant") or {}).get("settings") or {}
     settings = {**given, **{k: v for k, v in varied.items() if "." in k}}
-    # --preset and --adapter are stored as strategy settings: given back as the flags
+    # a plugin's flags (--preset) are stored as settings of their section: given back as flags
     flags = [
-        f"--{name} {shlex.quote(_cli_value(settings.pop(f'strategy.{name}')))}"
-        for name in ("preset", "adapter")
-        if f"strategy.{name}" in settings
+        f"--{name} {shlex.quote(_cli_value(settings.pop(f'{section}.{name}')))}"
+        for name, section in _plugin_flags()
+        if f"{section}.{name}" in settings
     ]
     return flags + [
         f"--set {shlex.quote(f'{key}={_cli_value(value)}')}" for key, value in settings.items()
     ]
+
+
+def _plugin_flags() -> list[tuple[str, str]]:
+    """(name, section) of the flags plugins add to `harness run`, in registration order."""
+    from harness.plugin_manager import plugins
+
+    return [(entry.name, entry.load().section) for entry in plugins().run_flags.in_order()]
 
 
 def _cli_value(value: Any) -> str:

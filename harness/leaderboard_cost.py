@@ -44,8 +44,15 @@ from harness.leaderboard import (
 from harness.stats import bootstrap_ci
 
 ALIGN = ("left", "left", *["right"] * 6)
-BASELINE_ORDER = ("rag", "none")
-"""The default baseline: the first of these a model has results for."""
+
+
+def default_baselines() -> list[str]:
+    """The default baseline: the first of these a model has results for, the strategies
+    that register a ``cost_baseline`` rank, lowest first."""
+    from harness.plugin_manager import plugins
+
+    ranked = [e for e in plugins().strategies if e.meta.get("cost_baseline") is not None]
+    return [e.name for e in sorted(ranked, key=lambda e: (int(e.meta["cost_baseline"]), e.name))]
 
 
 @dataclass
@@ -147,7 +154,7 @@ def build_costs(
         )
     for model in sorted({r.model for r in rows}):
         mine = [r for r in rows if r.model == model]
-        wanted = [baseline] if baseline is not None else list(BASELINE_ORDER)
+        wanted = [baseline] if baseline is not None else default_baselines()
         base = next((b for name in wanted if (b := _baseline_row(mine, name, baseline))), None)
         if base is None:
             continue

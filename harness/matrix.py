@@ -26,7 +26,6 @@ from harness.runner import PreparedRun, RunRequest, Sharing, plan, prepare
 from harness.strategy import PlannedAdapter
 
 FIELD_OF_OPTION = {"results": "results_dir", "bootstrap": "n_resamples"}
-STRATEGY_OPTIONS = ("preset", "adapter")
 STEP_COST = 100
 """One training step costs about as much as encoding this many texts (MiniLM, 2 CPU
 cores: ~2.5 s a step of 32 pairs at 128 tokens, ~25 ms a text at up to 512)."""
@@ -59,14 +58,16 @@ class Cell:
         return ",".join(f"{k}={show(v)}" for k, v in self.axes.items()) or "-"
 
 
-def _request(values: dict[str, Any], settings: dict[str, Any]) -> RunRequest:
+def _request(
+    values: dict[str, Any], settings: dict[str, Any], flag_sections: dict[str, str]
+) -> RunRequest:
     nested: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
         section, _, name = key.partition(".")
         nested.setdefault(section, {})[name] = value
-    for name in STRATEGY_OPTIONS:
+    for name, section in flag_sections.items():  # a plugin's flag: its section's setting
         if values.get(name) is not None:
-            nested.setdefault("strategy", {})[name] = values[name]
+            nested.setdefault(section, {})[name] = values[name]
     option_of = {f: o for o, f in FIELD_OF_OPTION.items()}
     kwargs = {}
     for f in fields(RunRequest):
@@ -107,7 +108,8 @@ def expand(spec: Spec) -> list[Cell]:
             values["strategy"] = strategy
             values.update({k: v for k, v in combo.items() if "." not in k})
             settings = {**fixed_settings, **{k: v for k, v in combo.items() if "." in k}}
-            cells.append(Cell(len(cells) + 1, _request(values, settings), dict(combo)))
+            request = _request(values, settings, spec.flag_sections)
+            cells.append(Cell(len(cells) + 1, request, dict(combo)))
     return cells
 
 

@@ -30,6 +30,7 @@ REGISTRY_HOOKS = {
     "tasks": "harness_register_tasks",
     "datasets": "harness_register_datasets",
     "metrics": "harness_register_metrics",
+    "run_flags": "harness_register_run_flags",
 }
 
 
@@ -106,17 +107,16 @@ def _fill(
     registries: dict[str, Registry],
 ) -> None:
     """Call the plugin's registry hooks; commit its entries only if all of them succeed."""
+    others = [plugin for plugin in manager.get_plugins() if plugin is not module]
     pending: list[tuple[Registry, tuple[Any, ...], dict[str, Any]]] = []
     for kind, hook_name in REGISTRY_HOOKS.items():
-        implementation = getattr(module, hook_name, None)
-        if implementation is None:
-            continue
         registry = registries[kind]
 
         def register(*args: Any, _registry: Registry = registry, **kwargs: Any) -> None:
             pending.append((_registry, args, kwargs))
 
-        implementation(register=register)
+        # this plugin's implementation alone, through pluggy (the others registered already)
+        manager.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
     for registry, args, kwargs in pending:
         registry.register(*args, plugin=info.name, **kwargs)
 
@@ -148,12 +148,12 @@ def load_plugins() -> Loaded:
         try:
             manager.register(module, name=ep.name)
             info.hooks = sorted(impl.name for impl in manager.get_hookcallers(module) or [])
-            snapshot = {kind: dict(reg._entries) for kind, reg in registries.items()}
+            snapshot = {kind: reg.snapshot() for kind, reg in registries.items()}
             try:
                 _fill(manager, info, module, registries)
             except BaseException:  # sys.exit or KeyboardInterrupt in a hook too
                 for kind, reg in registries.items():
-                    reg._entries = snapshot[kind]
+                    reg.restore(snapshot[kind])
                 raise
         except HarnessError as exc:
             if _strict():

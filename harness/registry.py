@@ -61,6 +61,8 @@ class Resolved:
 
 FACTORY_KINDS = ("encoder", "strategy", "task kind", "dataset")
 """Registries whose entries are built or called by a run: their targets must be factories."""
+SHARED_KINDS = ("run flag",)
+"""Registries where two plugins may declare the same entry alike (``--preset``)."""
 
 
 class Registry:
@@ -97,6 +99,9 @@ class Registry:
                 raise HarnessError(
                     f"{self.kind} {name!r} from plugin {plugin or '?'!r}: {exc}"
                 ) from None
+        shared = self.kind in SHARED_KINDS and name in self._entries
+        if shared and self._entries[name].target == target:  # declared alike by two plugins
+            return
         if name in self._entries:
             owner = self._entries[name].plugin or "another plugin"
             raise HarnessError(
@@ -104,6 +109,14 @@ class Registry:
                 f"already registered by {owner!r}; rename one of them"
             )
         self._entries[name] = Entry(self.kind, name, target, description, plugin, dict(meta))
+
+    def snapshot(self) -> dict[str, Entry]:
+        """The entries as they are now, for `restore` (a failed plugin, a test's entry)."""
+        return dict(self._entries)
+
+    def restore(self, snapshot: dict[str, Entry]) -> None:
+        """Back to what `snapshot` saw: entries registered since are gone."""
+        self._entries = dict(snapshot)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._find(name) is not None
@@ -113,6 +126,10 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def in_order(self) -> list[Entry]:
+        """The entries in the order they were registered (built-in plugins first)."""
+        return list(self._entries.values())
 
     def names(self) -> list[str]:
         return sorted(self._entries)

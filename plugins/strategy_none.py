@@ -18,4 +18,7 @@ class NoAdaptation(Strategy):
 
 @hookimpl
 def harness_register_strategies(register: Any) -> None:
-    register("none", NoAdaptation, "the base model as it is (zero-shot)", options=())
+    # the cost view's baseline where no strategy ranked before it has results
+    register(
+        "none", NoAdaptation, "the base model as it is (zero-shot)", options=(), cost_baseline=1
+    )

@@ -17,6 +17,7 @@ HOOKS = [name for name in dir(hookspecs) if name.startswith("harness_")]
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 GOOD_PLUGIN = """
+from harness.extensions import RunFlag
 from harness.hookspecs import hookimpl
 
 @hookimpl
@@ -42,6 +43,10 @@ def harness_register_datasets(register):
 @hookimpl
 def harness_register_metrics(register):
     register("toy-metric", "toy-metric", "a metric from a third-party plugin")
+
+@hookimpl
+def harness_register_run_flags(register):
+    register("toy-flag", RunFlag("strategy"), "a run flag from a third-party plugin")
 
 @hookimpl
 def harness_register_commands(cli):

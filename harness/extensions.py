@@ -1,0 +1,41 @@
+"""What a plugin declares besides its factories, typed, so the core never names a plugin.
+
+- `RunFlag`: a flag of ``harness run`` (hook ``harness_register_run_flags``);
+  its value is the ``--set`` option of the same name in its section, so
+  ``--preset quick`` and ``--set strategy.preset=quick`` are one setting.
+- `ModelKind`: what a task kind needs of ``--model`` (registration key
+  ``model_kind`` of a task kind); an encoder says which kind it is with ``kind``.
+- Strategy registration keys read by the core: ``cost_kinds`` (one-off costs
+  a model view's ``info`` may hold under their own key, see harness.cost),
+  ``cost_baseline`` (rank as the cost view's default baseline; lowest first)
+  and ``settings_alias`` (another name for the ``strategy`` section of
+  ``--set`` and ``[set.*]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunFlag:
+    """A ``harness run`` flag a plugin adds.
+
+    >>> RunFlag("strategy", sweep=True)  # --preset quick,paper: one matrix cell each
+    RunFlag(section='strategy', metavar=None, sweep=True)
+    """
+
+    section: str = "strategy"
+    metavar: str | None = None
+    sweep: bool = False
+    """A comma list gives one matrix cell per value."""
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """The kind of model a task kind scores, as an error message names it."""
+
+    name: str  # the ``kind`` an encoder registers with
+    label: str  # "a causal LM"
+    default_dtype: str = "float32"
+    """What ``--dtype auto`` resolves to (``auto``: the model picks by device)."""
