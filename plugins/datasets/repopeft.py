@@ -81,8 +81,7 @@ def harness_register_datasets(register: Any) -> None:
 def load_repopeft(options: DatasetOptions) -> CompletionDataset:
     """The RepoPeftBench split `options.split` from the parquet files in ``options.data_dir``."""
     from harness.plugins.datasets.common import check_options
-    from harness.plugins.local_dataset.completion_loader import select_partitions
-    from harness.plugins.local_dataset.completion_splits import shared_statements
+    from harness.plugins.datasets.completion_common import select_partitions, shared_statements
 
     check_options(options.extra, (), NAME)
     if options.split not in COMPLETION_EVAL_SPLITS:

@@ -35,12 +35,11 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.data import RetrievalSplit
 from harness.plugins.local_dataset.csn_format import read_jsonl
 
@@ -55,7 +54,16 @@ META = {
     ),
 }
 
+CODE_QUERY_TASKS = frozenset({"c2c"})
+"""The retrieval tasks whose queries are code, so that the ``local`` pairs serve them as
+this proxy. Declared here, once: a task card has no field that says what its queries are."""
+
 _Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+
+
+def code_queries(task: str) -> bool:
+    """True when `task` (a retrieval task) ranks code by code (``CODE_QUERY_TASKS``)."""
+    return task in CODE_QUERY_TASKS
 
 
 def transform(code: str, language: str) -> str | None:
@@ -168,12 +176,7 @@ def cached_clone_pairs(folder: Path, language: str, split: str) -> list[dict[str
             return [json.loads(line) for line in handle if line.strip()]
     mined = folder / language / f"{split}.jsonl"
     pairs = clone_pairs(read_jsonl(mined)) if mined.is_file() else []
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
-        for pair in pairs:
-            handle.write(json.dumps(pair, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    atomic.write(path, "".join(json.dumps(pair, ensure_ascii=False) + "\n" for pair in pairs))
     return pairs
 
 

@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import uuid
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
@@ -48,13 +45,14 @@ from harness.data import (
 )
 from harness.errors import HarnessError
 from harness.jsonl import jsonl_rows
+from harness.plugins.datasets.completion_common import select_partitions, shared_statements
+from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset.completion_mining import MinedCompletion, mine_completion
 from harness.plugins.local_dataset.completion_settings import (
     WHAT,
     CompletionSettings,
     completion_settings,
 )
-from harness.plugins.local_dataset.completion_splits import shared_statements
 from harness.plugins.local_dataset.repositories import (
     Repository,
     default_repositories,
@@ -132,27 +130,18 @@ def write_mined(
             repo.name: {**repo.describe(), **asdict(mined.reports[repo.name])} for repo in repos
         },
     }
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        temporary.mkdir()
+
+    def fill(temporary: Path) -> None:
         _write_jsonl(temporary / "examples.jsonl", (e.row() for e in mined.examples))
+        texts = sorted(mined.texts.items())
         _write_jsonl(
-            temporary / "files.jsonl",
-            ({"repo": r, "path": p, "text": t} for (r, p), t in sorted(mined.texts.items())),
+            temporary / "files.jsonl", ({"repo": r, "path": p, "text": t} for (r, p), t in texts)
         )
         commits = (asdict(c) for repo in sorted(mined.commits) for c in mined.commits[repo])
         _write_jsonl(temporary / "commits.jsonl", commits)
-        text = json.dumps(meta, indent=1) + "\n"
-        (temporary / "meta.json").write_text(text, encoding="utf-8")
-        if folder.exists() and not (folder / "meta.json").is_file():
-            shutil.rmtree(folder)  # a half-written folder is no dataset
-        os.replace(temporary, folder)
-    except OSError:
-        if not (folder / "meta.json").is_file():
-            raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        (temporary / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+
+    publish_folder(folder, fill)
     return meta
 
 
@@ -233,36 +222,6 @@ def read_dataset(
     counts = ", ".join(f"{s} {v['repositories']}" for s, v in meta["sizes"]["cross_repo"].items())
     where = f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}"
     return select_partitions(dataset, repos, limit, what=WHAT, where=where)
-
-
-def select_partitions(
-    dataset: CompletionDataset,
-    repos: list[str] | None,
-    limit: int | None,
-    *,
-    what: str,
-    where: str,
-) -> CompletionDataset:
-    """`dataset` narrowed to the repositories named, each evaluated on its first `limit`.
-
-    Raises HarnessError for a repository not in the split, or when no
-    repository is (`where` says where to look).
-    """
-    split = dataset.meta.get("eval_split", "")
-    if repos:
-        unknown = sorted(set(repos) - set(dataset.partitions))
-        if unknown:
-            raise HarnessError(
-                f"{what}: {unknown[0]!r} is not a repository of the {split} split "
-                f"(it has: {', '.join(sorted(dataset.partitions)) or 'none'})"
-            )
-        dataset.partitions = {name: dataset.partitions[name] for name in repos}
-    if not dataset.partitions:
-        raise HarnessError(f"{what}: no repository has examples in the {split} split ({where})")
-    if limit is not None:
-        for partition in dataset.partitions.values():
-            partition.eval = partition.eval[:limit]
-    return dataset
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

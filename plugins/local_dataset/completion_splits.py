@@ -42,7 +42,6 @@ import random
 from collections.abc import Sequence
 from typing import TypeVar
 
-from harness.data import CompletionExample, shown_statement
 from harness.plugins.local_dataset.splits import unit_hash
 
 T = TypeVar("T")
@@ -116,25 +115,6 @@ def in_repo_labels(
         labels.append(label)
         moved += label != own
     return labels, moved
-
-
-def shared_statements(examples: Sequence[CompletionExample]) -> dict[str, int]:
-    """For ``val`` and ``test``: how many examples have the statement of a training example
-    of the same repository (``harness.data.same_statement``; 0 for mined data, by the rule
-    above; a loader of given splits records it in the dataset's meta)."""
-    training: set[tuple[str, str]] = set()
-    for example in examples:
-        if example.in_repo_split == "train":
-            training.add((example.repo, _statement_of(example)))
-    shared = {"val": 0, "test": 0}
-    for example in examples:
-        if example.in_repo_split in shared:
-            shared[example.in_repo_split] += (example.repo, _statement_of(example)) in training
-    return shared
-
-
-def _statement_of(example: CompletionExample) -> str:
-    return example.statement or f"shown:{shown_statement(example)}"
 
 
 def capped(items: Sequence[T], limit: int, seed: int, label: str) -> list[T]:

@@ -16,13 +16,11 @@ appears whole (``meta.json`` included) or not at all.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset import csn_format
 from harness.plugins.local_dataset.mining import MiningReport, mine
 from harness.plugins.local_dataset.pairs import Pair
@@ -78,11 +76,9 @@ def write_dataset(
     process wrote the same data first); one without is not a dataset and is
     replaced.
     """
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = folder.parent / f".{folder.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     sizes: dict[str, dict[str, int]] = {}
-    try:
-        temporary.mkdir()
+
+    def fill(temporary: Path) -> None:
         for (language, split), kept in sorted(chosen.items()):
             (temporary / language).mkdir(parents=True, exist_ok=True)
             records = (csn_format.to_record(pair, split) for pair in kept)
@@ -97,14 +93,8 @@ def write_dataset(
                 csn_format.write_jsonl(temporary / language / "codebase.jsonl", records)
         text = json.dumps({**meta, "sizes": sizes}, indent=1) + "\n"
         (temporary / "meta.json").write_text(text, encoding="utf-8")
-        if folder.exists() and not (folder / "meta.json").is_file():
-            shutil.rmtree(folder)  # not a dataset: a dataset appears whole, meta.json included
-        os.replace(temporary, folder)
-    except OSError:
-        if not (folder / "meta.json").is_file():
-            raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+
+    publish_folder(folder, fill)
     return sizes
 
 

@@ -20,17 +20,22 @@ every retrieval dataset (``datasets.common.LIMIT_RULE``).
 ``train`` holds the train pairs (``group`` = the file), ``valid`` the valid
 split unless it is the one evaluated.
 
-For task ``c2c`` the same pairs become a clone-retrieval *proxy*
-(``clone_proxy``): each function's transformed copy (identifiers renamed,
-comments and docstrings removed, formatting changed) is the query, the
-function as it is in its file the one relevant candidate. It is recorded
+What a task gets is decided by its card's kind, never by its name: a
+``completion`` task gets assertion-completion examples (``completion_loader``),
+a ``retrieval`` task these pairs. A retrieval task whose queries are code
+(``clone_proxy.CODE_QUERY_TASKS``, the one declaration of it) gets them as a
+clone-retrieval *proxy*: each function's transformed copy (identifiers
+renamed, comments and docstrings removed, formatting changed) is the query,
+the function as it is in its file the one relevant candidate. It is recorded
 with ``protocol: clone-proxy`` and is no stand-in for XLCoST's numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -60,17 +65,38 @@ from harness.plugins.local_dataset.ts_miner import GRAMMARS
 from harness.progress import console
 
 MINER_VERSION = "2"
+LOADERS = {
+    "retrieval": "harness.plugins.local_dataset.loader:load_pairs",
+    "completion": "harness.plugins.local_dataset.completion_loader:load_local_completion",
+}
+"""The loader of each task kind (``module:function``, imported when used)."""
 
 
 def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
-    """The ``local`` dataset for `options`, mined on first use and cached.
+    """The ``local`` dataset for `options`, mined on first use and cached: the loader of
+    the task's kind (``LOADERS``)."""
+    kind = task_kind(options.task)
+    if kind not in LOADERS:
+        raise HarnessError(
+            f"dataset local: no data for task {options.task!r} of kind {kind!r} "
+            f"(kinds: {', '.join(LOADERS)})"
+        )
+    module, _, name = LOADERS[kind].partition(":")
+    loader: Callable[[DatasetOptions], RetrievalDataset | CompletionDataset]
+    loader = getattr(importlib.import_module(module), name)
+    return loader(options)
 
-    Task ``rc`` gets assertion-completion examples (``completion_loader``).
-    """
-    if options.task == "rc":
-        from harness.plugins.local_dataset.completion_loader import load_local_completion
 
-        return load_local_completion(options)
+def task_kind(task: str) -> str:
+    """The kind its card gives `task` (``retrieval``, ``completion``)."""
+    from harness.plugin_manager import plugins
+
+    return str(plugins().tasks.get(task).load().kind)
+
+
+def load_pairs(options: DatasetOptions) -> RetrievalDataset:
+    """The mined pairs as a retrieval dataset (a clone proxy for a code-query task)."""
+    clones = clone_proxy.code_queries(options.task)
     if options.split not in SPLITS:
         raise HarnessError(
             f"dataset local: unknown split {options.split!r} (known: {', '.join(SPLITS)})"
@@ -93,7 +119,9 @@ def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
         for language in settings.languages
         if meta["sizes"].get(language, {}).get(options.split)
     ]
-    partitions = {language: _partition(folder, language, options, meta) for language in languages}
+    partitions = {
+        language: _partition(folder, language, options, meta, clones) for language in languages
+    }
     if not partitions:
         raise HarnessError(
             f"dataset local: no pairs in the {options.split} split were mined from "
@@ -112,7 +140,7 @@ def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
         **limit_meta(partitions, options.limit),
         "format": "CodeSearchNet jsonl; query = first paragraph of the doc",
     }
-    if options.task == "c2c":
+    if clones:
         described.update(clone_proxy.META)
         described["c2c_sizes"] = {name: len(p.eval) for name, p in sorted(partitions.items())}
     return RetrievalDataset(name="local", partitions=partitions, meta=described)
@@ -158,7 +186,7 @@ def build_cache(folder: Path, settings: Settings, sources: list[Source], key: st
 
 
 def _partition(
-    folder: Path, language: str, options: DatasetOptions, meta: dict[str, Any]
+    folder: Path, language: str, options: DatasetOptions, meta: dict[str, Any], clones: bool
 ) -> RetrievalPartition:
     if not meta["sizes"].get(language, {}).get(options.split):
         mined = ", ".join(
@@ -168,7 +196,7 @@ def _partition(
             f"dataset local: no {language} pairs in the {options.split} split "
             f"(mined per language: {mined or 'none'}; {folder})"
         )
-    if options.task == "c2c":
+    if clones:
         return _clone_partition(folder, language, options, meta)
     records = read_jsonl(folder / language / f"{options.split}.jsonl")
     train = [
