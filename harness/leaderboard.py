@@ -11,9 +11,8 @@ bold or marks. Everything printed comes from the results (dates included), so
 one store always renders the same bytes.
 
 Controls: a result whose strategy scored controls on the same examples (any
-strategy may: ``config.encoder_info.controls`` with ``per_example`` ids and one
-score list per control, as the hypernetwork strategies store them) gets one
-row per control beneath its own row, e.g. ``hypernet-static: shuffled``. A
+strategy may: ``config.encoder_info.controls``, read as harness.controls.Controls)
+gets one row per control beneath its own row, e.g. ``STRATEGY: shuffled``. A
 control row takes no part in bold or marks; each of its cells carries the
 system's gain over the control (system - control) and the paired sign-flip p of
 that gain, on the same examples, Holm-corrected over the control cells of the
@@ -40,6 +39,7 @@ import numpy as np
 import tomllib
 
 from harness.compare import ExampleScores, Run, align, load_runs, read_scores
+from harness.controls import Controls
 from harness.errors import HarnessError, InputError
 from harness.identity import distinguishing
 from harness.leaderboard_replicates import column_p, merge_replicates
@@ -194,17 +194,16 @@ def _control_rows(
     controls: dict[tuple[str, str, str], Row] = {}
     notes: dict[tuple[str, str], str] = {}
     for run in runs:
-        recorded = (run.result.config.get("encoder_info") or {}).get("controls") or {}
-        per_example = recorded.get("per_example") or {}
-        if recorded.get("metric", metric) != metric or "ids" not in per_example:
+        recorded = Controls.from_info(run.result.config.get("encoder_info"))
+        if recorded is None or (recorded.metric or metric) != metric:
             continue
         label = labels[run.path]
         system = rows[(run.result.model, label)]
         mine = system.scores[run.result.partition]
-        for name in sorted(k for k in per_example if k != "ids"):
+        for name, scores in recorded.scores.items():
             theirs = ExampleScores(
-                [str(i) for i in per_example["ids"]],
-                {metric: np.asarray(per_example[name], dtype=float)},
+                recorded.ids,
+                {metric: np.asarray(scores, dtype=float)},
                 f"{run.path}: control {name}",
             )
             aligned = align(mine, theirs, f"{run.path}: control {name}")
@@ -218,19 +217,16 @@ def _control_rows(
             half, limit = (high - low) / 2, _limit(run.result)
             row.cells[run.result.partition] = Cell(float(values.mean()), half, limit=limit)
             row.scores[run.result.partition] = aligned
-        diversity = recorded.get("diversity") or {}
-        # the updates' cosine where recorded (the factors' in older results); one adapter
-        # cannot show a collapse
-        cosine = diversity.get("mean_update_cosine", diversity.get("mean_cosine"))
-        if cosine is not None:
-            flag = "collapsed" if diversity.get("collapsed") else "not collapsed"
-            of = "updates'" if "mean_update_cosine" in diversity else "factors'"
+        diversity = recorded.diversity
+        if diversity is not None and diversity.cosine is not None:
+            flag = "collapsed" if diversity.collapsed else "not collapsed"
+            of = "updates'" if diversity.of_updates else "factors'"
             notes[(run.result.model, label)] = (
-                f"{run.result.model} {label}: the {diversity.get('n_adapters', '?')} adapters' "
-                f"mean pairwise cosine {float(cosine):.3f} ({of}; {flag}: the flag is at "
-                f"{diversity.get('collapse_cosine', '?')})"
+                f"{run.result.model} {label}: the {diversity.n_adapters} adapters' "
+                f"mean pairwise cosine {diversity.cosine:.3f} ({of}; {flag}: the flag is at "
+                f"{diversity.collapse_cosine})"
             )
-        elif diversity:
+        elif diversity is not None:
             notes[(run.result.model, label)] = (
                 f"{run.result.model} {label}: collapse unknown (one evaluated repository)"
             )

@@ -23,6 +23,7 @@ from harness import __version__, atomic, distributed
 from harness.data import DatasetOptions, RetrievalDataset
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
+from harness.extensions import ModelKind
 from harness.identity import label, replicate_key, run_identity
 from harness.options import SECTIONS, Option, check_finite, check_keys, options_of
 from harness.plugin_manager import Loaded, plugins
@@ -118,6 +119,7 @@ class Plan:
     encoder_argument: str | None
     # the options each --set section's owner declares (None: it declares none)
     options: dict[str, tuple[Option, ...] | None] = field(default_factory=dict)
+    model_kind: ModelKind | None = None  # what the task kind needs of --model
 
     def declared(self) -> dict[str, tuple[Option, ...]]:
         return {section: found or () for section, found in self.options.items()}
@@ -162,18 +164,8 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             "--trust-remote-code flag of harness run"
         )
     encoder = loaded.encoders.get(request.model)
-    model_kind = encoder.entry.meta.get("kind")
-    if model_kind == "causal-lm" and card.kind != "completion":
-        raise HarnessError(
-            f"model {request.model!r} is a causal LM; task {card.name!r} ({card.kind}) "
-            "needs an embedding encoder (e.g. --model minilm)"
-        )
-    if card.kind == "completion" and model_kind not in (None, "causal-lm"):
-        raise HarnessError(
-            f"task {card.name!r} needs a causal LM (e.g. --model tiny-code-lm or qwen-coder); "
-            f"{request.model!r} is an embedding encoder"
-        )
     kind_entry = loaded.task_kinds.get(card.kind).entry
+    _check_model_kind(request.model, encoder.entry.meta.get("kind"), card, loaded)
     options = {
         "dataset": _declared(dataset_entry.meta),
         "encoder": _declared(encoder.entry.meta),
@@ -205,7 +197,26 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         encoder_factory=encoder.load(),
         encoder_argument=encoder.argument,
         options=options,
+        model_kind=_model_kinds(loaded).get(card.kind),
     )
+
+
+def _model_kinds(loaded: Loaded) -> dict[str, ModelKind]:
+    """The task kinds' model kinds (``model_kind`` of their registration), by task kind."""
+    return {e.name: e.meta["model_kind"] for e in loaded.task_kinds if "model_kind" in e.meta}
+
+
+def _check_model_kind(model: str, kind: str | None, card: Any, loaded: Loaded) -> None:
+    """A model of one kind (``kind`` of its registration) is refused for a task kind that
+    needs another; a model that declares no kind (``hf:``) serves either."""
+    kinds = _model_kinds(loaded)
+    needed = kinds.get(card.kind)
+    if kind is None or needed is None or kind == needed.name:
+        return
+    have = next((k.label for k in kinds.values() if k.name == kind), f"a {kind} model")
+    examples = [e.name for e in loaded.encoders if e.meta.get("kind") == needed.name]
+    hint = f" (e.g. --model {' or '.join(examples[:2])})" if examples else ""
+    raise HarnessError(f"task {card.name!r} needs {needed.label}{hint}; model {model!r} is {have}")
 
 
 def _declared(meta: dict[str, Any]) -> tuple[Option, ...] | None:
@@ -282,8 +293,9 @@ def _run_config(
 
 
 def _default_dtype(resolved: Plan) -> str:
-    """What --dtype auto resolves to for this task (see `prepare`)."""
-    return "auto" if resolved.card.kind == "completion" else "float32"
+    """What --dtype auto resolves to for this task: its task kind's model kind says
+    (``auto``: the model picks by device, as causal LMs do; else float32)."""
+    return resolved.model_kind.default_dtype if resolved.model_kind else "float32"
 
 
 def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
@@ -313,7 +325,7 @@ def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:
         extra={
             **request.settings.get("encoder", {}),
             "trust_remote_code": request.trust_remote_code,
-            # where models that harness makes itself (tiny-code-lm) are cached
+            # where models that a plugin makes itself (a locally pretrained LM) are cached
             "harness_cache_dir": str(request.cache_dir),
         },
         task_kind=resolved.card.kind,
@@ -363,9 +375,7 @@ def prepare(
     atomic.check_writable(request.results_dir, "--results")
     atomic.check_writable(request.cache_dir, "--cache-dir")
     if request.dtype == "auto":
-        # causal LMs pick bf16 on cuda themselves; encoders keep float32 unless asked
-        dtype = "auto" if resolved.card.kind == "completion" else "float32"
-        request = dataclasses.replace(request, dtype=dtype)
+        request = dataclasses.replace(request, dtype=_default_dtype(resolved))
     dataset = sharing.dataset(request, resolved)
     strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))

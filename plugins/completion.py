@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.extensions import ModelKind
 from harness.hookspecs import hookimpl
 from harness.options import Option
 
@@ -21,4 +22,6 @@ def harness_register_task_kinds(register: Any) -> None:
         "harness.plugins.completion_eval:Completion",
         "complete each prefix greedily with a causal LM: exact match, edit similarity",
         options="harness.plugins.completion:OPTIONS",
+        # causal LMs pick bf16 on cuda themselves (--dtype auto stays auto)
+        model_kind=ModelKind("causal-lm", "a causal LM", default_dtype="auto"),
     )

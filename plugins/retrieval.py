@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.extensions import ModelKind
 from harness.hookspecs import hookimpl
 
 
@@ -14,4 +15,5 @@ def harness_register_task_kinds(register: Any) -> None:
         "harness.plugins.retrieval_eval:Retrieval",
         "rank the whole corpus for each query: MRR, NDCG@10, recall@k",
         options=(),  # its task cards' [options] are the task section's keys
+        model_kind=ModelKind("encoder", "an embedding encoder"),  # float32 unless asked
     )
