@@ -207,9 +207,17 @@ def _pair_of(
     code = source_text(source, node.start_byte, node.end_byte, node.start_point[1])
     if _DELETED.search(code) or (node.type == "declaration" and not code.endswith(";")):
         return None
-    original = source_text(
-        source, comments[0].start_byte, node.end_byte, comments[0].start_point[1]
-    )
+    return commented_pair(node, name, comments[0], source, query, code, repo, path, language)
+
+
+def commented_pair(
+    node: Any, name: Any, comment: Any, source: bytes, query: str, code: str, *where: str
+) -> Pair:
+    """The pair of the function `node`, named by the node `name`, whose doc comment starts
+    at the node `comment`: its ``original_string`` runs from that comment to the function's
+    end. `where` is the repository, path and language."""
+    repo, path, language = where
+    start, column = comment.start_byte, comment.start_point[1]
     return Pair(
         repo=repo,
         path=path,
@@ -218,7 +226,7 @@ def _pair_of(
         language=language,
         query=query,
         code=code,
-        original_string=original,
+        original_string=source_text(source, start, node.end_byte, column),
     )
 
 

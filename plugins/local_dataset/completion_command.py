@@ -19,22 +19,23 @@ repopeft --data-dir DIR`` evaluates the parquet.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+from harness.plugins.local_dataset.command_parts import mine_parser, renamed_apart
+
 
 def add_mine_rc_command(sub: Any) -> None:
     """``harness data mine-rc`` on the ``data`` command's subparsers."""
-    mine = sub.add_parser(
+    mine = mine_parser(
+        sub,
         "mine-rc",
-        help="mine assertion-completion examples (task rc) from git repositories or source trees",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
+        "mine assertion-completion examples (task rc) from git repositories or source trees",
+        __doc__,
+        "repositories",
     )
-    mine.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="repositories")
-    mine.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     mine.add_argument("--seed", type=int, default=0, help="decides the splits and samples")
     mine.add_argument(
         "--set",
@@ -69,7 +70,7 @@ def run_mine_rc(args: argparse.Namespace) -> int:
         raise HarnessError(
             "data mine-rc: no Python test files in " + ", ".join(map(str, args.paths))
         )
-    repos = _unique(repos)
+    repos = renamed_apart(repos, "name")
     out = Path(args.out)
     if (out / "meta.json").is_file():
         if not args.force:
@@ -116,19 +117,6 @@ def _options(settings: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             options[name.strip()] = raw
     return options
-
-
-def _unique(repos: list[Any]) -> list[Any]:
-    """Repositories renamed ``name-2``, ``name-3``... where two share a folder name."""
-    seen: dict[str, int] = {}
-    unique = []
-    for repo in repos:
-        seen[repo.name] = seen.get(repo.name, 0) + 1
-        count = seen[repo.name]
-        unique.append(
-            repo if count == 1 else dataclasses.replace(repo, name=f"{repo.name}-{count}")
-        )
-    return unique
 
 
 def _table(meta: dict[str, Any]) -> str:

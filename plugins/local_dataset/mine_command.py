@@ -18,10 +18,11 @@ t2c --dataset csn --data-dir DIR`` evaluates on it.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shutil
 from pathlib import Path
 from typing import Any
+
+from harness.plugins.local_dataset.command_parts import mine_parser, renamed_apart
 
 UNLIMITED = 10**12
 
@@ -31,13 +32,13 @@ def add_data_command(cli: Any) -> None:
     data = cli.add_parser("data", help="make datasets: data mine PATH --out DIR; data mine-rc")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data.set_defaults(handler=lambda args: _print_help(data))
-    mine = sub.add_parser(
+    mine = mine_parser(
+        sub,
         "mine",
-        help="mine CodeSearchNet-format jsonl (functions and their doc comments) from source",
-        description=__doc__.split("\n\n")[1].replace("\n", " ") if __doc__ else None,
+        "mine CodeSearchNet-format jsonl (functions and their doc comments) from source",
+        __doc__,
+        "source tree(s)",
     )
-    mine.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="source tree(s)")
-    mine.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     mine.add_argument(
         "--default-sources",
         action="store_true",
@@ -95,7 +96,7 @@ def run_mine(args: argparse.Namespace) -> int:
     sources = [tree_source(path) for path in args.paths]
     if args.default_sources:
         sources += default_sources()
-    sources = _unique_repos(sources)
+    sources = renamed_apart(sources, "repo")
     out = Path(args.out)
     if args.force and (out / "meta.json").is_file():
         shutil.rmtree(out)
@@ -131,16 +132,3 @@ def run_mine(args: argparse.Namespace) -> int:
 
 def _cap(value: int | None) -> int:
     return UNLIMITED if value is None else max(0, value)
-
-
-def _unique_repos(sources: list[Any]) -> list[Any]:
-    """Sources renamed ``name-2``, ``name-3``... where two trees share a folder name."""
-    seen: dict[str, int] = {}
-    unique = []
-    for source in sources:
-        count = seen.get(source.repo, 0) + 1
-        seen[source.repo] = count
-        unique.append(
-            source if count == 1 else dataclasses.replace(source, repo=f"{source.repo}-{count}")
-        )
-    return unique

@@ -44,7 +44,7 @@ from functools import cache
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.plugins.local_dataset.c_miner import comment_text, source_text
+from harness.plugins.local_dataset.c_miner import comment_text, commented_pair, source_text
 from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Pair, first_paragraph, is_query
 
 MIN_CODE_LINES = 3
@@ -192,18 +192,7 @@ def _pair_of(
     code = source_text(source, anchor.start_byte, anchor.end_byte, anchor.start_point[1])
     if sum(1 for line in code.split("\n") if line.strip()) < MIN_CODE_LINES:
         return None
-    first = comments[0]
-    original = source_text(source, first.start_byte, anchor.end_byte, first.start_point[1])
-    return Pair(
-        repo=repo,
-        path=path,
-        line=anchor.start_point[0] + 1,
-        func_name=name.text.decode("utf-8", "replace"),
-        language=language,
-        query=query,
-        code=code,
-        original_string=original,
-    )
+    return commented_pair(anchor, name, comments[0], source, query, code, repo, path, language)
 
 
 def _anchor(node: Any, spec: Spec) -> Any | None:
