@@ -5,8 +5,8 @@
 2. Training: the stream is cut into sequences of `seq_len` tokens, visited in
    a seeded permutation per epoch; AdamW (betas 0.9/0.95, weight decay on
    matrices only), linear warmup then cosine decay to `min_lr_ratio`, gradient
-   clipping, bf16 autocast. Checkpoints (safetensors weights, the optimizer
-   state loaded with ``weights_only=True``, a JSON state) every
+   clipping, bf16 autocast. Checkpoints (`adapters.checkpoint`: safetensors
+   weights and optimizer state, a JSON state, no pickle) every
    `checkpoint_every` steps: a killed pretraining resumes where it stopped.
    There is no dropout and the data order is fixed, so a resumed run follows
    the same path.
@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,8 @@ import torch
 from safetensors.torch import load_model, save_model
 
 from harness.errors import HarnessError
-from harness.plugins.adapters.safe_state import load_training_state, save_training_state
+from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
+from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
 from harness.plugins.causal_lm.tiny import (
     META_FILE,
@@ -45,8 +45,7 @@ from harness.plugins.causal_lm.tiny import (
     read_meta,
 )
 from harness.progress import console, progress_bar
-
-OPTIMIZER_FILE = "optimizer.safetensors"  # safetensors, not a pickle (plugins/adapters/safe_state)
+from harness.results import file_lock
 
 EVAL_SEQUENCES = 64
 
@@ -62,7 +61,7 @@ def pretrain(
     ident = ident or identity(settings)
     root = models_root(cache_dir)
     final, work = root / ident.key, root / ".work" / ident.key
-    with _locked(root / ".work" / f"{ident.key}.lock"):
+    with file_lock(root / ".work" / f"{ident.key}.lock"):
         meta = read_meta(final)
         if meta is not None:
             return final, meta
@@ -137,11 +136,11 @@ def train(
         lr=settings.lr, betas=(0.9, 0.95),
     )  # fmt: skip
     start, losses, seconds = 0, [], 0.0
-    if (checkpoint / "state.json").is_file() and (checkpoint / OPTIMIZER_FILE).is_file():
-        state = json.loads((checkpoint / "state.json").read_text())
+    resumed = load_checkpoint(checkpoint)
+    if resumed is not None:
         load_model(model, str(checkpoint / "model.safetensors"), device=str(device))
-        optimizer.load_state_dict(load_training_state(checkpoint / OPTIMIZER_FILE)[0])
-        start, losses, seconds = state["step"], state["losses"], state["seconds"]
+        optimizer.load_state_dict(resumed.optimizer)
+        start, losses, seconds = resumed.step, resumed.losses, resumed.seconds
         console().print(f"{NAME}: resuming at step {start} of {settings.steps}")
     sequences = len(data.train) // settings.seq_len
     order = _Order(sequences, settings.seed)
@@ -265,55 +264,24 @@ class _Order:
 
 
 def _save_checkpoint(folder: Path, model: Any, optimizer: Any, state: dict[str, Any]) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_model(model, str(tmp / "model.safetensors"))
-    save_training_state(tmp / OPTIMIZER_FILE, optimizer.state_dict(), torch.get_rng_state())
-    (tmp / "state.json").write_text(json.dumps(state))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    save_checkpoint(folder, lambda to: save_model(model, str(to / "model.safetensors")),
+                    optimizer.state_dict(), state)  # fmt: skip
 
 
 def _write_model(final: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) -> None:
     """``save_pretrained`` files and meta.json, written beside and renamed into place."""
     from transformers.utils import logging as transformers_logging
 
-    tmp = final.with_name(f".{final.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    finally:
-        if bar_was_enabled:
-            transformers_logging.enable_progress_bar()
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One pretraining per key at a time; a second process waits, then finds the cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
+    with publishing(final) as folder:
+        bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
         try:
-            import fcntl
-        except ImportError:  # not POSIX: no lock
-            yield
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            console().print(f"{NAME}: another process is pretraining this model; waiting for it")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
+            model.save_pretrained(str(folder))
+            tokenizer.save_pretrained(str(folder))
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            if bar_was_enabled:
+                transformers_logging.enable_progress_bar()
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def summary_line(folder: Path, meta: dict[str, Any]) -> str:

@@ -11,8 +11,6 @@ stream each, files separated by ``<|endoftext|>``.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.tiny import NAME, PretrainSettings
 from harness.progress import console
 
@@ -76,21 +75,17 @@ def _make_data(settings: PretrainSettings, folder: Path) -> None:
             f"{NAME}: the corpus gives {len(streams['train'])} training tokens, fewer than one "
             f"sequence of {settings.seq_len} (--seq-len)"
         )
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _fast_tokenizer(bpe).save_pretrained(str(tmp / "tokenizer"))
-    for name, stream in streams.items():
-        np.save(tmp / f"{name}.npy", stream, allow_pickle=False)
-    description = {
-        **corpus.describe(),
-        "tokens_train": int(len(streams["train"])),
-        "tokens_heldout": int(len(streams["heldout"])),
-        "seconds": round(time.perf_counter() - began, 1),
-    }
-    (tmp / "data.json").write_text(json.dumps(description, indent=2) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    with publishing(folder) as tmp:
+        _fast_tokenizer(bpe).save_pretrained(str(tmp / "tokenizer"))
+        for name, stream in streams.items():
+            np.save(tmp / f"{name}.npy", stream, allow_pickle=False)
+        description = {
+            **corpus.describe(),
+            "tokens_train": int(len(streams["train"])),
+            "tokens_heldout": int(len(streams["heldout"])),
+            "seconds": round(time.perf_counter() - began, 1),
+        }
+        (tmp / "data.json").write_text(json.dumps(description, indent=2) + "\n")
 
 
 def train_tokenizer(texts: list[str], vocab_size: int) -> Any:

@@ -20,11 +20,10 @@ of their paths, so the choice is stable) and `max_chunks` windows per file
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import re
 import subprocess
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from harness import atomic
 from harness.tree import read_regular_text, regular_files
 
 SKIPPED = frozenset(
@@ -206,11 +206,6 @@ class RepositoryReader:
                 self.dim = int(vector.shape[0])
         return out
 
-    def vector_of_texts(self, texts: Iterable[str]) -> np.ndarray:
-        """``[mean ; max]`` over the vectors of `texts` (files), normalised."""
-        vectors = [v for v in self.file_vectors(list(texts)) if v is not None]
-        return pooled(vectors, self._dimension())
-
     def repository_vector(self, root: Path) -> np.ndarray:
         """The vector of the source tree at `root` (its files as `source_files` picks them)."""
         return self.repository_vectors({"": Path(root)})[""]
@@ -238,14 +233,6 @@ class RepositoryReader:
             out[name] = pooled(mine, self._dimension())
         return out
 
-    def snapshot_vector(self, files: dict[str, str]) -> np.ndarray:
-        """The vector of a snapshot given as {path: text} (e.g. `git_snapshot`)."""
-        return self.vector_of_texts(files[p] for p in choose(files, self.settings))
-
-    def diff_vector(self, diff: str) -> np.ndarray:
-        """The vector of a diff: its file sections read as files."""
-        return self.vector_of_texts(diff_sections(diff))
-
     def _dimension(self) -> int:
         if self.dim is None:
             self.dim = int(np.asarray(self.encoder.encode(["x"], role="code")).shape[1])
@@ -264,11 +251,9 @@ class RepositoryReader:
             return None  # a damaged entry is recomputed
 
     def _store(self, key: str, vector: np.ndarray) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.npy")
-        np.save(temporary, vector, allow_pickle=False)
-        os.replace(temporary, path)
+        buffer = io.BytesIO()
+        np.save(buffer, vector, allow_pickle=False)
+        atomic.write(self._path(key), buffer.getvalue())
 
 
 def git_snapshot(root: Path, commit: str, settings: ReaderSettings) -> dict[str, str] | None:

@@ -8,11 +8,12 @@ and is harness's own choice elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.options import Option, from_dataclass
+from harness.plugins.adapters.settings import check_choices, check_positive, overridden, preset
 from harness.plugins.hypernet.repo_encoder import ReaderSettings
 
 
@@ -85,37 +86,11 @@ _POSITIVE = ("r", "alpha", "hidden", "state_dim", "steps", "batch_size", "max_le
              "checkpoint_every", "chunk_chars", "lr", "b_scale")  # fmt: skip
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    from harness.plugins.lora.config import _coerce as coerce_lora
-
-    return coerce_lora(name, value, default)
-
-
 def settings_from(options: dict[str, Any]) -> HypernetSettings:
     """The preset ``options["preset"]`` (default ``quick``) with the other options applied."""
-    preset = str(options.get("preset", "quick"))
-    if preset not in PRESETS:
-        raise HarnessError(f"unknown hypernet preset {preset!r} (known: {', '.join(PRESETS)})")
-    base = PRESETS[preset]
-    known = {f.name: getattr(base, f.name) for f in fields(base)}
-    changes = {}
-    for name, value in options.items():
-        if name in _OPTION_KEYS:
-            continue
-        if name not in known:
-            names = ", ".join(sorted([*known, *_OPTION_KEYS]))
-            raise HarnessError(f"unknown strategy option {name!r} (known: {names})")
-        changes[name] = _coerce(name, value, known[name])
-    settings = replace(base, **changes)
-    for name in _POSITIVE:
-        if getattr(settings, name) <= 0:
-            raise HarnessError(f"strategy.{name} must be positive, got {getattr(settings, name)}")
-    for name, allowed in _CHOICES.items():
-        if getattr(settings, name) not in allowed:
-            value = getattr(settings, name)
-            raise HarnessError(
-                f"strategy.{name} must be one of {', '.join(allowed)}, got {value!r}"
-            )
+    settings = overridden(preset(PRESETS, options, "hypernet"), options, _OPTION_KEYS)
+    check_positive(settings, _POSITIVE)
+    check_choices(settings, _CHOICES)
     if not 0 <= settings.dropout < 1 or not 0 < settings.collapse_cosine <= 1:
         raise HarnessError("strategy.dropout must be in [0, 1), strategy.collapse_cosine in (0, 1]")
     if not 0 <= settings.overlap_chars < settings.chunk_chars:

@@ -22,10 +22,7 @@ the single-process step up to rounding; rank 0 writes the checkpoints.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +35,7 @@ from safetensors.torch import load_file, save_file
 
 from harness.data import CompletionExample
 from harness.errors import HarnessError
+from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.hypernet.functional import AdaptedModel
 from harness.plugins.hypernet.network import HyperNetwork
 from harness.plugins.hypernet.settings import HypernetSettings
@@ -190,8 +188,12 @@ def train_hypernetwork(
     start, seconds = 0, 0.0
     losses: list[float] = []
     torch.manual_seed(settings.seed)  # dropout's masks from the seed (a checkpoint restores them)
-    if (checkpoint / "state.json").exists():
-        start, losses, seconds = _load_checkpoint(checkpoint, network, optimizer)
+    resumed = load_checkpoint(checkpoint)
+    if resumed is not None:
+        network.load_state_dict(load_file(str(checkpoint / "network.safetensors")))
+        optimizer.load_state_dict(resumed.optimizer)
+        torch.set_rng_state(resumed.rng)
+        start, losses, seconds = resumed.step, resumed.losses, resumed.seconds
     constant = settings.condition == "constant"
     ddp.check_batch(settings.batch_size, description)
     # DDP wraps the whole step's forward: a batch without commits leaves the GRU unused
@@ -224,7 +226,8 @@ def train_hypernetwork(
             due = done % settings.checkpoint_every == 0 or done == len(batches)
             if due and distributed.is_main():  # under torchrun rank 0 keeps the checkpoint
                 elapsed = time.perf_counter() - began
-                _save_checkpoint(checkpoint, network, optimizer, done, losses, elapsed)
+                progress = {"step": done, "losses": losses, "seconds": elapsed}
+                _save_checkpoint(checkpoint, network, optimizer, progress)
             if on_step is not None:
                 on_step(done)
     network.eval()
@@ -266,51 +269,11 @@ class _Step(torch.nn.Module):
 
 
 def _save_checkpoint(
-    folder: Path,
-    network: HyperNetwork,
-    optimizer: torch.optim.Optimizer,
-    step: int,
-    losses: list[float],
-    seconds: float,
+    folder: Path, network: HyperNetwork, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
 ) -> None:
-    temporary = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir(parents=True)
-    save_file(state_tensors(network), str(temporary / "network.safetensors"))
-    tensors, groups = _optimizer_tensors(optimizer)
-    tensors["torch_rng_state"] = torch.get_rng_state()
-    save_file(tensors, str(temporary / "optimizer.safetensors"))
-    state = {"step": step, "losses": losses, "seconds": seconds, "param_groups": groups}
-    (temporary / "state.json").write_text(json.dumps(state))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(temporary, folder)
-
-
-def _load_checkpoint(
-    folder: Path, network: HyperNetwork, optimizer: torch.optim.Optimizer
-) -> tuple[int, list[float], float]:
-    state = json.loads((folder / "state.json").read_text())
-    network.load_state_dict(load_file(str(folder / "network.safetensors")))
-    tensors = load_file(str(folder / "optimizer.safetensors"))
-    torch.set_rng_state(tensors.pop("torch_rng_state"))
-    moments: dict[int, dict[str, torch.Tensor]] = {}
-    for name, tensor in tensors.items():
-        _, index, key = name.split(".", 2)
-        moments.setdefault(int(index), {})[key] = tensor
-    optimizer.load_state_dict({"state": moments, "param_groups": state["param_groups"]})
-    return int(state["step"]), list(state["losses"]), float(state["seconds"])
-
-
-def _optimizer_tensors(
-    optimizer: torch.optim.Optimizer,
-) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
-    saved = optimizer.state_dict()
-    tensors = {
-        f"state.{index}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
-        for index, moments in saved["state"].items()
-        for key, value in moments.items()
-    }
-    return tensors, saved["param_groups"]
+    weights = state_tensors(network)
+    save_checkpoint(folder, lambda to: save_file(weights, str(to / "network.safetensors")),
+                    optimizer.state_dict(), progress)  # fmt: skip
 
 
 def state_tensors(network: HyperNetwork) -> dict[str, torch.Tensor]:

@@ -14,11 +14,12 @@ the starting point).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.options import Option, from_dataclass
+from harness.plugins.adapters.settings import check_at_least, check_choices, overridden, preset
 
 
 @dataclass(frozen=True)
@@ -85,30 +86,6 @@ TASK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 _OPTION_KEYS = {"preset", "adapter"}
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    kind = type(default)
-    if kind is tuple:
-        items = value.split(",") if isinstance(value, str) else value
-        if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
-            raise HarnessError(f"strategy.{name}: expected a comma-separated list of names")
-        return tuple(v.strip() for v in items if v.strip())
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("1", "true", "yes", "on"):
-            return True
-        if str(value).lower() in ("0", "false", "no", "off"):
-            return False
-        raise HarnessError(f"strategy.{name}: expected true or false, got {value!r}")
-    try:
-        coerced = kind(value)
-    except (TypeError, ValueError):
-        raise HarnessError(f"strategy.{name}: expected {kind.__name__}, got {value!r}") from None
-    if kind is int and isinstance(value, float) and value != coerced:
-        raise HarnessError(f"strategy.{name}: expected an integer, got {value!r}")
-    return coerced
-
-
 def settings_from(
     options: dict[str, Any], kind: str = "retrieval", task: str = "", device: str = "auto"
 ) -> LoraSettings:
@@ -116,23 +93,11 @@ def settings_from(
     (retrieval or completion) named `task`, with overrides applied: an explicit
     ``--set strategy.KEY`` wins over the preset's value for the task. ``precision=auto``
     becomes bf16 where `device` computes it natively, else fp32."""
-    presets = PRESETS_BY_KIND.get(kind, PRESETS)
-    preset = str(options.get("preset", "quick"))
-    if preset not in presets:
-        raise HarnessError(f"unknown LoRA preset {preset!r} (known: {', '.join(presets)})")
-    base = presets[preset]
+    base = preset(PRESETS_BY_KIND.get(kind, PRESETS), options, "LoRA")
     if kind == "retrieval":
-        base = replace(base, **TASK_PRESETS.get(preset, {}).get(task, {}))
-    known = {f.name: getattr(base, f.name) for f in fields(base)}
-    changes = {}
-    for name, value in options.items():
-        if name in _OPTION_KEYS:
-            continue
-        if name not in known:
-            names = ", ".join(sorted([*known, *_OPTION_KEYS]))
-            raise HarnessError(f"unknown strategy option {name!r} (known: {names})")
-        changes[name] = _coerce(name, value, known[name])
-    settings = replace(base, **changes)
+        name = str(options.get("preset", "quick"))
+        base = replace(base, **TASK_PRESETS.get(name, {}).get(task, {}))
+    settings = overridden(base, options, _OPTION_KEYS)
     if settings.precision == "auto":
         from harness.hardware import native_bf16
 
@@ -144,26 +109,14 @@ def settings_from(
 
 
 def _validate(s: LoraSettings) -> None:
-    positive = (
-        "r",
-        "alpha",
-        "batch_size",
-        "grad_accum",
-        "epochs",
-        "max_length",
-        "checkpoint_every",
-    )
-    for name in positive:
-        if getattr(s, name) < 1:
-            raise HarnessError(f"strategy.{name} must be at least 1, got {getattr(s, name)}")
+    at_least_one = ("r", "alpha", "batch_size", "grad_accum", "epochs", "max_length",
+                    "checkpoint_every")  # fmt: skip
+    check_at_least(s, at_least_one, 1)
     if not 0 <= s.dropout < 1:
         raise HarnessError(f"strategy.dropout must be in [0, 1), got {s.dropout}")
     if s.lr <= 0 or s.temperature <= 0:
         raise HarnessError("strategy.lr and strategy.temperature must be positive")
-    if s.precision not in ("bf16", "fp32"):
-        raise HarnessError(f"strategy.precision must be bf16 or fp32, got {s.precision!r}")
-    if s.schedule not in ("linear", "constant"):
-        raise HarnessError(f"strategy.schedule must be linear or constant, got {s.schedule!r}")
+    check_choices(s, {"precision": ("bf16", "fp32"), "schedule": ("linear", "constant")})
     if s.max_steps < 0 or s.warmup_steps < 0:
         raise HarnessError("strategy.max_steps and strategy.warmup_steps must be >= 0")
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import math
-import os
-import shutil
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -30,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from harness import distributed
 from harness.errors import HarnessError
 from harness.plugins.adapters import ddp
-from harness.plugins.adapters.safe_state import load_training_state, save_training_state
+from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.targets import attention_targets, trainable_share
 from harness.plugins.encoders.hf_encoder import pool
 from harness.plugins.lora.config import LoraSettings
@@ -171,20 +168,16 @@ def embed(
     return F.normalize(pooled, dim=-1)
 
 
-def _save_checkpoint(folder: Path, peft_model: Any, state: dict[str, Any]) -> None:
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+def _save_checkpoint(
+    folder: Path, peft_model: Any, optimizer: Any, progress: dict[str, Any]
+) -> None:
     weights = {
         k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(peft_model).items()
     }
-    save_file(weights, str(tmp / "adapter.safetensors"))
-    save_training_state(tmp / STATE_FILE, state["optimizer"], state["rng"])
-    (tmp / "state.json").write_text(
-        json.dumps({k: state[k] for k in ("step", "losses", "seconds")})
-    )
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
+    save_checkpoint(
+        folder, lambda to: save_file(weights, str(to / "adapter.safetensors")),
+        optimizer.state_dict(), progress, optimizer_file=STATE_FILE,
+    )  # fmt: skip
 
 
 def train_lora(
@@ -216,13 +209,12 @@ def train_lora(
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(settings, total_steps))
     checkpoint = workdir / "checkpoint"
     start, losses, seconds = 0, [], 0.0
-    if (checkpoint / "state.json").exists() and (checkpoint / STATE_FILE).exists():
-        state = json.loads((checkpoint / "state.json").read_text())
+    resumed = load_checkpoint(checkpoint, optimizer_file=STATE_FILE)
+    if resumed is not None:
         set_peft_model_state_dict(peft_model, load_file(str(checkpoint / "adapter.safetensors")))
-        optimizer_state, rng_state = load_training_state(checkpoint / STATE_FILE)
-        optimizer.load_state_dict(optimizer_state)
-        torch.set_rng_state(rng_state)
-        start, losses, seconds = state["step"], state["losses"], state["seconds"]
+        optimizer.load_state_dict(resumed.optimizer)
+        torch.set_rng_state(resumed.rng)
+        start, losses, seconds = resumed.step, resumed.losses, resumed.seconds
         for _ in range(start):
             scheduler.step()
     peft_model.train()
@@ -269,10 +261,8 @@ def train_lora(
             )
             due = done % settings.checkpoint_every == 0 or done == total_steps
             if due and distributed.is_main():  # under torchrun rank 0 keeps the checkpoint
-                _save_checkpoint(checkpoint, peft_model, {
-                    "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
-                    "step": done, "losses": losses, "seconds": elapsed,
-                })  # fmt: skip
+                _save_checkpoint(checkpoint, peft_model, optimizer,
+                                 {"step": done, "losses": losses, "seconds": elapsed})  # fmt: skip
             if on_step is not None:
                 on_step(done)
     peft_model.eval()

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -28,6 +26,7 @@ import numpy as np
 
 from harness.errors import InputError
 from harness.jsonl import jsonl_rows
+from harness.plugins.adapters.publish import publishing
 from harness.plugins.rag.chunks import Chunk
 
 
@@ -113,9 +112,8 @@ def load_or_build(
     else:
         embeddings = np.zeros((0, int(getattr(encoder, "dim", 1))), dtype=np.float32)
     build_s = time.perf_counter() - started
-    temporary = folder.with_name(f".{key}-{uuid.uuid4().hex[:8]}")
-    temporary.mkdir(parents=True)
-    try:
+    # a name of its own: two processes may build one index at once (the last rename wins)
+    with publishing(folder, folder.with_name(f".{key}-{uuid.uuid4().hex[:8]}")) as temporary:
         with (temporary / "chunks.jsonl").open("w", encoding="utf-8") as out:
             for chunk in chunks:
                 out.write(json.dumps(asdict(chunk)) + "\n")
@@ -123,10 +121,4 @@ def load_or_build(
         meta = {"build_s": build_s, "n_chunks": len(chunks), "identity": identity,
                 "root": str(root), "files": len({c.path for c in chunks})}  # fmt: skip
         (temporary / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(temporary, folder)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
     return ChunkIndex(chunks, embeddings, build_s, key)

@@ -38,6 +38,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.options import from_dataclass
+from harness.plugins.adapters.settings import check_at_least, check_choices, check_names, coerce
 
 SELECTIONS = ("similar", "random")
 
@@ -71,47 +72,23 @@ class IclSettings:
         return asdict(self)
 
 
-def _coerce(strategy: str, name: str, value: Any, default: Any) -> Any:
-    where = f"strategy {strategy}: option {name}"
-    if isinstance(default, bool):
-        if isinstance(value, bool):
-            return value
-        if str(value).lower() in ("true", "1", "yes"):
-            return True
-        if str(value).lower() in ("false", "0", "no"):
-            return False
-        raise HarnessError(f"{where} must be true or false, not {value!r}")
-    if isinstance(default, int) or name == "budget":
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise HarnessError(f"{where} must be a whole number, not {value!r}")
-        try:
-            return int(value)
-        except ValueError:
-            raise HarnessError(f"{where} must be a whole number, not {value!r}") from None
-    return str(value)
-
-
 def _settings(strategy: str, cls: Any, options: dict[str, Any]) -> Any:
-    known = {f.name: f.default for f in fields(cls)}
-    unknown = sorted(set(options) - set(known))
-    if unknown:
-        raise HarnessError(
-            f"strategy {strategy}: unknown option {unknown[0]!r} (known: {', '.join(known)})"
-        )
-    values = {name: _coerce(strategy, name, options[name], known[name]) for name in options}
-    settings = cls(**values)
-    for name in ("k", "budget", "query_lines"):
-        if getattr(settings, name) is not None and getattr(settings, name) < 1:
-            raise HarnessError(f"strategy {strategy}: option {name} must be at least 1")
+    defaults = {f.name: f.default for f in fields(cls)}
+    check_names(options, defaults, owner=strategy)
+    where = f"strategy {strategy}: option {{name}}"
+    settings = cls(**{
+        name: coerce(where.format(name=name), value, 0 if name == "budget" else defaults[name])
+        for name, value in options.items()
+    })  # fmt: skip
+    check_at_least(settings, ("k", "budget", "query_lines"), 1, where)
     return settings
 
 
 def rag_settings(options: dict[str, Any]) -> RagSettings:
     """The defaults overridden by `options`; a bad name or value is a one-line HarnessError."""
     settings: RagSettings = _settings("rag", RagSettings, options)
-    for name in ("encoder_max_length", "chunk_lines", "max_chunks", "max_file_bytes"):
-        if getattr(settings, name) < 1:
-            raise HarnessError(f"strategy rag: option {name} must be at least 1")
+    at_least_one = ("encoder_max_length", "chunk_lines", "max_chunks", "max_file_bytes")
+    check_at_least(settings, at_least_one, 1, "strategy rag: option {name}")
     if not 0 <= settings.chunk_overlap < settings.chunk_lines:
         raise HarnessError(
             "strategy rag: option chunk_overlap must be at least 0 and below chunk_lines "
@@ -123,13 +100,9 @@ def rag_settings(options: dict[str, Any]) -> RagSettings:
 def icl_settings(options: dict[str, Any]) -> IclSettings:
     """The defaults overridden by `options`; a bad name or value is a one-line HarnessError."""
     settings: IclSettings = _settings("icl", IclSettings, options)
-    if settings.demo_lines < 1:
-        raise HarnessError("strategy icl: option demo_lines must be at least 1")
-    if settings.select not in SELECTIONS:
-        raise HarnessError(
-            f"strategy icl: option select must be one of {', '.join(SELECTIONS)}, "
-            f"not {settings.select!r}"
-        )
+    where = "strategy icl: option {name}"
+    check_at_least(settings, ("demo_lines",), 1, where)
+    check_choices(settings, {"select": SELECTIONS}, where)
     return settings
 
 
