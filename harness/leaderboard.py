@@ -299,9 +299,9 @@ def _set_flags(config: dict[str, Any]) -> list[str]:
     settings = {**given, **{k: v for k, v in varied.items() if "." in k}}
     # a plugin's flags (--preset) are stored as settings of their section: given back as flags
     flags = [
-        f"--{name} {shlex.quote(_cli_value(settings.pop(f'{section}.{name}')))}"
-        for name, section in _plugin_flags()
-        if f"{section}.{name}" in settings
+        f"--{name} {shlex.quote(_cli_value(settings.pop(key)))}"
+        for name, key in _plugin_flags()
+        if key in settings
     ]
     return flags + [
         f"--set {shlex.quote(f'{key}={_cli_value(value)}')}" for key, value in settings.items()
@@ -309,10 +309,14 @@ def _set_flags(config: dict[str, Any]) -> list[str]:
 
 
 def _plugin_flags() -> list[tuple[str, str]]:
-    """(name, section) of the flags plugins add to `harness run`, in registration order."""
+    """The flags plugins add to `harness run`, in registration order, each with the setting
+    it stores: (``toy-scale``, ``strategy.toy_scale``)."""
     from harness.plugin_manager import plugins
 
-    return [(entry.name, entry.load().section) for entry in plugins().run_flags.in_order()]
+    return [
+        (e.name, f"{e.load().section}.{e.name.replace('-', '_')}")
+        for e in plugins().run_flags.in_order()
+    ]
 
 
 def _cli_value(value: Any) -> str:
