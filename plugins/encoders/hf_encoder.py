@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from harness.encoder import EncoderOptions, Role
 from harness.errors import HarnessError
-from harness.plugins.encoders.hf_load import load_model, max_length_limit
+from harness.plugins.encoders.hf_load import load_with, max_length_limit, resolve_device
 from harness.plugins.encoders.named import MINILM_PACKAGE, NAMED_MODELS
 from harness.progress import progress_bar
 
@@ -54,19 +54,6 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> to
         return hidden[:, 0]
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu; anything else as torch reads it."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(spec)
-    except RuntimeError as exc:
-        raise HarnessError(f"unknown device {spec!r} (use auto, cpu, cuda or cuda:N)") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise HarnessError(f"device {spec!r} was asked for but CUDA is not available here")
-    return device
 
 
 class HFEncoder:
@@ -100,13 +87,7 @@ class HFEncoder:
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
 
-        revision = extra.get("revision")
-        loaded = load_model(
-            reference,
-            revision=revision,
-            cache_dir=extra.get("cache_dir"),
-            trust_remote_code=extra.get("trust_remote_code", False) is True,
-        )
+        loaded = load_with(reference, extra)
         self.model: Any = loaded.model.to(self.device)
         self.tokenizer: Any = loaded.tokenizer
         pad_token = _ensure_pad_token(self.tokenizer)
@@ -117,11 +98,7 @@ class HFEncoder:
         self.name = name or f"hf:{reference}"
         self.dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
         self.info: dict[str, Any] = {
-            "model": model_id or reference,
-            "source": source or loaded.source,
-            "revision": revision,
-            "commit": loaded.commit,
-            "model_type": getattr(config, "model_type", None),
+            **loaded.provenance(reference, extra, model_id=model_id, source=source),
             "pooling": self.pooling,
             "max_length": self.max_length,
             "device": str(self.device),

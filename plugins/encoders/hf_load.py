@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,24 @@ class LoadedModel:
     tokenizer: Any
     source: str  # "local" or "hub"
     commit: str | None  # the hub snapshot's commit hash, when loaded from the hub cache
+
+    def provenance(
+        self,
+        reference: str,
+        extra: Mapping[str, Any],
+        *,
+        model_id: str | None = None,
+        source: str | None = None,
+    ) -> dict[str, Any]:
+        """The first keys of a model's ``info``: which model, from where, at which commit
+        (`model_id` and `source` name a model shipped in a package's folder)."""
+        return {
+            "model": model_id or reference,
+            "source": source or self.source,
+            "revision": extra.get("revision"),
+            "commit": self.commit,
+            "model_type": getattr(self.model.config, "model_type", None),
+        }
 
 
 def is_local_reference(reference: str) -> bool:
@@ -107,6 +125,31 @@ def load_model(
         except (OSError, ValueError) as online_exc:
             raise HarnessError(_not_found(reference, _first_line(online_exc))) from online_exc
     return LoadedModel(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
+
+
+def load_with(reference: str, extra: Mapping[str, Any], auto_class: Any = None) -> LoadedModel:
+    """`load_model` with what every Hugging Face model reads from ``--set encoder.*``
+    (``revision``, ``cache_dir``) and ``trust_remote_code`` (only ``True`` turns it on)."""
+    return load_model(
+        reference,
+        revision=extra.get("revision"),
+        cache_dir=extra.get("cache_dir"),
+        trust_remote_code=extra.get("trust_remote_code", False) is True,
+        auto_class=auto_class,
+    )
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu; anything else as torch reads it."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError as exc:
+        raise HarnessError(f"unknown device {spec!r} (use auto, cpu, cuda or cuda:N)") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise HarnessError(f"device {spec!r} was asked for but CUDA is not available here")
+    return device
 
 
 def max_length_limit(config: PretrainedConfig, tokenizer: Any) -> int | None:
