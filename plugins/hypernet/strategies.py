@@ -245,15 +245,18 @@ class HypernetStatic(Strategy):
             model, network, examples, conditions, self._inputs, s, store.workdir(self.key),
             description=f"training {self.name}",
         )  # fmt: skip
-        self.training = report.summary()
+        self.training = {
+            **report.summary(),
+            "hypernet_parameters": report.trainable,
+            "repositories": report.repositories,
+        }
         meta = {"identity": self._identity(dataset), "training": self.training}
         if distributed.is_main():
             store.save(self.key, network, meta)
         distributed.barrier()
         console().print(
-            f"{self.name}: {report.steps} steps in {report.seconds:.0f} s over "
-            f"{report.repositories} repositories, loss {report.losses[0]:.3f} -> "
-            f"{report.losses[-1]:.3f}, {report.parameters:,} hypernetwork parameters"
+            f"{self.name}: {report.line()} over {report.repositories} repositories, "
+            f"{report.trainable:,} hypernetwork parameters"
         )
         return network
 

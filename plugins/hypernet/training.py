@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from harness.data import CompletionExample
 from harness.errors import HarnessError
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
+from harness.plugins.adapters.report import TrainReport
 from harness.plugins.hypernet.functional import AdaptedModel
 from harness.plugins.hypernet.network import HyperNetwork
 from harness.plugins.hypernet.settings import HypernetSettings
@@ -93,29 +94,6 @@ def network_inputs(
         stepped = network.step(states, sequence[:, t])
         states = torch.where((wanted > t)[:, None], stepped, states)
     return states
-
-
-@dataclass
-class TrainReport:
-    steps: int
-    seconds: float
-    examples: int
-    parameters: int
-    repositories: int
-    losses: list[float] = field(default_factory=list)
-    resumed_from: int = 0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "steps": self.steps,
-            "seconds": round(self.seconds, 2),
-            "examples": self.examples,
-            "hypernet_parameters": self.parameters,
-            "repositories": self.repositories,
-            "first_loss": self.losses[0] if self.losses else None,
-            "last_loss": self.losses[-1] if self.losses else None,
-            "resumed_from": self.resumed_from,
-        }
 
 
 def batch_schedule(conditions: Sequence[Condition], settings: HypernetSettings) -> list[np.ndarray]:
@@ -235,7 +213,7 @@ def train_hypernetwork(
         steps=len(batches),
         seconds=time.perf_counter() - began,
         examples=len(batches) * settings.batch_size,
-        parameters=sum(p.numel() for p in parameters),
+        trainable=sum(p.numel() for p in parameters),
         repositories=len({repo for repo, _ in conditions}),
         losses=losses,
         resumed_from=start,

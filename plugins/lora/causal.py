@@ -14,9 +14,10 @@ import torch
 from harness.data import CompletionExample
 from harness.plugins.adapters import ddp
 from harness.plugins.adapters.completion_loss import completion_batch, target_loss_sum
+from harness.plugins.adapters.report import TrainReport
 from harness.plugins.adapters.targets import causal_targets
 from harness.plugins.lora.config import LoraSettings
-from harness.plugins.lora.trainer import TrainReport, train_lora
+from harness.plugins.lora.trainer import train_lora
 
 
 def train_causal_lora(

@@ -173,12 +173,9 @@ class LoraStrategy(Strategy):
             )  # fmt: skip
         peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
         training = {
-            "steps": report.steps, "seconds": round(report.seconds, 2),
-            "examples": report.examples, "trainable_parameters": report.trainable,
-            "total_parameters": report.total,
-            "trainable_share": report.trainable_share,
-            "first_loss": report.losses[0], "last_loss": report.losses[-1],
-            "resumed_from": report.resumed_from, "n_pairs": len(pairs),
+            **report.summary(), "trainable_parameters": report.trainable,
+            "total_parameters": report.total, "trainable_share": report.trainable_share,
+            "n_pairs": len(pairs),
         }  # fmt: skip
         meta = {
             "key": key,
@@ -190,8 +187,7 @@ class LoraStrategy(Strategy):
         distributed.barrier()  # under torchrun the other ranks load what rank 0 saved
         stored = stored or store.get(key)
         console().print(
-            f"adapter {adapter}: {report.steps} steps in {report.seconds:.0f} s, "
-            f"loss {report.losses[0]:.3f} -> {report.losses[-1]:.3f}, trainable "
+            f"adapter {adapter}: {report.line()}, trainable "
             f"{report.trainable:,} of {report.total:,} ({100 * report.trainable_share:.2f}%)"
         )
         self._paths[adapter] = stored.path

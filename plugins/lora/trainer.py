@@ -14,7 +14,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from harness import distributed
 from harness.errors import HarnessError
 from harness.plugins.adapters import ddp
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
+from harness.plugins.adapters.report import TrainReport
 from harness.plugins.adapters.targets import attention_targets, trainable_share
 from harness.plugins.encoders.hf_encoder import pool
 from harness.plugins.lora.config import LoraSettings
@@ -35,21 +35,6 @@ from harness.plugins.lora.contrastive import info_nce
 from harness.progress import progress_bar
 
 STATE_FILE = "training_state.safetensors"  # optimizer and random state, no pickle
-
-
-@dataclass
-class TrainReport:
-    steps: int
-    seconds: float
-    examples: int
-    trainable: int
-    total: int
-    losses: list[float] = field(default_factory=list)
-    resumed_from: int = 0
-
-    @property
-    def trainable_share(self) -> float:
-        return self.trainable / self.total if self.total else 0.0
 
 
 def batch_schedule(n_pairs: int, settings: LoraSettings) -> list[np.ndarray]:
