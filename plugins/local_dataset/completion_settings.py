@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.plugins.local_dataset.option_checks import checked_numbers
 from harness.plugins.local_dataset.repositories import LAYOUTS
 
 DEFAULTS: dict[str, int | float] = {
@@ -85,24 +86,7 @@ class CompletionSettings:
 
 def completion_settings(extra: dict[str, Any], seed: int) -> CompletionSettings:
     """The defaults overridden by `extra`; a bad name or value raises a one-line HarnessError."""
-    unknown = sorted(set(extra) - set(OPTIONS))
-    if unknown:
-        raise HarnessError(
-            f"{WHAT}: unknown option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})"
-        )
-    values: dict[str, Any] = {}
-    for name, default in DEFAULTS.items():
-        value = extra.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise HarnessError(f"{WHAT}: option {name} must be a number >= 0, not {value!r}")
-        if isinstance(default, float):
-            if value > 1:
-                raise HarnessError(f"{WHAT}: option {name} must be a fraction in [0, 1]")
-            values[name] = float(value)
-        elif value != int(value):
-            raise HarnessError(f"{WHAT}: option {name} must be a whole number, not {value}")
-        else:
-            values[name] = int(value)
+    values = checked_numbers(extra, DEFAULTS, OPTIONS, WHAT, fractions=True)
     for name in ("max_target_chars", "max_target_lines"):
         if values[name] < 1:
             raise HarnessError(f"{WHAT}: option {name} must be at least 1")

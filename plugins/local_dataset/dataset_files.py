@@ -33,18 +33,7 @@ Chosen = dict[tuple[str, str], list[Pair]]
 
 def mine_and_choose(sources: list[Source], settings: Settings) -> tuple[Chosen, MiningReport]:
     """Mine `sources` for `settings`, then deduplicate, split and sample (``choose``)."""
-    pairs, report = mine(
-        sources,
-        seed=settings.seed,
-        quota=settings.quota,
-        valid_fraction=settings.valid_fraction,
-        test_fraction=settings.test_fraction,
-        max_files=settings.max_files,
-        max_file_bytes=settings.max_file_bytes,
-        workers=settings.workers,
-        languages=settings.languages,
-        min_query_words=settings.min_query_words,
-    )
+    pairs, report = mine(sources, **settings.mining_args())
     return choose(pairs, settings), report
 
 

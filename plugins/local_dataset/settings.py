@@ -28,6 +28,7 @@ from harness.plugins.local_dataset.languages import (
     DEFAULT_LANGUAGES,
     check_languages,
 )
+from harness.plugins.local_dataset.option_checks import checked_numbers
 from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS
 
 DEFAULTS: dict[str, int | float] = {
@@ -70,6 +71,13 @@ class Settings:
     def quota(self) -> dict[str, int]:
         return {"train": self.max_train, "valid": self.max_valid, "test": self.max_test}
 
+    def mining_args(self) -> dict[str, Any]:
+        """The keyword arguments of ``mining.mine``: these settings, the caps as a quota."""
+        values = asdict(self)
+        for split in self.quota:
+            del values[f"max_{split}"]
+        return {**values, "quota": self.quota}
+
 
 def parse_languages(value: object, what: str) -> tuple[str, ...]:
     """A list or a comma-separated string of language names, checked and ordered."""
@@ -84,20 +92,7 @@ def parse_languages(value: object, what: str) -> tuple[str, ...]:
 
 def settings_from(options: DatasetOptions) -> Settings:
     """The defaults overridden by ``options.extra``; a bad key or value raises HarnessError."""
-    unknown = sorted(set(options.extra) - set(OPTIONS))
-    if unknown:
-        raise HarnessError(
-            f"dataset local: unknown option {unknown[0]!r} (known: {', '.join(sorted(OPTIONS))})"
-        )
-    values: dict[str, Any] = {}
-    for name, default in DEFAULTS.items():
-        value = options.extra.get(name, default)
-        kind = float if isinstance(default, float) else int
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise HarnessError(f"dataset local: option {name} must be a number >= 0, not {value!r}")
-        if kind is int and value != int(value):
-            raise HarnessError(f"dataset local: option {name} must be a whole number, not {value}")
-        values[name] = kind(value)
+    values = checked_numbers(options.extra, DEFAULTS, OPTIONS, "dataset local")
     if values["test_fraction"] + values["valid_fraction"] > 1:
         raise HarnessError("dataset local: test_fraction + valid_fraction must be at most 1")
     default_languages = ALL_LANGUAGES if options.data_dir else DEFAULT_LANGUAGES
