@@ -19,7 +19,8 @@ the shape of the matrix product it is computed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,14 +28,6 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.ranking import BlockHook, count_at_least
 
-RANKING_METRICS: tuple[str, ...] = (
-    "mrr",
-    "mrr@10",
-    "ndcg@10",
-    "recall@1",
-    "recall@5",
-    "recall@10",
-)
 TIE_TOLERANCE = 1e-6
 """Scores closer than this count as tied (see the module docstring)."""
 
@@ -114,16 +107,21 @@ def relevant_ranks(
     return list(np.split(ranks.astype(np.int64), np.cumsum(lengths)[:-1]))
 
 
-def query_metrics(ranks: Any, n_relevant: int | None = None) -> dict[str, float]:
-    """Per-query metrics from the ranks of its relevant documents.
+@dataclass(frozen=True)
+class RankedQuery:
+    """One query's outcome, what every ranking metric is a function of: the sorted 1-based
+    ranks of its relevant documents found, and how many relevant documents it has."""
 
-    `n_relevant` defaults to `len(ranks)`; pass a larger number when some
-    relevant documents are missing from the corpus (they count as not found).
-    Keys: the `RANKING_METRICS` and 'rank' (first relevant rank, a float).
+    found: np.ndarray
+    total: int
 
-    >>> query_metrics([2, 5])["recall@1"], query_metrics([2, 5])["mrr"]
-    (0.0, 0.5)
-    """
+    @property
+    def first(self) -> float:
+        return float(self.found[0]) if self.found.size else math.inf
+
+
+def ranked_query(ranks: Any, n_relevant: int | None = None) -> RankedQuery:
+    """The checked `RankedQuery` of `ranks` (see `query_metrics`)."""
     found = np.sort(np.asarray(_to_numpy(ranks), dtype=np.float64).reshape(-1))
     total = len(found) if n_relevant is None else int(n_relevant)
     if total < 1:
@@ -132,19 +130,68 @@ def query_metrics(ranks: Any, n_relevant: int | None = None) -> dict[str, float]
         raise HarnessError(f"{len(found)} ranks but n_relevant={total}")
     if found.size and (found[0] < 1 or np.any(np.diff(found) < 1)):
         raise HarnessError("ranks must be distinct and at least 1")
-    first = float(found[0]) if found.size else math.inf
-    top10 = found[found <= 10]
-    dcg = float(np.sum(1.0 / np.log2(top10 + 1)))
-    idcg = float(np.sum(1.0 / np.log2(np.arange(2, min(total, 10) + 2))))
-    return {
-        "mrr": 1.0 / first,
-        "mrr@10": 1.0 / first if first <= 10 else 0.0,
-        "ndcg@10": dcg / idcg,
-        "recall@1": float(np.count_nonzero(found <= 1)) / total,
-        "recall@5": float(np.count_nonzero(found <= 5)) / total,
-        "recall@10": float(len(top10)) / total,
-        "rank": first,
-    }
+    return RankedQuery(found, total)
+
+
+def reciprocal_rank(query: RankedQuery) -> float:
+    return 1.0 / query.first
+
+
+def reciprocal_rank_at_10(query: RankedQuery) -> float:
+    return 1.0 / query.first if query.first <= 10 else 0.0
+
+
+def ndcg_at_10(query: RankedQuery) -> float:
+    """Binary gains: each relevant document in the top 10 gains 1 / log2(rank + 1)."""
+    dcg = float(np.sum(1.0 / np.log2(query.found[query.found <= 10] + 1)))
+    idcg = float(np.sum(1.0 / np.log2(np.arange(2, min(query.total, 10) + 2))))
+    return dcg / idcg
+
+
+def recall_at(k: int) -> RankingMetric:
+    """The share of the relevant documents ranked in the top `k`."""
+
+    def recall(query: RankedQuery) -> float:
+        return float(np.count_nonzero(query.found <= k)) / query.total
+
+    recall.__name__ = f"recall_at_{k}"
+    return recall
+
+
+RankingMetric = Callable[[RankedQuery], float]
+recall_at_1, recall_at_5, recall_at_10 = recall_at(1), recall_at(5), recall_at(10)
+RANKING_FUNCTIONS: dict[str, RankingMetric] = {
+    "mrr": reciprocal_rank,
+    "mrr@10": reciprocal_rank_at_10,
+    "ndcg@10": ndcg_at_10,
+    "recall@1": recall_at_1,
+    "recall@5": recall_at_5,
+    "recall@10": recall_at_10,
+}
+"""The ranking metrics the retrieval task kind computes by default (the built-in metrics
+plugin registers these functions; a task kind is handed the registered ones)."""
+
+
+def query_metrics(
+    ranks: Any,
+    n_relevant: int | None = None,
+    functions: Mapping[str, RankingMetric] = RANKING_FUNCTIONS,
+) -> dict[str, float]:
+    """Per-query metrics from the ranks of its relevant documents.
+
+    `n_relevant` defaults to `len(ranks)`; pass a larger number when some
+    relevant documents are missing from the corpus (they count as not found).
+    Keys: the `functions`' names (default: the `RANKING_METRICS`) and 'rank'
+    (first relevant rank, a float).
+
+    >>> query_metrics([2, 5])["recall@1"], query_metrics([2, 5])["mrr"]
+    (0.0, 0.5)
+    """
+    query = ranked_query(ranks, n_relevant)
+    return {**{name: function(query) for name, function in functions.items()}, "rank": query.first}
+
+
+RANKING_METRICS: tuple[str, ...] = tuple(RANKING_FUNCTIONS)
 
 
 def mean_metrics(

@@ -120,6 +120,8 @@ class Plan:
     # the options each --set section's owner declares (None: it declares none)
     options: dict[str, tuple[Option, ...] | None] = field(default_factory=dict)
     model_kind: ModelKind | None = None  # what the task kind needs of --model
+    # the metrics registered for the task kind, as the functions it calls per example
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def declared(self) -> dict[str, tuple[Option, ...]]:
         return {section: found or () for section, found in self.options.items()}
@@ -198,6 +200,11 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         encoder_argument=encoder.argument,
         options=options,
         model_kind=_model_kinds(loaded).get(card.kind),
+        metrics={
+            e.name: e.load()
+            for e in loaded.metrics.in_order()
+            if e.meta.get("task_kind") == card.kind
+        },  # fmt: skip
     )
 
 
@@ -484,6 +491,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
                 embedding_cache=embeddings,
                 model_identity=model_identity,
                 refresh_cache=request.overwrite,
+                metrics=resolved.metrics,
             ),
         )
         if not distributed.is_main():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +27,9 @@ class EvaluationOptions:
     # part of every embedding cache key, so another setting never reads these embeddings
     model_identity: dict[str, Any] = field(default_factory=dict)
     refresh_cache: bool = False  # --overwrite: encode afresh, write the cache, read nothing
+    # name -> function of the metrics registered for this task kind (``task_kind`` of their
+    # registration), each called per example; None: the task kind's own defaults
+    metrics: dict[str, Callable[..., float]] | None = None
 
 
 class TaskKind(Protocol):

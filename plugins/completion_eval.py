@@ -66,6 +66,11 @@ def edit_similarity(prediction: str, target: str) -> float:
     return 1.0 if longest == 0 else 1.0 - levenshtein(p, t) / longest
 
 
+METRICS = {"exact_match": exact_match, "edit_similarity": edit_similarity}
+"""What this task kind computes by default (the built-in metrics plugin registers these
+functions; a run hands the task kind the registered ones)."""
+
+
 def _positive_int(options: dict[str, Any], name: str) -> int:
     value = options.get(name, DEFAULTS[name])
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -112,14 +117,15 @@ class Completion:
         seconds = time.perf_counter() - started
         if len(generations) != len(split):
             raise HarnessError(f"model returned {len(generations)} completions for {len(split)}")
+        functions = options.metrics or METRICS  # each: f(prediction, target) -> float
         rows = []
         for example, generation in zip(split, generations, strict=True):
             prediction = generation.text.strip()
+            scores = {name: f(prediction, example.target) for name, f in functions.items()}
             rows.append(
                 {
                     "id": example.id,
-                    "exact_match": exact_match(prediction, example.target),
-                    "edit_similarity": edit_similarity(prediction, example.target),
+                    **scores,
                     "prediction": prediction,
                     "target": example.target,
                     "prompt_tokens": generation.prompt_tokens,

@@ -17,7 +17,7 @@ from harness import distributed
 from harness.data import RetrievalSplit
 from harness.embedding_cache import CachedEncoder, evaluation_encoder
 from harness.errors import HarnessError
-from harness.metrics import query_metrics, relevant_ranks
+from harness.metrics import RANKING_FUNCTIONS, query_metrics, relevant_ranks
 from harness.task_kind import Evaluation, EvaluationOptions
 
 
@@ -80,9 +80,10 @@ class Retrieval:
             )
         ranked = time.perf_counter()
 
+        functions = options.metrics or RANKING_FUNCTIONS  # each: f(RankedQuery) -> float
         per_example = []
         for qid, rel, query_ranks in zip(query_ids, relevant, ranks, strict=True):
-            scores = query_metrics(query_ranks, len(rel))
+            scores = query_metrics(query_ranks, len(rel), functions)
             row: dict[str, Any] = {"id": qid}
             row.update({k: (v if math.isfinite(v) else None) for k, v in scores.items()})
             per_example.append(row)
