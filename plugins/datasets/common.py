@@ -19,13 +19,14 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.data import RetrievalPartition, RetrievalSplit, TrainPair
 from harness.errors import HarnessError, InputError
 from harness.jsonl import check_text, decoded, open_bytes
 
 Where = tuple[object, int | None]
+T = TypeVar("T")
 
 
 def _read(path: Path) -> str:
@@ -89,42 +90,44 @@ class _Scanner:
 
 def json_list_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """``(line, object)`` for each element of a file holding one JSON list of objects."""
-    scanner = _Scanner(path)
-    scanner.expect("[")
-    rows: list[tuple[int, dict[str, Any]]] = []
-    if scanner.skip() == "]":
-        scanner.at += 1
-    else:
-        while True:
-            line, value = scanner.value()
-            if not isinstance(value, dict):
-                raise InputError("not a JSON object", path=path, line=line)
-            rows.append((line, value))
-            if scanner.expect(",", "]") == "]":
-                break
-    scanner.end()
-    return rows
+
+    def row(scanner: _Scanner) -> tuple[int, dict[str, Any]]:
+        line, value = scanner.value()
+        if not isinstance(value, dict):
+            raise InputError("not a JSON object", path=path, line=line)
+        return line, value
+
+    return _members(_Scanner(path), "[", "]", row)
 
 
 def json_object_entries(path: Path) -> list[tuple[int, str, Any]]:
     """``(line, key, value)`` for each entry of a file holding one JSON object."""
-    scanner = _Scanner(path)
-    scanner.expect("{")
-    entries: list[tuple[int, str, Any]] = []
-    if scanner.skip() == "}":
+
+    def entry(scanner: _Scanner) -> tuple[int, str, Any]:
+        line, key = scanner.value()
+        if not isinstance(key, str):
+            raise InputError("not JSON: an object key must be a string", path=path, line=line)
+        scanner.expect(":")
+        return line, key, scanner.value()[1]
+
+    return _members(_Scanner(path), "{", "}", entry)
+
+
+def _members(
+    scanner: _Scanner, opening: str, closing: str, read: Callable[[_Scanner], T]
+) -> list[T]:
+    """What `read` makes of each member of the one list or object the file holds."""
+    scanner.expect(opening)
+    members: list[T] = []
+    if scanner.skip() == closing:
         scanner.at += 1
     else:
         while True:
-            line, key = scanner.value()
-            if not isinstance(key, str):
-                raise InputError("not JSON: an object key must be a string", path=path, line=line)
-            scanner.expect(":")
-            _, value = scanner.value()
-            entries.append((line, key, value))
-            if scanner.expect(",", "}") == "}":
+            members.append(read(scanner))
+            if scanner.expect(",", closing) == closing:
                 break
     scanner.end()
-    return entries
+    return members
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", list: "a list of strings"}

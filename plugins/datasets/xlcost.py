@@ -209,15 +209,8 @@ def _split(rows: Rows, where: object, protocol: str, split: str) -> Any:
     for line, row, _ in parsed:
         target = _IDX.match(row["idx"]).group("target")  # type: ignore[union-attr]
         code = _text(row["code_tokens"])
-        if target in seen:
-            if seen[target][0] != code:
-                raise InputError(
-                    f"target {target!r} has another text than at line {seen[target][1]}",
-                    path=where,
-                    line=line,
-                )
+        if not _first_time(seen, "target", target, code, where, line):
             continue
-        seen[target] = (code, line)
         builder.add_doc(target, code, where, line)
         program = _IDX.match(row["idx"]).group("target_program")  # type: ignore[union-attr]
         targets_of.setdefault(program, []).append(target)
@@ -231,20 +224,32 @@ def _split(rows: Rows, where: object, protocol: str, split: str) -> Any:
             builder.add_relevant(row["idx"], match.group("target"), 1, where, line)
             continue
         query = match.group("query")
-        if query in asked:
-            if asked[query][0] != text:
-                raise InputError(
-                    f"query {query!r} has another text than at line {asked[query][1]}",
-                    path=where,
-                    line=line,
-                )
-        else:
-            asked[query] = (text, line)
+        if _first_time(asked, "query", query, text, where, line):
             builder.add_query(query, text, where, line)
             for target in targets_of.get(program, []):
                 builder.add_relevant(query, target, 1, where, line)
         builder.add_relevant(query, match.group("target"), 1, where, line)
     return builder.build(source=where)
+
+
+def _first_time(
+    seen: dict[str, tuple[str, int | None]],
+    what: str,
+    key: str,
+    text: str,
+    where: object,
+    line: int | None,
+) -> bool:
+    """True when `key` is new (it is recorded); False when it was seen with the same
+    `text`; an InputError when it comes back with another text."""
+    if key not in seen:
+        seen[key] = (text, line)
+        return True
+    if seen[key][0] != text:
+        raise InputError(
+            f"{what} {key!r} has another text than at line {seen[key][1]}", path=where, line=line
+        )
+    return False
 
 
 def _text(tokens: list[str]) -> str:
