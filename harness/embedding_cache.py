@@ -41,7 +41,7 @@ from harness import atomic, distributed
 from harness.encoder import Role
 from harness.progress import console
 
-VOLATILE_INFO = ("device", "adapter_training")
+VOLATILE_INFO = ("device", "adapter_training", "one_off")
 """Encoder ``info`` fields that say how a model ran or was trained, not what it computes."""
 
 

@@ -340,6 +340,18 @@ class HypernetStatic(Strategy):
             "adapter": f"hypernet {self.key} / {repo}",
             "hypernet_training": {"seconds": self.training.get("seconds"), "key": self.key},
             "adapter_generation": {"seconds": round(seconds, 4), "key": f"{self.key}/{repo}"},
+            "one_off": [
+                {
+                    "what": "hypernet_training",
+                    "key": self.key,
+                    "seconds": self.training.get("seconds"),
+                },
+                {
+                    "what": "adapter_generation",
+                    "key": f"{self.key}/{repo}",
+                    "seconds": round(seconds, 4),
+                },
+            ],  # fmt: skip
             "hypernet": {
                 "strategy": self.name,
                 "key": self.key,

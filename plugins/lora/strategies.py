@@ -244,11 +244,12 @@ class LoraStrategy(Strategy):
         adapted_model.eval()
         view = copy.copy(model)
         view.model = adapted_model
-        view.info = {
-            **model.info,
-            "adapter": str(path.name),
-            "adapter_training": self.reports.get(adapter, {}),
-        }
+        training = self.reports.get(adapter, {})
+        view.info = {**model.info, "adapter": str(path.name), "adapter_training": training}
+        if training.get("seconds") is not None:  # a given --adapter cost nothing here
+            view.info["one_off"] = [
+                {"what": "adapter_training", "key": str(path.name), "seconds": training["seconds"]}
+            ]
         return view
 
 
