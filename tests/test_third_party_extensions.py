@@ -1,7 +1,8 @@
 """A third-party plugin extends `harness run`, the leaderboard and the cost view without
 any change to harness/: a strategy with a preset, its own CLI flag, a one-off cost kind of
-its own and a control row, installed as a distribution with an entry point (as
-tests/test_plugins.py installs its toy plugins) and run as a user runs it.
+its own, a control row and a metric the completion task kind computes, installed as a
+distribution with an entry point (as tests/test_plugins.py installs its toy plugins) and
+run as a user runs it.
 
 The toy strategy answers every assertion of the mined repositories (they all expect 42)
 when its preset is ``strong`` and misses them under ``weak``; its `--toy-scale` flag
@@ -83,6 +84,15 @@ def harness_register_strategies(register):
              cost_kinds=("toy_fitting",))
 
 
+def answered_42(prediction, target):
+    return float(prediction == "42")
+
+
+@hookimpl
+def harness_register_metrics(register):
+    register("answered_42", answered_42, "1 when the completion is 42", task_kind="completion")
+
+
 @hookimpl
 def harness_register_run_flags(register):
     register("preset", RunFlag("strategy", sweep=True), "the toy's preset: weak or strong")
@@ -156,6 +166,13 @@ def test_the_preset_flag_gives_one_cell_per_value_and_reaches_the_strategy(store
     by_preset = {r["config"]["strategy"]["preset"]: r for r in results.values()}
     assert by_preset["strong"]["metrics"]["exact_match"]["value"] == 1.0  # every answer is 42
     assert by_preset["weak"]["metrics"]["exact_match"]["value"] == 0.0
+
+
+def test_a_metric_registered_for_the_task_kind_is_computed_per_example(store: Path):
+    for path in store.rglob("*.jsonl"):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        answered = [1.0 if row["prediction"] == "42" else 0.0 for row in rows]
+        assert [row["answered_42"] for row in rows] == answered
 
 
 def test_the_plugin_flag_is_a_strategy_setting(store: Path):
