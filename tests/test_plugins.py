@@ -8,7 +8,9 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
+import pluggy
 import pytest
 
 from harness import hookspecs
@@ -173,4 +175,18 @@ def test_every_hook_is_documented_in_the_readme():
 
 
 def test_every_hook_is_exercised_by_the_third_party_plugin_here():
-    assert all(f"def {hook}(" in GOOD_PLUGIN for hook in HOOKS)
+    """The toy plugin, loaded as pluggy loads it, implements every hook spec, and each of
+    its registry hooks registers something when called through the hook caller."""
+    module = ModuleType("toy_plugin_hooks")
+    exec(textwrap.dedent(GOOD_PLUGIN), module.__dict__)
+    manager = pluggy.PluginManager("harness")
+    manager.add_hookspecs(hookspecs)
+    manager.register(module)
+    assert sorted(caller.name for caller in manager.get_hookcallers(module) or []) == HOOKS
+    for hook in HOOKS:
+        if hook == "harness_register_commands":
+            continue  # exercised through the CLI: test_plugin_adds_a_cli_command
+        registered: list[str] = []
+        caller = getattr(manager.hook, hook)
+        caller(register=lambda name, *_, into=registered, **__: into.append(name))
+        assert registered, hook
