@@ -42,6 +42,7 @@ from typing import Any
 
 from harness.plugins.local_dataset.pairs import (
     MIN_QUERY_WORDS,
+    Origin,
     Pair,
     dedent_lines,
     first_paragraph,
@@ -151,22 +152,21 @@ def c_pairs(
         return []
     tree = _parser(language).parse(source)
     pairs: list[Pair] = []
-    where = {"repo": repo, "path": path, "language": language, "min_query_words": min_query_words}
-    _visit(tree.root_node, source, pairs, **where)
+    _visit(tree.root_node, source, pairs, Origin(repo, path, language, min_query_words))
     pairs.sort(key=lambda p: p.line)
     return pairs
 
 
-def _visit(node: Any, source: bytes, pairs: list[Pair], **where: Any) -> None:
+def _visit(node: Any, source: bytes, pairs: list[Pair], origin: Origin) -> None:
     children = node.children
     for index, child in enumerate(children):
         function = _function_in(child)
         if function is not None:
-            pair = _pair_of(child, function, children[:index], source, **where)
+            pair = _pair_of(child, function, children[:index], source, origin)
             if pair is not None:
                 pairs.append(pair)
         elif child.type in _CONTAINERS:
-            _visit(child, source, pairs, **where)
+            _visit(child, source, pairs, origin)
 
 
 def _function_in(node: Any) -> Any | None:
@@ -186,44 +186,33 @@ def _function_in(node: Any) -> Any | None:
     return name if name is not None and name.type in _NAME_NODES else None
 
 
-def _pair_of(
-    node: Any,
-    name: Any,
-    before: list[Any],
-    source: bytes,
-    *,
-    repo: str,
-    path: str,
-    language: str,
-    min_query_words: int,
-) -> Pair | None:
+def _pair_of(node: Any, name: Any, before: list[Any], source: bytes, origin: Origin) -> Pair | None:
     comments = _doc_comments(node, before)
     if not comments:
         return None
     doc = "\n".join(comment_text(c.text.decode("utf-8", "replace")) for c in comments)
-    query = _query(doc, min_query_words)
+    query = _query(doc, origin.min_query_words)
     if query is None or not _parsed_cleanly(node):
         return None
     code = source_text(source, node.start_byte, node.end_byte, node.start_point[1])
     if _DELETED.search(code) or (node.type == "declaration" and not code.endswith(";")):
         return None
-    return commented_pair(node, name, comments[0], source, query, code, repo, path, language)
+    return commented_pair(node, name, comments[0], source, query, code, origin)
 
 
 def commented_pair(
-    node: Any, name: Any, comment: Any, source: bytes, query: str, code: str, *where: str
+    node: Any, name: Any, comment: Any, source: bytes, query: str, code: str, origin: Origin
 ) -> Pair:
     """The pair of the function `node`, named by the node `name`, whose doc comment starts
     at the node `comment`: its ``original_string`` runs from that comment to the function's
-    end. `where` is the repository, path and language."""
-    repo, path, language = where
+    end."""
     start, column = comment.start_byte, comment.start_point[1]
     return Pair(
-        repo=repo,
-        path=path,
+        repo=origin.repo,
+        path=origin.path,
         line=node.start_point[0] + 1,
         func_name=name.text.decode("utf-8", "replace"),
-        language=language,
+        language=origin.language,
         query=query,
         code=code,
         original_string=source_text(source, start, node.end_byte, column),

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Pair
+from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Origin, Pair
 
 ALL_LANGUAGES = ("python", "go", "java", "javascript", "ruby", "php", "c", "cpp", "csharp")
 # What `local` mines from the machine by default: the languages whose sources
@@ -115,6 +115,4 @@ def pairs_of(
         )
     from harness.plugins.local_dataset.ts_miner import tree_sitter_pairs
 
-    return tree_sitter_pairs(
-        source, repo=repo, path=path, language=language, min_query_words=min_query_words
-    )
+    return tree_sitter_pairs(source, Origin(repo, path, language, min_query_words))

@@ -57,6 +57,16 @@ class Pair:
         return f"local://{self.repo}/{self.path}#L{self.line}"
 
 
+@dataclass(frozen=True)
+class Origin:
+    """The file a miner reads, as its pairs record it, and the words a query needs."""
+
+    repo: str
+    path: str
+    language: str
+    min_query_words: int = MIN_QUERY_WORDS
+
+
 def normalise_whitespace(text: str) -> str:
     """Runs of whitespace (newlines included) become one space; ends stripped."""
     return " ".join(text.split())

@@ -29,7 +29,7 @@ as ``c_miner``'s:
   the comment.
 
 >>> src = b"// Add returns the sum of a and b.\\nfunc Add(a, b int) int {\\n\\treturn a + b\\n}\\n"
->>> found = tree_sitter_pairs(src, repo="r", path="m.go", language="go")
+>>> found = tree_sitter_pairs(src, Origin(repo="r", path="m.go", language="go"))
 >>> [(p.func_name, p.query) for p in found]
 [('Add', 'Add returns the sum of a and b.')]
 """
@@ -45,7 +45,13 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.plugins.local_dataset.c_miner import comment_text, commented_pair, source_text
-from harness.plugins.local_dataset.pairs import MIN_QUERY_WORDS, Pair, first_paragraph, is_query
+from harness.plugins.local_dataset.pairs import (
+    MIN_QUERY_WORDS,
+    Origin,
+    Pair,
+    first_paragraph,
+    is_query,
+)
 
 MIN_CODE_LINES = 3
 
@@ -145,23 +151,16 @@ def parser(language: str) -> Any:
     return Parser(Language(getattr(module, function)()))
 
 
-def tree_sitter_pairs(
-    source: bytes,
-    *,
-    repo: str,
-    path: str,
-    language: str,
-    min_query_words: int = MIN_QUERY_WORDS,
-) -> list[Pair]:
-    """Every pair of one file in `language` (a key of ``SPECS``), in source order."""
-    spec = SPECS[language]
-    tree = parser(language).parse(source)
+def tree_sitter_pairs(source: bytes, origin: Origin) -> list[Pair]:
+    """Every pair of one file in its language (a key of ``SPECS``), in source order."""
+    spec = SPECS[origin.language]
+    tree = parser(origin.language).parse(source)
     pairs: list[Pair] = []
     stack = [tree.root_node]
     while stack:
         node = stack.pop()
         if node.type in spec.functions:
-            pair = _pair_of(node, spec, source, repo, path, language, min_query_words)
+            pair = _pair_of(node, spec, source, origin)
             if pair is not None:
                 pairs.append(pair)
         stack.extend(node.named_children)
@@ -169,15 +168,7 @@ def tree_sitter_pairs(
     return pairs
 
 
-def _pair_of(
-    node: Any,
-    spec: Spec,
-    source: bytes,
-    repo: str,
-    path: str,
-    language: str,
-    min_query_words: int,
-) -> Pair | None:
+def _pair_of(node: Any, spec: Spec, source: bytes, origin: Origin) -> Pair | None:
     name = node.child_by_field_name("name")
     anchor = _anchor(node, spec)
     if name is None or anchor is None:
@@ -186,13 +177,14 @@ def _pair_of(
     if not comments:
         return None
     doc = "\n".join(_comment_words(c.text.decode("utf-8", "replace")) for c in comments)
-    query = doc_query(doc, min_query_words, markup=spec.markup, xml=language == "csharp")
+    xml = origin.language == "csharp"
+    query = doc_query(doc, origin.min_query_words, markup=spec.markup, xml=xml)
     if query is None:
         return None
     code = source_text(source, anchor.start_byte, anchor.end_byte, anchor.start_point[1])
     if sum(1 for line in code.split("\n") if line.strip()) < MIN_CODE_LINES:
         return None
-    return commented_pair(anchor, name, comments[0], source, query, code, repo, path, language)
+    return commented_pair(anchor, name, comments[0], source, query, code, origin)
 
 
 def _anchor(node: Any, spec: Spec) -> Any | None:
