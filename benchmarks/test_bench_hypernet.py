@@ -43,12 +43,12 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     from harness.encoder import EncoderOptions
     from harness.plugin_manager import plugins
     from harness.plugins.causal_lm.model import CausalLM
-    from harness.plugins.hypernet.synthetic import (
+    from harness.strategy import StrategyContext
+    from tests.synthetic_repos import (
         corpus_texts,
         make_synthetic_lm,
         write_synthetic_repositories,
     )
-    from harness.strategy import StrategyContext
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -461,7 +461,7 @@ def test_a_snapshot_is_read_from_git(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory: pytest.TempPathFactory):
-    from harness.plugins.hypernet.synthetic import write_synthetic_repositories
+    from tests.synthetic_repos import write_synthetic_repositories
 
     return write_synthetic_repositories(
         tmp_path_factory.mktemp("synthetic"), n_train=6, n_test=3, per_repo=2
@@ -741,8 +741,8 @@ def test_harness_run_records_the_controls_and_the_report_pairs_them(tiny_bert, t
     import json
 
     from harness.cli import main
-    from harness.plugins.hypernet.synthetic import write_synthetic_repositories
     from harness.results import read_examples, read_result
+    from tests.synthetic_repos import write_synthetic_repositories
 
     write_synthetic_repositories(tmp_path / "repos", n_train=6, n_test=3, per_repo=3)
     model = make_tiny_causal_lm(tmp_path / "lm")

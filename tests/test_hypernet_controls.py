@@ -37,7 +37,7 @@ def gpt2(tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def small_data(tmp_path_factory: pytest.TempPathFactory):
-    from harness.plugins.hypernet.synthetic import write_synthetic_repositories
+    from tests.synthetic_repos import write_synthetic_repositories
 
     folder = tmp_path_factory.mktemp("synthetic")
     return write_synthetic_repositories(folder, n_train=6, n_test=3, per_repo=2)

@@ -2,7 +2,7 @@
 
 80 generated repositories (64 train, 16 unseen test), each defining one of 8 constants in
 its source; every test file asserts that constant, which no prefix shows
-(`hypernet.synthetic`). A frozen random GPT-2 (2 layers, 64 wide) cannot know it, and a
+(`tests/synthetic_repos.py`). A frozen random GPT-2 (2 layers, 64 wide) cannot know it, and a
 shared LoRA trained on the training repositories (Code2LoRA's baseline, `taskwise`) can at
 best guess; adapters written by `hypernet-static` from each repository's MiniLM vector can
 read it from the source. What must hold, on the unseen repositories:
@@ -42,13 +42,13 @@ def known(tmp_path_factory: pytest.TempPathFactory):
     from harness.plugin_manager import plugins
     from harness.plugins.causal_lm.model import CausalLM
     from harness.plugins.completion_eval import Completion
-    from harness.plugins.hypernet.synthetic import (
+    from harness.strategy import StrategyContext
+    from harness.task_kind import EvaluationOptions
+    from tests.synthetic_repos import (
         corpus_texts,
         make_synthetic_lm,
         write_synthetic_repositories,
     )
-    from harness.strategy import StrategyContext
-    from harness.task_kind import EvaluationOptions
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model; on a busy machine waiting threads only spin

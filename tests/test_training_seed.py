@@ -81,7 +81,7 @@ def test_langwise_keys_follow_the_run_seed(tmp_path):
 
 def test_hypernetwork_seed_and_key_follow_the_run_seed(tmp_path):
     from harness.plugin_manager import plugins
-    from harness.plugins.hypernet.synthetic import write_synthetic_repositories
+    from tests.synthetic_repos import write_synthetic_repositories
 
     data = write_synthetic_repositories(tmp_path / "data", n_train=3, n_test=2, per_repo=2)
     card = plugins().tasks.get("rc").load()

@@ -101,6 +101,24 @@ CODE_SNIPPETS = [
 ]
 
 
+def byte_level_bpe(texts: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE trained on `texts` (``<|endoftext|>`` its one special token): it
+    spells any text, and the same arguments give the same tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(texts, trainer)
+    return bpe
+
+
 def make_tiny_causal_lm(
     path: Path, *, seed: int = 0, vocab_size: int = 320, architecture: str = "qwen2"
 ) -> Path:
@@ -117,7 +135,6 @@ def make_tiny_causal_lm(
     ``task_kind="completion"``. Returns `path`.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import (
         GPT2Config,
         GPT2LMHeadModel,
@@ -129,16 +146,7 @@ def make_tiny_causal_lm(
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(CODE_SNIPPETS * 4, trainer)
+    bpe = byte_level_bpe(CODE_SNIPPETS * 4, vocab_size)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
     )

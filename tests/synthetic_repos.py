@@ -24,6 +24,7 @@ import random
 from pathlib import Path
 
 from harness.data import CompletionDataset, CompletionExample, completion_partitions
+from tests.tiny_models import byte_level_bpe
 
 VALUES = ("banana", "castle", "copper", "glacier", "rocket", "thunder", "tiger", "violin")
 _WORDS = (
@@ -144,21 +145,11 @@ def make_synthetic_lm(
 ) -> Path:
     """A random GPT-2 and a byte-level BPE tokenizer trained on `texts`, saved in `folder`."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(texts, trainer=trainer)
+    bpe = byte_level_bpe(texts, vocab_size)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         eos_token="<|endoftext|>",
