@@ -17,7 +17,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ import pytest
 
 from harness.cli import main
 from harness.plugin_manager import plugins
-from harness.registry import Entry
 from harness.strategy import Strategy
 
 # --- valid inputs -------------------------------------------------------------------------------
@@ -615,16 +614,17 @@ class CompletionOnly(Strategy):
 
 
 @pytest.fixture
-def registered(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+def registered() -> Iterator[Callable[..., None]]:
     """Register an entry for one test (as a plugin would); it is gone afterwards."""
     loaded = plugins()
+    saved = {kind: registry.snapshot() for kind, registry in loaded.registries.items()}
 
     def register(kind: str, name: str, target: Any) -> None:
-        registry = loaded.registries[kind]
-        entry = Entry(registry.kind, name, target, "a test entry", "tests")
-        monkeypatch.setitem(registry._entries, name, entry)
+        loaded.registries[kind].register(name, target, "a test entry", plugin="tests")
 
-    return register
+    yield register
+    for kind, registry in loaded.registries.items():
+        registry.restore(saved[kind])
 
 
 def harness(args: list[str], capfd: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -215,12 +215,12 @@ class CompletionOnly(Strategy):
 @pytest.fixture
 def test_strategies():
     registry = plugins().strategies
+    saved = registry.snapshot()
     added = {"none-twin": NoneTwin, "completion-only": CompletionOnly}
     for name, target in added.items():
         registry.register(name, target, "a test strategy", plugin="tests")
     yield
-    for name in added:
-        registry._entries.pop(name, None)
+    registry.restore(saved)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,13 +176,12 @@ def _beir(folder: Path) -> Path:
 
 
 @pytest.mark.parametrize("flag", [[], ["--trust-remote-code"]])
-def test_remote_code_only_with_the_flag_and_the_result_records_it(tmp_path, monkeypatch, flag):
+def test_remote_code_only_with_the_flag_and_the_result_records_it(tmp_path, request, flag):
     from harness.plugin_manager import plugins
-    from harness.registry import Entry
 
     encoders = plugins().encoders
-    entry = Entry("encoder", "spy", lambda argument, options: SpyEncoder(options), "", "tests")
-    monkeypatch.setitem(encoders._entries, "spy", entry)
+    request.addfinalizer(partial(encoders.restore, encoders.snapshot()))
+    encoders.register("spy", lambda argument, options: SpyEncoder(options), plugin="tests")
     SpyEncoder.seen.clear()
     results = tmp_path / "results"
     code = main(["run", "--model", "spy", "--task", "t2c", "--dataset", "coir",
