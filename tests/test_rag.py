@@ -27,6 +27,7 @@ from harness.plugins.rag.settings import icl_settings, rag_settings
 from harness.plugins.rag.strategies import InContext, RetrievalAugmented
 from harness.strategy import StrategyContext
 from harness.task_kind import EvaluationOptions
+from tests.tiny_models import make_tiny_causal_lm
 
 REPOSITORY = {
     "shop/__init__.py": "",
@@ -90,13 +91,10 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from harness.encoder import EncoderOptions
+    from harness.plugins.causal_lm.model import CausalLM
 
-    causal_lm = pytest.importorskip("harness.plugins.causal_lm.model")
-    tiny_models = pytest.importorskip("tiny_models")
-    if not hasattr(tiny_models, "make_tiny_causal_lm"):
-        pytest.skip("tests/tiny_models.py has no make_tiny_causal_lm yet")
-    folder = tiny_models.make_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-lm")
-    return causal_lm.CausalLM(str(folder), EncoderOptions(device="cpu"))
+    folder = make_tiny_causal_lm(tmp_path_factory.mktemp("models") / "tiny-lm")
+    return CausalLM(str(folder), EncoderOptions(device="cpu"))
 
 
 def context(tmp_path: Path, **options: Any) -> StrategyContext:
