@@ -7,26 +7,55 @@ It lives here, not in either loader, so that neither plugin imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
-from harness.data import CompletionDataset, CompletionExample, shown_statement
+from harness.data import (
+    COMPLETION_EVAL_SPLITS,
+    CROSS_REPO_SPLITS,
+    IN_REPO_SPLITS,
+    Commit,
+    CompletionDataset,
+    CompletionExample,
+    completion_partitions,
+    shown_statement,
+)
 from harness.errors import HarnessError
 
+SPLIT_LABELS = {"cross_repo_split": CROSS_REPO_SPLITS, "in_repo_split": IN_REPO_SPLITS}
+"""The two split labels every completion example carries and the values each takes
+(RepoPeftBench's), the one place the completion loaders read them from."""
 
-def select_partitions(
-    dataset: CompletionDataset,
+
+def check_split(split: str, what: str) -> None:
+    """Refuse a ``--split`` no completion dataset has, before anything is read."""
+    if split not in COMPLETION_EVAL_SPLITS:
+        raise HarnessError(
+            f"{what}: unknown split {split!r} (known: {', '.join(COMPLETION_EVAL_SPLITS)})"
+        )
+
+
+def partitioned(
+    name: str,
+    examples: list[CompletionExample],
+    split: str,
+    *,
+    commits: dict[str, list[Commit]],
+    meta: Mapping[str, Any],
     repos: list[str] | None,
     limit: int | None,
-    *,
     what: str,
     where: str,
+    roots: dict[str, Path] | None = None,
 ) -> CompletionDataset:
-    """`dataset` narrowed to the repositories named, each evaluated on its first `limit`.
+    """The partitions `split` asks for (``harness.data.completion_partitions``), narrowed to
+    the repositories named, each evaluated on its first `limit`.
 
     Raises HarnessError for a repository not in the split, or when no
     repository is (`where` says where to look).
     """
-    split = dataset.meta.get("eval_split", "")
+    dataset = completion_partitions(name, examples, split, commits=commits, roots=roots, meta=meta)
     if repos:
         unknown = sorted(set(repos) - set(dataset.partitions))
         if unknown:

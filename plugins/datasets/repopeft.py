@@ -28,18 +28,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.data import (
-    COMPLETION_EVAL_SPLITS,
-    CROSS_REPO_SPLITS,
-    IN_REPO_SPLITS,
-    Commit,
-    CompletionDataset,
-    CompletionExample,
-    DatasetOptions,
-    completion_partitions,
-)
+from harness.data import Commit, CompletionDataset, CompletionExample, DatasetOptions
 from harness.errors import HarnessError, InputError
 from harness.hookspecs import hookimpl
+from harness.plugins.datasets.completion_common import (
+    SPLIT_LABELS,
+    check_split,
+    partitioned,
+    shared_statements,
+)
 from harness.tree import is_regular
 from harness.tree import kind_of as file_kind
 
@@ -59,7 +56,7 @@ COMMIT_COLUMNS = {
     "repo_state_embedding": "numbers",
     "diff_embedding": "numbers",
 }
-LABELS = {"cross_repo_split": CROSS_REPO_SPLITS, "in_repo_split": IN_REPO_SPLITS}
+LABELS = SPLIT_LABELS
 NULLABLE = frozenset({"commit_index", "repo_state_embedding", "diff_embedding"})
 GET_DATA = (
     "RepoPeftBench (the benchmark of the Code2LoRA paper, arXiv 2606.06492) is read from "
@@ -81,14 +78,9 @@ def harness_register_datasets(register: Any) -> None:
 def load_repopeft(options: DatasetOptions) -> CompletionDataset:
     """The RepoPeftBench split `options.split` from the parquet files in ``options.data_dir``."""
     from harness.plugins.datasets.common import check_options
-    from harness.plugins.datasets.completion_common import select_partitions, shared_statements
 
     check_options(options.extra, (), NAME)
-    if options.split not in COMPLETION_EVAL_SPLITS:
-        raise HarnessError(
-            f"dataset {NAME}: unknown split {options.split!r} "
-            f"(known: {', '.join(COMPLETION_EVAL_SPLITS)})"
-        )
+    check_split(options.split, f"dataset {NAME}")
     if options.data_dir is None:
         raise HarnessError(f"dataset {NAME}: no --data-dir; {GET_DATA}")
     files = parquet_files(Path(options.data_dir))
@@ -123,10 +115,16 @@ def load_repopeft(options: DatasetOptions) -> CompletionDataset:
         "eval_split": options.split,
         "limit": options.limit,
     }
-    dataset = completion_partitions(NAME, examples, options.split, commits=commits, meta=meta)
-    where = f"{len(examples)} examples in {', '.join(p.name for p, _ in by_file)}"
-    return select_partitions(
-        dataset, options.languages, options.limit, what=f"dataset {NAME}", where=where
+    return partitioned(
+        NAME,
+        examples,
+        options.split,
+        commits=commits,
+        meta=meta,
+        repos=options.languages,
+        limit=options.limit,
+        what=f"dataset {NAME}",
+        where=f"{len(examples)} examples in {', '.join(p.name for p, _ in by_file)}",
     )
 
 

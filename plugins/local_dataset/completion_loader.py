@@ -33,19 +33,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.data import (
-    COMPLETION_EVAL_SPLITS,
-    CROSS_REPO_SPLITS,
-    IN_REPO_SPLITS,
-    Commit,
-    CompletionDataset,
-    CompletionExample,
-    DatasetOptions,
-    completion_partitions,
-)
+from harness.data import Commit, CompletionDataset, CompletionExample, DatasetOptions
 from harness.errors import HarnessError
 from harness.jsonl import jsonl_rows
-from harness.plugins.datasets.completion_common import select_partitions, shared_statements
+from harness.plugins.datasets.completion_common import (
+    SPLIT_LABELS,
+    check_split,
+    partitioned,
+    shared_statements,
+)
 from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset.completion_mining import MinedCompletion, mine_completion
 from harness.plugins.local_dataset.completion_settings import (
@@ -68,10 +64,7 @@ IN_REPO_RULE = "by statement group: equal statements (whitespace aside) share on
 
 def load_local_completion(options: DatasetOptions) -> CompletionDataset:
     """The ``local`` completion dataset for `options`, mined on first use and cached."""
-    if options.split not in COMPLETION_EVAL_SPLITS:
-        raise HarnessError(
-            f"{WHAT}: unknown split {options.split!r} (known: {', '.join(COMPLETION_EVAL_SPLITS)})"
-        )
+    check_split(options.split, WHAT)
     settings = completion_settings(options.extra, options.seed)
     repos = find_repositories(options.data_dir, settings)
     key = cache_key(settings, repos)
@@ -147,12 +140,13 @@ def write_mined(
 
 def sizes(mined: MinedCompletion) -> dict[str, Any]:
     """Repositories and examples per cross-repo split, examples per in-repo split."""
-    cross = {split: {"repositories": 0, "examples": 0} for split in CROSS_REPO_SPLITS}
+    counts = {"repositories": 0, "examples": 0}
+    cross = {split: dict(counts) for split in SPLIT_LABELS["cross_repo_split"]}
     for report in mined.reports.values():
         if report.cross_repo_split is not None:
             cross[report.cross_repo_split]["repositories"] += 1
             cross[report.cross_repo_split]["examples"] += report.kept
-    in_repo = {split: 0 for split in IN_REPO_SPLITS}
+    in_repo = {split: 0 for split in SPLIT_LABELS["in_repo_split"]}
     for example in mined.examples:
         in_repo[example.in_repo_split] += 1
     commits = sum(len(track) for track in mined.commits.values())
@@ -211,17 +205,19 @@ def read_dataset(
     }
     examples = read_examples(folder, context_chars)
     described["in_repo_shared_statements"] = shared_statements(examples)  # 0 by the rule
-    dataset = completion_partitions(
+    counts = ", ".join(f"{s} {v['repositories']}" for s, v in meta["sizes"]["cross_repo"].items())
+    return partitioned(
         "local",
         examples,
         split,
         commits=read_commits(folder),
-        roots=roots,
         meta=described,
+        repos=repos,
+        limit=limit,
+        what=WHAT,
+        where=f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}",
+        roots=roots,
     )
-    counts = ", ".join(f"{s} {v['repositories']}" for s, v in meta["sizes"]["cross_repo"].items())
-    where = f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}"
-    return select_partitions(dataset, repos, limit, what=WHAT, where=where)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:
