@@ -433,7 +433,7 @@ def test_a_killed_pretraining_resumes_to_the_same_weights(corpus: Path, tmp_path
     from safetensors.torch import load_file
 
     from harness.plugins.causal_lm import pretrain as module
-    from harness.plugins.causal_lm.tiny import Architecture, PretrainSettings
+    from harness.plugins.causal_lm.tiny_settings import Architecture, PretrainSettings
 
     small = Architecture(vocab_size=300, hidden_size=32, layers=2, heads=2, kv_heads=1,
                          intermediate_size=64)  # fmt: skip

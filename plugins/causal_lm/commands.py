@@ -45,8 +45,13 @@ def run_pretrain(args: argparse.Namespace) -> int:
     # 2-core machine spinning made a training step ~3x slower under load; idle, it costs ~nothing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from harness.plugins.causal_lm.pretrain import pretrain, summary_line
-    from harness.plugins.causal_lm.tiny import PretrainSettings, identity, models_root, read_meta
-    from harness.plugins.encoders.hf_encoder import resolve_device
+    from harness.plugins.causal_lm.tiny_settings import (
+        PretrainSettings,
+        identity,
+        models_root,
+        read_meta,
+    )
+    from harness.plugins.encoders.hf_load import resolve_device
     from harness.runner import default_cache_dir
 
     changes: dict[str, Any] = {

@@ -91,7 +91,7 @@ class CausalLM:
         source: str | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
-        from harness.plugins.encoders.hf_encoder import resolve_device
+        from harness.plugins.encoders.hf_load import resolve_device
 
         options = options or EncoderOptions()
         extra = options.extra

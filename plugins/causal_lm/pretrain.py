@@ -35,7 +35,7 @@ from harness.errors import HarnessError
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
-from harness.plugins.causal_lm.tiny import (
+from harness.plugins.causal_lm.tiny_settings import (
     META_FILE,
     NAME,
     Identity,

@@ -20,7 +20,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.plugins.adapters.publish import publishing
-from harness.plugins.causal_lm.tiny import NAME, PretrainSettings
+from harness.plugins.causal_lm.tiny_settings import NAME, PretrainSettings
 from harness.progress import console
 
 EOS = "<|endoftext|>"

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+import harness.plugins.hypernet.controls as ctl
 from harness.data import CompletionDataset, CompletionExample
 from harness.errors import HarnessError
-from harness.plugins.hypernet import controls as ctl
 from harness.plugins.hypernet.functional import Adapters
 from harness.plugins.hypernet.strategies import HypernetStatic, shipped_vector
 from harness.plugins.hypernet.training import Condition, RepositoryInputs

@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
+import harness.plugins.hypernet.controls as ctl
 from harness import distributed
 from harness.data import CompletionDataset, CompletionExample
 from harness.errors import HarnessError
-from harness.plugins.hypernet import controls as ctl
 from harness.plugins.hypernet.functional import Adapters, TargetModule, find_targets
 from harness.plugins.hypernet.settings import settings_from
 from harness.plugins.hypernet.training import Condition, RepositoryInputs, network_inputs
