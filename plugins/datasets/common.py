@@ -172,20 +172,10 @@ class SplitBuilder:
         self._qrel_at: dict[tuple[str, str], Where] = {}
 
     def add_query(self, qid: str, text: str, path: object, line: int | None) -> None:
-        _not_blank(qid, text, "query", path, line)
-        if qid in self.queries:
-            raise InputError(
-                f"duplicate query id {qid!r} ({_first(self._query_at[qid])})", path=path, line=line
-            )
-        self.queries[qid], self._query_at[qid] = text, (path, line)
+        _add_once(self.queries, self._query_at, "query", qid, text, (path, line))
 
     def add_doc(self, doc: str, text: str, path: object, line: int | None) -> None:
-        _not_blank(doc, text, "corpus", path, line)
-        if doc in self.corpus:
-            raise InputError(
-                f"duplicate corpus id {doc!r} ({_first(self._doc_at[doc])})", path=path, line=line
-            )
-        self.corpus[doc], self._doc_at[doc] = text, (path, line)
+        _add_once(self.corpus, self._doc_at, "corpus", doc, text, (path, line))
 
     def add_relevant(self, qid: str, doc: str, grade: int, path: object, line: int | None) -> None:
         self.qrels.setdefault(qid, {})[doc] = grade
@@ -215,6 +205,19 @@ class SplitBuilder:
             query_pool=self.query_pool or None,
             corpus_pool=self.corpus_pool or None,
         )
+
+
+def _add_once(
+    texts: dict[str, str], found_at: dict[str, Where], what: str, key: str, text: str, at: Where
+) -> None:
+    """Add a query's or a document's text; a blank one or an id given twice is refused."""
+    path, line = at
+    _not_blank(key, text, what, path, line)
+    if key in texts:
+        raise InputError(
+            f"duplicate {what} id {key!r} ({_first(found_at[key])})", path=path, line=line
+        )
+    texts[key], found_at[key] = text, at
 
 
 def _not_blank(item: str, text: str, what: str, path: object, line: int | None) -> None:

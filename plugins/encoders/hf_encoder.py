@@ -32,9 +32,13 @@ import torch.nn.functional as F
 
 from harness.encoder import EncoderOptions, Role
 from harness.errors import HarnessError
-from harness.plugins.encoders.hf_load import load_with, max_length_limit, resolve_device
+from harness.plugins.encoders.hf_load import (
+    evaluating,
+    load_with,
+    max_length_limit,
+    resolve_device,
+)
 from harness.plugins.encoders.named import MINILM_PACKAGE, NAMED_MODELS
-from harness.progress import progress_bar
 
 POOLINGS = ("mean", "cls")
 DTYPES: dict[str, torch.dtype] = {
@@ -140,22 +144,12 @@ class HFEncoder:
             return embeddings
         tokens = self._token_ids(texts)
         order = self._order(tokens)
-        was_training = bool(self.model.training)
-        self.model.eval()
-        try:
-            with (
-                torch.inference_mode(),
-                progress_bar(description, total=len(texts), unit="texts") as advance,
-            ):
-                for start in range(0, len(order), self.batch_size):
-                    rows = order[start : start + self.batch_size]
-                    batch = self._padded(
-                        {key: [ids[i] for i in rows] for key, ids in tokens.items()}
-                    )
-                    embeddings[rows] = self.forward(batch).cpu().numpy()
-                    advance(len(rows))
-        finally:
-            self.model.train(was_training)
+        with evaluating(self.model, description, len(texts), "texts") as advance:
+            for start in range(0, len(order), self.batch_size):
+                rows = order[start : start + self.batch_size]
+                batch = self._padded({key: [ids[i] for i in rows] for key, ids in tokens.items()})
+                embeddings[rows] = self.forward(batch).cpu().numpy()
+                advance(len(rows))
         return embeddings
 
     def order(self, texts: Sequence[str]) -> list[int]:

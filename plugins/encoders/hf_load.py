@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ from transformers import AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedM
 from transformers.utils import logging as transformers_logging
 
 from harness.errors import HarnessError
+from harness.progress import progress_bar
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TRUTHY = {"1", "on", "yes", "true"}
@@ -137,6 +138,22 @@ def load_with(reference: str, extra: Mapping[str, Any], auto_class: Any = None) 
         trust_remote_code=extra.get("trust_remote_code", False) is True,
         auto_class=auto_class,
     )
+
+
+@contextmanager
+def evaluating(
+    model: Any, description: str, total: int, unit: str
+) -> Iterator[Callable[[int], None]]:
+    """`model` in eval mode under ``torch.inference_mode``, with a progress bar (the
+    function it yields advances it); the model's training mode is restored after, so an
+    evaluation in the middle of training leaves dropout as it was."""
+    was_training = bool(model.training)
+    model.eval()
+    try:
+        with torch.inference_mode(), progress_bar(description, total=total, unit=unit) as advance:
+            yield advance
+    finally:
+        model.train(was_training)
 
 
 def resolve_device(spec: str) -> torch.device:
