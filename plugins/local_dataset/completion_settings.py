@@ -21,31 +21,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.plugins.local_dataset.option_checks import checked_numbers
 from harness.plugins.local_dataset.repositories import LAYOUTS
-
-DEFAULTS: dict[str, int | float] = {
-    "context_chars": 6000,
-    "max_target_chars": 120,
-    "max_target_lines": 3,
-    "max_files_per_repo": 200,
-    "max_file_bytes": 1_000_000,
-    "min_per_repo": 20,
-    "max_per_repo": 1500,
-    "max_commits": 50,
-    "max_diff_chars": 8000,
-    "cr_val_fraction": 0.1,
-    "cr_test_fraction": 0.2,
-    "ood_test_fraction": 0.1,
-    "val_fraction": 0.1,
-    "test_fraction": 0.1,
-}
-OPTIONS = (*DEFAULTS, "layout")
-WHAT = "dataset local (task rc)"
 
 
 @dataclass(frozen=True)
@@ -82,6 +63,17 @@ class CompletionSettings:
             "cr_test": self.cr_test_fraction,
             "ood_test": self.ood_test_fraction,
         }
+
+
+# the numeric options and their defaults, read from the fields above (seed and layout aside)
+_DEFAULT = CompletionSettings()
+DEFAULTS: dict[str, int | float] = {
+    f.name: getattr(_DEFAULT, f.name)
+    for f in fields(CompletionSettings)
+    if f.name not in ("seed", "layout")
+}
+OPTIONS = (*DEFAULTS, "layout")
+WHAT = "dataset local (task rc)"
 
 
 def completion_settings(extra: dict[str, Any], seed: int) -> CompletionSettings:
