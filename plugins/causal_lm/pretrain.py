@@ -31,19 +31,12 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
+import harness.plugins.causal_lm.tiny_settings as spec
 from harness.errors import HarnessError
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
-from harness.plugins.causal_lm.tiny_settings import (
-    META_FILE,
-    NAME,
-    Identity,
-    PretrainSettings,
-    identity,
-    models_root,
-    read_meta,
-)
+from harness.plugins.causal_lm.tiny_settings import NAME, PretrainSettings
 from harness.progress import console, progress_bar
 from harness.results import file_lock
 
@@ -55,14 +48,14 @@ def pretrain(
     cache_dir: Path,
     *,
     device: str = "cpu",
-    ident: Identity | None = None,
+    ident: spec.Identity | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Pretrain (or resume, or find cached) and return the model folder and its meta."""
-    ident = ident or identity(settings)
-    root = models_root(cache_dir)
+    ident = ident or spec.identity(settings)
+    root = spec.models_root(cache_dir)
     final, work = root / ident.key, root / ".work" / ident.key
     with file_lock(root / ".work" / f"{ident.key}.lock"):
-        meta = read_meta(final)
+        meta = spec.read_meta(final)
         if meta is not None:
             return final, meta
         data = prepare_data(settings, work / "data")
@@ -281,7 +274,7 @@ def _write_model(final: Path, model: Any, tokenizer: Any, meta: dict[str, Any]) 
         finally:
             if bar_was_enabled:
                 transformers_logging.enable_progress_bar()
-        (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        (folder / spec.META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def summary_line(folder: Path, meta: dict[str, Any]) -> str:
