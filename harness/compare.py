@@ -300,7 +300,7 @@ def compare_replicates(
     return comparisons
 
 
-def _keys(keyed: Mapping[RunKey, Run]) -> str:
+def _keys(keyed: Mapping[RunKey, object]) -> str:
     return ", ".join("/".join(k) for k in sorted(keyed)) or "none"
 
 

@@ -13,13 +13,6 @@ from harness.errors import InputError
 from harness.tree import open_regular
 
 
-def open_text(path: Path) -> IO[str]:
-    """A text handle on `path`, gunzipped when it ends in ``.gz``."""
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
 def open_bytes(path: Path) -> IO[bytes]:
     """A binary handle on `path`, gunzipped when it ends in ``.gz``; a FIFO, socket or
     device is refused (an OSError) instead of blocking the read."""

@@ -163,8 +163,8 @@ def build(
         _add_gains(system, control, columns, partitions, metric, n_permutations, seed)
     for column in columns:  # the controls' tests of a column are one family, as the marks'
         cells = [c.cells[column] for c in controls if column in c.cells]
-        tested = [cell for cell in cells if cell.gain_p is not None]
-        for cell, adjusted in zip(tested, holm([c.gain_p for c in tested]), strict=True):
+        tested = [(cell, cell.gain_p) for cell in cells if cell.gain_p is not None]
+        for (cell, _), adjusted in zip(tested, holm([p for _, p in tested]), strict=True):
             cell.gain_p_holm = adjusted
     ordered = []
     for row in measured:
@@ -408,7 +408,7 @@ def _add_mean(row: Row, partitions: Sequence[str], metric: str, n_resamples: int
     zeros = [np.zeros_like(s) for s in strata]
     low, high = paired_bootstrap_ci(zeros, strata, n_resamples=int(n_resamples))
     value = float(np.mean([row.cells[p].value for p in partitions]))
-    limits = [row.cells[p].limit for p in partitions if row.cells[p].limit is not None]
+    limits = [limit for p in partitions if (limit := row.cells[p].limit) is not None]
     row.cells[MEAN] = Cell(value, (high - low) / 2, limit=max(limits) if limits else None)
 
 

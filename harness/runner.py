@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from harness import __version__, atomic, distributed
 from harness.data import DatasetOptions, RetrievalDataset
-from harness.encoder import EncoderOptions
+from harness.encoder import EncoderFactory, EncoderOptions
 from harness.errors import HarnessError
 from harness.extensions import ModelKind
 from harness.identity import label, replicate_key, run_identity
@@ -37,8 +38,9 @@ from harness.results import (
     write_result,
 )
 from harness.stats import summarize
-from harness.strategy import StrategyContext
-from harness.task_kind import EvaluationOptions
+from harness.strategy import Strategy, StrategyContext
+from harness.task_kind import EvaluationOptions, TaskKind
+from harness.taskcard import TaskCard
 
 
 def default_cache_dir() -> Path:
@@ -110,12 +112,12 @@ def git_sha() -> str:
 class Plan:
     """Everything a run resolved from the names the user typed."""
 
-    card: Any
+    card: TaskCard
     dataset_name: str
-    dataset_loader: Any
-    task_kind: Any
-    strategy_cls: Any
-    encoder_factory: Any
+    dataset_loader: Callable[[DatasetOptions], Any]
+    task_kind: TaskKind
+    strategy_cls: type[Strategy]
+    encoder_factory: EncoderFactory
     encoder_argument: str | None
     # the options each --set section's owner declares (None: it declares none)
     options: dict[str, tuple[Option, ...] | None] = field(default_factory=dict)
