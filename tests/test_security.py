@@ -204,7 +204,7 @@ def test_hf_loading_passes_trust_remote_code_only_when_true(tiny_bert, monkeypat
     if kind == "encoder":
         from harness.plugins.encoders.hf_encoder import HFEncoder as Model
     else:
-        Model = pytest.importorskip("harness.plugins.causal_lm.model").CausalLM
+        from harness.plugins.causal_lm.model import CausalLM as Model
     seen: list[Any] = []
 
     class Stop(Exception):
