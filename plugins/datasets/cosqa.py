@@ -78,7 +78,7 @@ def load_cosqa(options: DatasetOptions) -> RetrievalDataset:
     evaluated = common.limited(
         builder.build(corpus_name=CODEBASE, source=query_file), options.limit
     )
-    train_file = split_file(folder, "train", required=False) if split != "train" else None
+    train_file = optional_split_file(folder, "train") if split != "train" else None
     train = common.LazyTrainPairs(lambda: _train_pairs(train_file))
     partition = RetrievalPartition(name="python", eval=evaluated, train=train)  # type: ignore[arg-type]
     meta = {
@@ -117,17 +117,21 @@ def read_codebase(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     return corpus, line_of
 
 
-def split_file(folder: Path, split: str, *, required: bool = True) -> Path | None:
+def split_file(folder: Path, split: str) -> Path:
     """The one ``cosqa-retrieval-<split>-*.json`` file of `folder`."""
+    found = optional_split_file(folder, split)
+    if found is None:
+        raise InputError(f"no cosqa-retrieval-{split}-*.json here; {FILES_HINT}", path=folder)
+    return found
+
+
+def optional_split_file(folder: Path, split: str) -> Path | None:
+    """The one ``cosqa-retrieval-<split>-*.json`` file of `folder`, or None."""
     found = sorted(folder.glob(f"cosqa-retrieval-{split}-*.json"))
     if len(found) > 1:
         names = ", ".join(path.name for path in found)
         raise InputError(f"several files for the {split} split: {names}", path=folder)
-    if not found:
-        if not required:
-            return None
-        raise InputError(f"no cosqa-retrieval-{split}-*.json here; {FILES_HINT}", path=folder)
-    return found[0]
+    return found[0] if found else None
 
 
 def _train_pairs(path: Path | None) -> list[TrainPair]:

@@ -36,6 +36,7 @@ Language: ``.c`` is C; ``.cc``, ``.cpp``, ``.cxx``, ``.hpp``, ``.hh``,
 
 from __future__ import annotations
 
+import importlib
 import re
 from functools import cache
 from typing import Any
@@ -128,10 +129,7 @@ def _parser(language: str) -> Any:
     # Imported here: registering the plugin must not load tree-sitter.
     from tree_sitter import Language, Parser
 
-    if language == "c":
-        import tree_sitter_c as grammar
-    else:
-        import tree_sitter_cpp as grammar
+    grammar = importlib.import_module("tree_sitter_c" if language == "c" else "tree_sitter_cpp")
     return Parser(Language(grammar.language()))
 
 

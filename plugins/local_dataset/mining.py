@@ -183,7 +183,7 @@ def _tasks(
     max_file_bytes: int,
     min_query_words: int,
 ) -> list[FileTask]:
-    by_key = {}
+    by_key: dict[str, FileTask] = {}
     for source in sources:
         for path in source.files:
             key = f"{source.repo}/{path}"

@@ -47,7 +47,7 @@ _NAME_LEAVES = frozenset({"identifier", "field_identifier", "property_identifier
 _MEMBER_ACCESS = frozenset({b".", b"->", b"::", b"?.", b"&."})
 _ATOMIC_WORDS = ("string", "char", "heredoc", "regex")
 # node type -> the fields that hold the names it binds
-_C_BINDERS = {
+_C_BINDERS: dict[str, tuple[str, ...]] = {
     "parameter_declaration": ("declarator",),
     "optional_parameter_declaration": ("declarator",),
     "init_declarator": ("declarator",),
