@@ -16,6 +16,8 @@ from harness.options import Option, from_dataclass
 from harness.plugins.adapters.settings import check_choices, check_positive, overridden, preset
 from harness.plugins.hypernet.repo_encoder import ReaderSettings
 
+_READER_FIELDS = ("encoder", "chunk_chars", "overlap_chars", "max_files", "max_chunks")
+
 
 @dataclass(frozen=True)
 class HypernetSettings:
@@ -54,13 +56,8 @@ class HypernetSettings:
     export_dir: str = ""  # when set, each evaluated repository's adapter is written there (PEFT)
 
     def reader(self) -> ReaderSettings:
-        return ReaderSettings(
-            encoder=self.encoder,
-            chunk_chars=self.chunk_chars,
-            overlap_chars=self.overlap_chars,
-            max_files=self.max_files,
-            max_chunks=self.max_chunks,
-        )
+        """The reader's settings this strategy sets (the others keep the reader's defaults)."""
+        return ReaderSettings(**{name: getattr(self, name) for name in _READER_FIELDS})
 
     def identity(self) -> dict[str, Any]:
         """The fields that determine the trained network (not checkpointing or controls)."""

@@ -9,7 +9,7 @@ only: a retrieval task has no prompt to add context to.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.data import CompletionExample
@@ -43,19 +43,26 @@ class Retrieval:
         return [[Piece(chunks[i].id, chunks[i].prompt_text()) for i in row] for row in found]
 
 
-class RetrievalAugmented(Strategy):
-    """Top-k chunks of the repository's code, retrieved for the prefix, before it."""
+class AddedContext(Strategy):
+    """The base model with context before each prefix; `read_settings` reads the options."""
 
-    name = "rag"
     task_kinds = ("completion",)
+    read_settings: Callable[[dict[str, Any]], Any]
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
-        self.settings = rag_settings(context.options)
-        self._encoder: Any = None
+        self.settings = type(self).read_settings(context.options)
 
     def config(self, dataset: Any = None) -> dict[str, Any]:
         return {"name": self.name, "settings": self.settings.identity()}
+
+
+class RetrievalAugmented(AddedContext):
+    """Top-k chunks of the repository's code, retrieved for the prefix, before it."""
+
+    name = "rag"
+    read_settings = staticmethod(rag_settings)
+    _encoder: Any = None  # built on first use
 
     def encoder(self) -> Any:
         """The retrieval encoder, built on first use and shared by every partition."""
@@ -121,19 +128,12 @@ class RetrievalAugmented(Strategy):
         return AugmentedLM(model, partition.eval, source, k=s.k, budget=s.budget, info=info)
 
 
-class InContext(Strategy):
+class InContext(AddedContext):
     """Other assertions of the same repository, with their answers, before the prefix."""
 
     name = "icl"
-    task_kinds = ("completion",)
-
-    def __init__(self, context: StrategyContext) -> None:
-        super().__init__(context)
-        self.settings = icl_settings(context.options)
-        self._protocol = "cross"
-
-    def config(self, dataset: Any = None) -> dict[str, Any]:
-        return {"name": self.name, "settings": self.settings.identity()}
+    read_settings = staticmethod(icl_settings)
+    _protocol = "cross"  # the dataset's, once prepared
 
     def prepare(self, model: Any, dataset: Any) -> None:
         self._protocol = str(getattr(dataset, "protocol", "cross"))
