@@ -22,7 +22,7 @@ Texts (``dataset.text``): ``tokens`` (default: ``docstring_tokens`` and
 ``code_tokens`` joined by spaces, as the papers' scripts read them) or
 ``raw`` (``docstring`` and ``code``). CodeSearchNet's Python ``code`` holds
 the docstring (its ``code_tokens`` and the other languages' ``code`` do not):
-``raw`` removes it as the ``local`` miner does (``python_miner.strip_docstring``),
+``raw`` removes it as the ``local`` miner does (``python_docstrings.strip_docstring``),
 or every query would be in its own document. Training pairs come from the
 train split (``group`` = ``repo/path``).
 
@@ -159,7 +159,7 @@ class _Reader:
         if self.text == "tokens":
             return " ".join(row["code_tokens"])
         if language == "python":  # the docstring is the query: keep it out of the document
-            from harness.plugins.local_dataset.python_miner import strip_docstring
+            from harness.plugins.datasets.python_docstrings import strip_docstring
 
             return strip_docstring(row["code"])
         return str(row["code"])

@@ -18,8 +18,8 @@ Rules (one pair per function or method, nested ones included):
 - files that do not parse (Python 2, templates) give no pairs.
 
 Which files are mined at all (tests, size limits) is decided in ``sources``.
-``strip_docstring`` applies the same removal to one function's text (the
-``code`` field of a CodeSearchNet Python record, which keeps its docstring).
+Which lines are the docstring is decided in ``datasets.python_docstrings``,
+which CodeSearchNet's ``raw`` text uses too (``strip_docstring``).
 
 >>> src = b"def area(w, h):\\n    'Area of a rectangle.'\\n    a = w * h\\n    return a\\n"
 >>> [(p.func_name, p.query) for p in python_pairs(src, repo="demo", path="geo.py")]
@@ -34,11 +34,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import io
-import tokenize
 import warnings
 from collections.abc import Iterator
 
+from harness.plugins.datasets.python_docstrings import docstring_lines
 from harness.plugins.local_dataset.pairs import (
     MIN_QUERY_WORDS,
     Pair,
@@ -105,7 +104,7 @@ def _pair_of(
     query = first_paragraph(doc)
     if not is_query(query, min_query_words) or _is_trivial(node.body[1:]):
         return None
-    span = _docstring_lines(node, lines)
+    span = docstring_lines(node, lines)
     if span is None:
         return None
     first_doc, last_doc = span
@@ -125,87 +124,6 @@ def _pair_of(
         code="\n".join(code).rstrip(),
         original_string="\n".join(original).rstrip(),
     )
-
-
-def _docstring_lines(node: _Function, lines: list[str]) -> tuple[int, int] | None:
-    """The first and last line (1-based) of `node`'s docstring, when the docstring starts
-    below the ``def`` line and nothing but a comment shares its lines; None otherwise."""
-    doc_node = node.body[0]
-    first, last = doc_node.lineno, doc_node.end_lineno or doc_node.lineno
-    if not _alone_on_its_lines(doc_node, lines) or first <= node.lineno:
-        return None
-    return first, last
-
-
-def strip_docstring(code: str) -> str:
-    """One function's source without its docstring, removed as the miner removes it: the
-    docstring's lines dropped, every other line kept verbatim.
-
-    For the ``code`` field of CodeSearchNet's Python records, which holds the docstring
-    (``code_tokens`` does not). Code that ``ast`` cannot parse (much of CodeSearchNet is
-    Python 2) has its docstring found by ``tokenize``, which reads ``print x`` too. Code
-    with no docstring, or with one that shares a line with other code, is returned as is.
-
-    >>> print(strip_docstring("def f(x):\\n    '''Add one.\\n\\n    More.'''\\n    return x + 1"))
-    def f(x):
-        return x + 1
-    """
-    lines = code.split("\n")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        span = _tokenized_docstring_lines(code)
-    else:
-        node = next((n for n in tree.body if isinstance(n, _Function)), None)
-        has_doc = node is not None and ast.get_docstring(node, clean=False) is not None
-        span = _docstring_lines(node, lines) if node is not None and has_doc else None
-    if span is None:
-        return code
-    first, last = span
-    return "\n".join(lines[: first - 1] + lines[last:])
-
-
-def _tokenized_docstring_lines(code: str) -> tuple[int, int] | None:
-    """`_docstring_lines` by tokens, for code ``ast`` cannot parse: the string statement
-    that opens the body of the first ``def``, alone on its lines."""
-    depth, seen_def, after_colon, first = 0, False, False, 0
-    skipped = (tokenize.NL, tokenize.COMMENT, tokenize.INDENT)
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(code).readline):
-            kind, text = token.type, token.string
-            if not seen_def:
-                seen_def = kind == tokenize.NAME and text == "def"
-            elif not after_colon:
-                depth += (text in "([{") - (text in ")]}") if kind == tokenize.OP else 0
-                after_colon = kind == tokenize.OP and text == ":" and depth == 0
-            elif first == 0:  # the body's first token: a string on a line of its own
-                if kind in (*skipped, tokenize.NEWLINE):
-                    continue
-                if kind != tokenize.STRING or token.line[: token.start[1]].strip():
-                    return None
-                first = token.start[0]
-            elif kind == tokenize.NEWLINE:  # the statement ends: a docstring if only strings
-                return first, token.start[0]
-            elif kind not in (tokenize.STRING, *skipped):
-                return None
-    except (tokenize.TokenError, SyntaxError):
-        return None
-    return None
-
-
-def _alone_on_its_lines(doc_node: ast.stmt, lines: list[str]) -> bool:
-    """True when nothing but whitespace (or a comment) shares the docstring's lines.
-
-    ast column offsets count UTF-8 bytes, hence the encoding.
-    """
-    end_lineno = doc_node.end_lineno or doc_node.lineno
-    if doc_node.end_col_offset is None or end_lineno > len(lines):
-        return False
-    before = lines[doc_node.lineno - 1].encode()[: doc_node.col_offset]
-    after = lines[end_lineno - 1].encode()[doc_node.end_col_offset :].strip()
-    return before.strip() == b"" and (after == b"" or after.startswith(b"#"))
 
 
 def _is_trivial(rest: list[ast.stmt]) -> bool:
