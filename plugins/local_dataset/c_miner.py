@@ -53,7 +53,6 @@ from harness.plugins.local_dataset.pairs import (
 C_SUFFIXES = (".c",)
 CPP_SUFFIXES = (".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx")
 HEADER_SUFFIXES = (".h",)
-SUFFIXES = C_SUFFIXES + CPP_SUFFIXES + HEADER_SUFFIXES
 
 _CPP_HINT = re.compile(
     rb"^\s*(?:namespace\s+\w+\s*\{|template\s*<|class\s+\w+|#\s*include\s*<[a-z_]+>)|std::",

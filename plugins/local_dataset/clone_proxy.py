@@ -58,8 +58,6 @@ CODE_QUERY_TASKS = frozenset({"c2c"})
 """The retrieval tasks whose queries are code, so that the ``local`` pairs serve them as
 this proxy. Declared here, once: a task card has no field that says what its queries are."""
 
-_Scope = ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
-
 
 def code_queries(task: str) -> bool:
     """True when `task` (a retrieval task) ranks code by code (``CODE_QUERY_TASKS``)."""
