@@ -66,8 +66,8 @@ class Spec:
     settings: dict[str, Any] = field(default_factory=dict)
     """``section.key`` -> a value or a `Sweep`."""
     source: Path | None = None
-    flag_sections: dict[str, str] = field(default_factory=dict)
-    """A plugin's flag -> the ``--set`` section its value goes to (``preset``: strategy)."""
+    flag_settings: dict[str, str] = field(default_factory=dict)
+    """A plugin's flag -> the ``--set`` key its value goes to (``preset``: strategy.preset)."""
 
     @property
     def sweep(self) -> str:
@@ -324,8 +324,8 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
     for key, value in list(options.items()):
         if isinstance(value, list) and len(value) == 1 and key not in NAMES and key != "languages":
             options[key] = value[0]
-    sections = {dest: flag.section for dest, flag in table.flags.items()}
-    return Spec(options, settings, Path(source) if source is not None else None, sections)
+    flag_settings = {dest: flag.setting(dest) for dest, flag in table.flags.items()}
+    return Spec(options, settings, Path(source) if source is not None else None, flag_settings)
 
 
 # --- writing TOML (the resolved experiment) ---------------------------------------------------

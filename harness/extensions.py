@@ -21,14 +21,22 @@ from dataclasses import dataclass
 class RunFlag:
     """A ``harness run`` flag a plugin adds.
 
-    >>> RunFlag("strategy", sweep=True)  # --preset quick,paper: one matrix cell each
-    RunFlag(section='strategy', metavar=None, sweep=True)
+    >>> RunFlag("strategy", sweep=True).setting("preset")  # --preset quick,paper: two cells
+    'strategy.preset'
+    >>> RunFlag("encoder", option="dim").setting("bow-dim")
+    'encoder.dim'
     """
 
     section: str = "strategy"
     metavar: str | None = None
     sweep: bool = False
     """A comma list gives one matrix cell per value."""
+    option: str | None = None
+    """The option of `section` it sets (default: the flag's name, ``-`` as ``_``)."""
+
+    def setting(self, name: str) -> str:
+        """The ``--set`` key flag `name` sets: ``strategy.preset`` for ``--preset``."""
+        return f"{self.section}.{self.option or name.replace('-', '_')}"
 
 
 @dataclass(frozen=True)

@@ -313,10 +313,7 @@ def _plugin_flags() -> list[tuple[str, str]]:
     it stores: (``toy-scale``, ``strategy.toy_scale``)."""
     from harness.plugin_manager import plugins
 
-    return [
-        (e.name, f"{e.load().section}.{e.name.replace('-', '_')}")
-        for e in plugins().run_flags.in_order()
-    ]
+    return [(e.name, e.load().setting(e.name)) for e in plugins().run_flags.in_order()]
 
 
 def _cli_value(value: Any) -> str:

@@ -59,15 +59,16 @@ class Cell:
 
 
 def _request(
-    values: dict[str, Any], settings: dict[str, Any], flag_sections: dict[str, str]
+    values: dict[str, Any], settings: dict[str, Any], flag_settings: dict[str, str]
 ) -> RunRequest:
     nested: dict[str, dict[str, Any]] = {}
     for key, value in settings.items():
         section, _, name = key.partition(".")
         nested.setdefault(section, {})[name] = value
-    for name, section in flag_sections.items():  # a plugin's flag: its section's setting
+    for name, key in flag_settings.items():  # a plugin's flag: the setting it declares
         if values.get(name) is not None:
-            nested.setdefault(section, {})[name] = values[name]
+            section, _, option = key.partition(".")
+            nested.setdefault(section, {})[option] = values[name]
     option_of = {f: o for o, f in FIELD_OF_OPTION.items()}
     kwargs = {}
     for f in fields(RunRequest):
@@ -108,7 +109,7 @@ def expand(spec: Spec) -> list[Cell]:
             values["strategy"] = strategy
             values.update({k: v for k, v in combo.items() if "." not in k})
             settings = {**fixed_settings, **{k: v for k, v in combo.items() if "." in k}}
-            request = _request(values, settings, spec.flag_sections)
+            request = _request(values, settings, spec.flag_settings)
             cells.append(Cell(len(cells) + 1, request, dict(combo)))
     return cells
 

@@ -202,12 +202,15 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         encoder_argument=encoder.argument,
         options=options,
         model_kind=_model_kinds(loaded).get(card.kind),
-        metrics={
-            e.name: e.load()
-            for e in loaded.metrics.in_order()
-            if e.meta.get("task_kind") == card.kind
-        },  # fmt: skip
+        metrics=_metric_functions(loaded, card.kind),
     )
+
+
+def _metric_functions(loaded: Loaded, task_kind: str) -> dict[str, Any]:
+    """The functions of the metrics registered for `task_kind`, in registration order; a
+    metric registered by its name alone is computed by the task kind itself."""
+    entries = [e for e in loaded.metrics.in_order() if e.meta.get("task_kind") == task_kind]
+    return {e.name: e.load() for e in entries if callable(e.target) or ":" in str(e.target)}
 
 
 def _model_kinds(loaded: Loaded) -> dict[str, ModelKind]:

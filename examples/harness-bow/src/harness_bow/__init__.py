@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.extensions import RunFlag
 from harness.hookspecs import hookimpl
 from harness.options import Option
 
@@ -28,6 +29,13 @@ def harness_register_encoders(register: Any) -> None:
         # what --set encoder.* accepts; every option here can change a result
         options=[Option("dim", 256, "hash buckets (the embedding's width)")],
     )
+
+
+@hookimpl
+def harness_register_run_flags(register: Any) -> None:
+    # `harness run --bow-dim 512` is `--set encoder.dim=512`; a comma list, one cell each
+    flag = RunFlag("encoder", metavar="N", sweep=True, option="dim")
+    register("bow-dim", flag, "bow: hash buckets, the embedding's width (default 256)")
 
 
 @hookimpl
