@@ -67,8 +67,6 @@ GRAMMARS: dict[str, tuple[str, str, str]] = {
     "csharp": ("tree_sitter_c_sharp", "language", "tree-sitter-c-sharp"),
 }
 
-_JAVADOC = re.compile(r"^/\*\*(?!/)")
-
 
 @dataclass(frozen=True)
 class Spec:
@@ -81,46 +79,41 @@ class Spec:
     markup: bool = True  # the doc may hold HTML/XML tags
 
 
+def _spec(functions: str, comments: str, doc_style: str, **more: Any) -> Spec:
+    """A `Spec` from node types separated by spaces and a doc-comment pattern."""
+    return Spec(
+        frozenset(functions.split()), frozenset(comments.split()), re.compile(doc_style), **more
+    )
+
+
+_JAVADOC = r"^/\*\*(?!/)"
 SPECS: dict[str, Spec] = {
-    "go": Spec(
-        frozenset({"function_declaration", "method_declaration"}),
-        frozenset({"comment"}),
-        re.compile(r"^(?://(?!go:|line |nolint|\s*\+build)|/\*)"),
+    "go": _spec(
+        "function_declaration method_declaration",
+        "comment",
+        r"^(?://(?!go:|line |nolint|\s*\+build)|/\*)",
         markup=False,
     ),
-    "java": Spec(
-        frozenset({"method_declaration", "constructor_declaration"}),
-        frozenset({"block_comment", "line_comment"}),
-        _JAVADOC,
+    "java": _spec(
+        "method_declaration constructor_declaration", "block_comment line_comment", _JAVADOC
     ),
-    "javascript": Spec(
-        frozenset(
-            {
-                "function_declaration",
-                "generator_function_declaration",
-                "method_definition",
-                "variable_declarator",
-            }
-        ),
-        frozenset({"comment"}),
+    "javascript": _spec(
+        "function_declaration generator_function_declaration method_definition variable_declarator",
+        "comment",
         _JAVADOC,
         wrappers=frozenset({"export_statement"}),
     ),
-    "ruby": Spec(
-        frozenset({"method", "singleton_method"}),
-        frozenset({"comment"}),
-        re.compile(r"^(?:#(?!!|\s*(?:frozen_string_literal|-\*-|encoding:|rubocop:))|=begin)"),
+    "ruby": _spec(
+        "method singleton_method",
+        "comment",
+        r"^(?:#(?!!|\s*(?:frozen_string_literal|-\*-|encoding:|rubocop:))|=begin)",
         markup=False,
     ),
-    "php": Spec(
-        frozenset({"function_definition", "method_declaration"}),
-        frozenset({"comment"}),
-        _JAVADOC,
-    ),
-    "csharp": Spec(
-        frozenset({"method_declaration", "constructor_declaration", "local_function_statement"}),
-        frozenset({"comment"}),
-        re.compile(r"^(?:///(?!/)|/\*\*(?!/))"),
+    "php": _spec("function_definition method_declaration", "comment", _JAVADOC),
+    "csharp": _spec(
+        "method_declaration constructor_declaration local_function_statement",
+        "comment",
+        r"^(?:///(?!/)|/\*\*(?!/))",
     ),
 }
 
