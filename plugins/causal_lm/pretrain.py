@@ -102,7 +102,7 @@ def new_model(settings: PretrainSettings, tokenizer: Any) -> Any:
         num_attention_heads=arch.heads,
         num_key_value_heads=arch.kv_heads,
         max_position_embeddings=settings.seq_len,
-        rope_theta=arch.rope_theta,
+        rope_parameters={"rope_theta": arch.rope_theta, "rope_type": "default"},
         tie_word_embeddings=True,
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
