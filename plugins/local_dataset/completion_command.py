@@ -24,6 +24,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.plugins.local_dataset.command_parts import mine_parser, renamed_apart
 
 
@@ -101,7 +102,9 @@ def write_parquet(path: Path, examples: list[Any]) -> None:
         "in_repo_split": pa.array([e.in_repo_split for e in examples], pa.string()),
         "test_file": pa.array([e.test_file for e in examples], pa.string()),
     }
-    pq.write_table(pa.table(columns), path)
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table(columns), sink)
+    atomic.write(path, sink.getvalue().to_pybytes())  # whole or not at all, as the folder
 
 
 def _options(settings: list[str]) -> dict[str, Any]:
