@@ -33,7 +33,6 @@ with ``protocol: clone-proxy`` and is no stand-in for XLCoST's numbers.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 from collections.abc import Callable
 from importlib import metadata
@@ -51,6 +50,7 @@ from harness.data import (
 from harness.errors import HarnessError
 from harness.plugins.datasets.common import limit_meta, limited
 from harness.plugins.local_dataset import clone_proxy
+from harness.plugins.local_dataset.completion_loader import load_local_completion
 from harness.plugins.local_dataset.csn_format import read_jsonl
 from harness.plugins.local_dataset.dataset_files import mine_and_choose, write_dataset
 from harness.plugins.local_dataset.settings import Settings, settings_from
@@ -65,11 +65,6 @@ from harness.plugins.local_dataset.ts_miner import GRAMMARS
 from harness.progress import console
 
 MINER_VERSION = "2"
-LOADERS = {
-    "retrieval": "harness.plugins.local_dataset.loader:load_pairs",
-    "completion": "harness.plugins.local_dataset.completion_loader:load_local_completion",
-}
-"""The loader of each task kind (``module:function``, imported when used)."""
 
 
 def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
@@ -81,10 +76,7 @@ def load_local(options: DatasetOptions) -> RetrievalDataset | CompletionDataset:
             f"dataset local: no data for task {options.task!r} of kind {kind!r} "
             f"(kinds: {', '.join(LOADERS)})"
         )
-    module, _, name = LOADERS[kind].partition(":")
-    loader: Callable[[DatasetOptions], RetrievalDataset | CompletionDataset]
-    loader = getattr(importlib.import_module(module), name)
-    return loader(options)
+    return LOADERS[kind](options)
 
 
 def task_kind(task: str) -> str:
@@ -245,3 +237,10 @@ def _version(distribution: str) -> str:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
         return "absent"
+
+
+LOADERS: dict[str, Callable[[DatasetOptions], RetrievalDataset | CompletionDataset]] = {
+    "retrieval": load_pairs,
+    "completion": load_local_completion,
+}
+"""The loader of each task kind."""
