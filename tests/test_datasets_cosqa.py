@@ -107,6 +107,13 @@ def test_a_bad_record_is_named_by_file_and_line(
         load(folder)
 
 
+def refused(path: Path, text: str, message: str) -> None:
+    """`path` rewritten as `text` makes loading its folder fail with `message`."""
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load(path.parent)
+
+
 def test_duplicate_ids_empty_splits_and_broken_json(tmp_path: Path) -> None:
     twice = [record("q", "add numbers", 0), record("q", "read json", 1)]
     folder = write_cosqa(tmp_path / "a", dev=twice)
@@ -117,25 +124,18 @@ def test_duplicate_ids_empty_splits_and_broken_json(tmp_path: Path) -> None:
     folder = write_cosqa(tmp_path / "b", dev=[record("q", "sort", 2, label=0)])
     with pytest.raises(InputError, match=r"dev-1\.json: no queries in the dev split"):
         load(folder)
-    (folder / "cosqa-retrieval-dev-1.json").write_text('[\n{"idx": "q",\n "doc": oops}\n]')
-    with pytest.raises(InputError, match=r"dev-1\.json:3: not JSON: Expecting value"):
-        load(folder)
-    (folder / "cosqa-retrieval-dev-1.json").write_text('[\n{"idx": "q"}\n{"idx": "r"}]')
-    with pytest.raises(InputError, match=r"dev-1\.json:3: not JSON: expected ',' or '\]'"):
-        load(folder)
-    (folder / "cosqa-retrieval-dev-1.json").write_text("[1]")
-    with pytest.raises(InputError, match=r"dev-1\.json:1: not a JSON object"):
-        load(folder)
+    dev = folder / "cosqa-retrieval-dev-1.json"
+    refused(dev, '[\n{"idx": "q",\n "doc": oops}\n]', r"dev-1\.json:3: not JSON: Expecting value")
+    refused(dev, '[\n{"idx": "q"}\n{"idx": "r"}]', r"dev-1\.json:3: not JSON: expected ',' or '\]'")
+    refused(dev, "[1]", r"dev-1\.json:1: not a JSON object")
 
 
 def test_codebase_indexes_are_integers_and_unique(tmp_path: Path) -> None:
     folder = write_cosqa(tmp_path / "cosqa")
-    (folder / "code_idx_map.txt").write_text('{\n"def f(): pass": 0,\n"def g(): pass": 0\n}')
-    with pytest.raises(InputError, match=r"code_idx_map\.txt:3: index 0 is given to two codes"):
-        load(folder)
-    (folder / "code_idx_map.txt").write_text('{"def f(): pass": "0"}')
-    with pytest.raises(InputError, match=r"code_idx_map\.txt:1: the index of a code must be an"):
-        load(folder)
+    codes = folder / "code_idx_map.txt"
+    twice = '{\n"def f(): pass": 0,\n"def g(): pass": 0\n}'
+    refused(codes, twice, r"code_idx_map\.txt:3: index 0 is given to two codes")
+    refused(codes, '{"def f(): pass": "0"}', r"code_idx_map\.txt:1: the index of a code must be an")
     (folder / "code_idx_map.txt").unlink()
     with pytest.raises(InputError, match=r"code_idx_map\.txt: missing; put the CoCLR release"):
         load(folder)
