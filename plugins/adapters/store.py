@@ -19,11 +19,12 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness import distributed
 from harness.errors import HarnessError
 from harness.plugins.adapters.publish import publishing
 from harness.results import file_lock
@@ -73,6 +74,28 @@ class ArtifactStore:
         need one artifact train it once; the second waits, then finds it cached."""
         with file_lock(self.root / ".work" / f"{checked_key(key)}.lock"):
             yield
+
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """`lock` in a single process; under torchrun rank 0 holds it for every rank."""
+        with self.lock(key) if distributed.is_main() else contextlib.nullcontext():
+            yield
+
+    def cached(self, key: str) -> Stored | None:
+        """The stored artifact, when there is one (under torchrun rank 0 decides, so that
+        every rank trains or none does)."""
+        stored = self.get(key)
+        return stored if distributed.from_main(stored is not None) else None
+
+    def save_once(self, key: str, save: Callable[[], object]) -> Stored:
+        """`save()` in one process (rank 0 under torchrun); every rank then reads it."""
+        if distributed.is_main():
+            save()
+        distributed.barrier()
+        stored = self.get(key)
+        if stored is None:
+            raise HarnessError(f"{self.path(key)}: saved, yet not found")
+        return stored
 
     def get(self, key: str) -> Stored | None:
         meta_file = self.path(key) / self.meta_file

@@ -18,7 +18,6 @@ commit k, an example older than the track with ``h_0``'s.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -28,7 +27,6 @@ import numpy as np
 import torch
 
 import harness.plugins.hypernet.controls as ctl
-from harness import distributed
 from harness.data import CompletionDataset, CompletionExample
 from harness.errors import HarnessError
 from harness.plugins.hypernet.functional import Adapters, TargetModule, find_targets
@@ -206,8 +204,7 @@ class HypernetStatic(Strategy):
         from harness.plugins.hypernet.store import HypernetStore
 
         store = HypernetStore(self.context.cache_dir)
-        # another run may train it; under torchrun rank 0 takes the lock for every rank
-        with store.lock(self.key) if distributed.is_main() else contextlib.nullcontext():
+        with store.claim(self.key):  # another run may be training it: wait for it
             self.network = self._train_or_load(model, dataset, store)
         self._generate(dataset)
         self._prepare_controls(dataset)
@@ -218,9 +215,7 @@ class HypernetStatic(Strategy):
         from harness.plugins.hypernet.network import HyperNetwork, architecture_for
         from harness.plugins.hypernet.training import train_hypernetwork
 
-        stored = store.get(self.key)
-        if not distributed.from_main(stored is not None):  # under torchrun rank 0 decides
-            stored = None
+        stored = store.cached(self.key)
         if stored is not None:
             console().print(f"{self.name}: hypernetwork cached {stored.path}, not retrained")
             self.training = stored.meta.get("training", {})
@@ -251,9 +246,7 @@ class HypernetStatic(Strategy):
             "repositories": report.repositories,
         }
         meta = {"identity": self._identity(dataset), "training": self.training}
-        if distributed.is_main():
-            store.save(self.key, network, meta)
-        distributed.barrier()
+        store.save_once(self.key, lambda: store.save(self.key, network, meta))
         console().print(
             f"{self.name}: {report.line()} over {report.repositories} repositories, "
             f"{report.trainable:,} hypernetwork parameters"

@@ -9,7 +9,6 @@ determines them; a cached adapter is loaded, never retrained.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import json
@@ -19,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from harness import distributed
 from harness.data import RetrievalDataset, TrainPair
 from harness.errors import HarnessError
 from harness.progress import console
@@ -141,8 +139,7 @@ class LoraStrategy(Strategy):
         store = AdapterStore(self.context.cache_dir)
         mask = bool(self.context.task.options.get("mask_same_group", False))
         for adapter, key in sorted(self._keys.items()):
-            # a run training this adapter now finishes first; we load it (torchrun: rank 0 locks)
-            with store.lock(key) if distributed.is_main() else contextlib.nullcontext():
+            with store.claim(key):  # a run training this adapter now finishes first; we load it
                 self._train_or_load(model, dataset, store, adapter, key, mask)
 
     def _train_or_load(
@@ -150,8 +147,7 @@ class LoraStrategy(Strategy):
     ) -> None:
         from harness.plugins.lora.trainer import train_lora
 
-        found = distributed.from_main(store.get(key) is not None)  # torchrun: rank 0 decides
-        stored = store.get(key) if found else None
+        stored = store.cached(key)
         if stored is not None:
             console().print(f"adapter {adapter}: cached {stored.path}, not retrained")
             self._paths[adapter] = stored.path
@@ -183,9 +179,7 @@ class LoraStrategy(Strategy):
             "identity": self._identity(dataset, adapter),
             "training": training,
         }
-        stored = store.save(key, peft_model, meta) if distributed.is_main() else None
-        distributed.barrier()  # under torchrun the other ranks load what rank 0 saved
-        stored = stored or store.get(key)
+        stored = store.save_once(key, lambda: store.save(key, peft_model, meta))
         console().print(
             f"adapter {adapter}: {report.line()}, trainable "
             f"{report.trainable:,} of {report.total:,} ({100 * report.trainable_share:.2f}%)"
