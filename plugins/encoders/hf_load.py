@@ -188,16 +188,18 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
 
 def _checked_folder(reference: str) -> Path:
+    """`reference` as a saved model folder; the first thing it lacks is a HarnessError."""
     folder = Path(reference).expanduser()
-    if not folder.exists():
-        raise HarnessError(f"model path {folder} does not exist")
-    if not folder.is_dir():
-        raise HarnessError(f"model path {folder} is not a folder (expected a saved model folder)")
-    if not (folder / "config.json").is_file():
-        raise HarnessError(
-            f"model folder {folder} has no config.json "
-            "(expected a Hugging Face model written by save_pretrained)"
-        )
+    needs = (
+        (folder.exists, "does not exist"),
+        (folder.is_dir, "is not a folder (expected a saved model folder)"),
+        ((folder / "config.json").is_file,
+         "has no config.json (expected a Hugging Face model written by save_pretrained)"),
+    )  # fmt: skip
+    for holds, problem in needs:
+        if not holds():
+            what = "model folder" if folder.is_dir() else "model path"
+            raise HarnessError(f"{what} {folder} {problem}")
     pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
     if pickles and not any(folder.glob("*.safetensors")):
         raise HarnessError(
