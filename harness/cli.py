@@ -148,7 +148,9 @@ def _add_plugin_flags(run: argparse.ArgumentParser) -> dict[str, RunFlag]:
         flag = entry.load()
         if not isinstance(flag, RunFlag):
             raise HarnessError(f"run flag {entry.name!r} of plugin {entry.plugin!r} is no RunFlag")
-        run.add_argument(f"--{entry.name}", metavar=flag.metavar, help=entry.description)
+        run.add_argument(
+            f"--{entry.name}", type=flag.parse, metavar=flag.metavar, help=entry.description
+        )
         flags[entry.name.replace("-", "_")] = flag
     return flags
 
@@ -176,16 +178,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for entry in loaded.registries[kind]:
             name = entry.name + "<id-or-path>" if entry.is_prefix else entry.name
             print(f"  {name:<22} {entry.description}  [{entry.plugin}]")
-            if getattr(args, "options", False) and "options" in entry.meta:
-                _print_options(entry.meta["options"])
+            if getattr(args, "options", False):
+                _print_details(entry.meta)
     return 0
 
 
-def _print_options(declared: Any) -> None:
-    """One line per option: name, default, whether it can change a result, help."""
+DETAILS = ("kind", "hub_id", "pooling", "tasks", "languages", "task_kind")
+"""Registration keys `harness list --options` shows, one line each."""
+
+
+def _print_details(meta: dict[str, Any]) -> None:
+    """The entry's descriptive keys, then one line per option: name, default, whether it
+    can change a result, help."""
     from harness.options import options_of
 
-    for option in options_of(declared):
+    for key in (k for k in DETAILS if meta.get(k) not in (None, "", [], ())):
+        value = meta[key]
+        shown = ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+        print(f"      {key}: {shown}")
+    for option in options_of(meta.get("options", ())):
         neutral = "" if option.affects_results else "  (does not change results)"
         text = f"  {option.help}" if option.help else ""
         print(f"      {option.name} = {option.default!r}{text}{neutral}")

@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,24 @@ class RunFlag:
     """A comma list gives one matrix cell per value."""
     option: str | None = None
     """The option of `section` it sets (default: the flag's name, ``-`` as ``_``)."""
+    type: Callable[[str], Any] = str
+    """Converts one value as typed (``int``); a ValueError is a usage error."""
+
+    def parse(self, text: str) -> Any:
+        """The flag's value as typed on the command line (or in a config file): with
+        `sweep`, a comma list is a list of values (one matrix cell each).
+
+        >>> RunFlag("encoder", sweep=True, type=int).parse("512,1024")
+        [512, 1024]
+        """
+        items = [item.strip() for item in text.split(",")] if self.sweep else [text]
+        try:
+            values = [self.type(item) for item in items if item]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+        if not values:
+            raise argparse.ArgumentTypeError("expected a value or a comma list of values")
+        return values if len(values) > 1 else values[0]
 
     def setting(self, name: str) -> str:
         """The ``--set`` key flag `name` sets: ``strategy.preset`` for ``--preset``."""

@@ -61,6 +61,22 @@ class Resolved:
 
 FACTORY_KINDS = ("encoder", "strategy", "task kind", "dataset")
 """Registries whose entries are built or called by a run: their targets must be factories."""
+KNOWN_META: dict[str, frozenset[str]] = {
+    kind: frozenset(keys)
+    for kind, keys in {
+        # read by the runner (kind, options) and shown by `harness list --options`
+        "encoder": ("kind", "options", "hub_id", "pooling"),
+        # read by the runner, the cost view and the --set parser (harness.extensions)
+        "strategy": ("options", "cost_kinds", "cost_baseline", "settings_alias"),
+        "task kind": ("options", "model_kind"),
+        "task": ("kind",),
+        "dataset": ("options", "tasks", "languages", "available"),
+        "metric": ("higher_is_better", "task_kind"),
+        "run flag": (),
+    }.items()
+}
+"""The registration keys each registry's readers use: another key is a typo, refused when
+the plugin registers (the plugin named), not ignored."""
 SHARED_KINDS = ("run flag",)
 """Registries where two plugins may declare the same entry alike (``--preset``)."""
 
@@ -89,6 +105,13 @@ class Registry:
             raise HarnessError(
                 f"{self.kind} {name!r} from plugin {plugin or '?'!r}: {target!r} is not a factory "
                 "(register a callable, a class or a 'module:attribute' string)"
+            )
+        unknown = sorted(set(meta) - KNOWN_META.get(self.kind, frozenset(meta)))
+        if unknown:
+            known = ", ".join(sorted(KNOWN_META[self.kind])) or "none"
+            raise HarnessError(
+                f"{self.kind} {name!r} from plugin {plugin or '?'!r}: unknown registration "
+                f"key {unknown[0]!r} (known: {known})"
             )
         if "options" in meta and not isinstance(meta["options"], str):
             from harness.options import options_of

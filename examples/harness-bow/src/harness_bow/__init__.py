@@ -34,7 +34,7 @@ def harness_register_encoders(register: Any) -> None:
 @hookimpl
 def harness_register_run_flags(register: Any) -> None:
     # `harness run --bow-dim 512` is `--set encoder.dim=512`; a comma list, one cell each
-    flag = RunFlag("encoder", metavar="N", sweep=True, option="dim")
+    flag = RunFlag("encoder", metavar="N", sweep=True, option="dim", type=int)
     register("bow-dim", flag, "bow: hash buckets, the embedding's width (default 256)")
 
 
