@@ -8,7 +8,7 @@
   or any strategy with ``changes_encoder = False``), so a text is encoded
   once for all of them;
 - an adapter trained for one run is found by any later run with the same
-  key in the adapter cache (``plugins/lora/store.py``): nothing to do here.
+  key in the strategy's own artifact cache: nothing to do here.
 
 Strategies must not change the base model in place (the built-in ones train
 and score copies of it).

@@ -98,7 +98,7 @@ class Completion:
         if getattr(model, "kind", None) != "causal-lm" or not hasattr(model, "generate"):
             raise HarnessError(
                 f"model {getattr(model, 'name', type(model).__name__)!r} is not a causal LM: "
-                "a completion task needs one (e.g. --model tiny-code-lm or qwen-coder)"
+                "a completion task needs one (harness list: the models of kind causal-lm)"
             )
         if not split:
             raise HarnessError("the evaluation split has no examples")
