@@ -300,7 +300,7 @@ def _run_config(
         "limit": request.limit,
         "seed": request.seed,
         "n_resamples": request.n_resamples,
-        "task_options": {**resolved.card.options, **request.settings.get("task", {})},
+        "task_options": task_options(request, resolved),
     }
 
 
@@ -308,6 +308,12 @@ def _default_dtype(resolved: Plan) -> str:
     """What --dtype auto resolves to for this task: its task kind's model kind says
     (``auto``: the model picks by device, as causal LMs do; else float32)."""
     return resolved.model_kind.default_dtype if resolved.model_kind else "float32"
+
+
+def task_options(request: RunRequest, resolved: Plan) -> dict[str, Any]:
+    """The task options a run scores with: its card's ``[options]``, then ``--set task.*``
+    (merged here once for the config, the strategy and the task kind)."""
+    return {**resolved.card.options, **request.settings.get("task", {})}
 
 
 def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
@@ -323,7 +329,7 @@ def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
             "max_length": request.max_length,
             **request.settings.get("encoder", {}),
         },
-        task_options={**resolved.card.options, **request.settings.get("task", {})},
+        task_options=task_options(request, resolved),
     )
 
 
@@ -465,7 +471,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
     load_s = time.perf_counter() - started
     strategy.prepare(model, dataset)
     versions, sha = package_versions(), git_sha()
-    task_options = {**resolved.card.options, **request.settings.get("task", {})}
+    scoring_options = task_options(request, resolved)
     embeddings = request.cache_dir / "embeddings" if request.embedding_cache else None
     identity = prepared.config["identity"]
     model_identity = {  # what the base model is built from (the embedding cache's key)
@@ -492,7 +498,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
             EvaluationOptions(
                 corpus_chunk_size=request.corpus_chunk_size,
                 seed=request.seed,
-                extra=task_options,
+                extra=scoring_options,
                 embedding_cache=embeddings,
                 model_identity=model_identity,
                 refresh_cache=request.overwrite,
