@@ -250,12 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_plugin_commands(sub: Any) -> None:
-    from harness.plugin_manager import plugins, report_failure
+    from harness.plugin_manager import hook_of, plugins, report_failure
 
-    loaded = plugins()
-    for implementation in loaded.manager.hook.harness_register_commands.get_hookimpls():
+    manager = plugins().manager
+    for implementation in manager.hook.harness_register_commands.get_hookimpls():
         try:
-            implementation.function(cli=sub)
+            hook_of(manager, "harness_register_commands", implementation.plugin)(cli=sub)
         except BaseException as exc:  # sys.exit(0) or KeyboardInterrupt: this plugin alone
             problem = f"raised adding commands: {type(exc).__name__}: {exc}"
             report_failure(implementation.plugin_name, problem)

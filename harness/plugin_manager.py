@@ -100,6 +100,13 @@ def _entry_points() -> list[metadata.EntryPoint]:
     return [unique[name] for name in sorted(unique, key=order)]
 
 
+def hook_of(manager: pluggy.PluginManager, hook_name: str, plugin: object) -> Any:
+    """The hook caller of `hook_name` for `plugin`'s implementation alone (pluggy's subset
+    caller), so one plugin's hook can fail without the others'."""
+    others = [other for other in manager.get_plugins() if other is not plugin]
+    return manager.subset_hook_caller(hook_name, remove_plugins=others)
+
+
 def _fill(
     manager: pluggy.PluginManager,
     info: PluginInfo,
@@ -107,7 +114,6 @@ def _fill(
     registries: dict[str, Registry],
 ) -> None:
     """Call the plugin's registry hooks; commit its entries only if all of them succeed."""
-    others = [plugin for plugin in manager.get_plugins() if plugin is not module]
     pending: list[tuple[Registry, tuple[Any, ...], dict[str, Any]]] = []
     for kind, hook_name in REGISTRY_HOOKS.items():
         registry = registries[kind]
@@ -115,8 +121,7 @@ def _fill(
         def register(*args: Any, _registry: Registry = registry, **kwargs: Any) -> None:
             pending.append((_registry, args, kwargs))
 
-        # this plugin's implementation alone, through pluggy (the others registered already)
-        manager.subset_hook_caller(hook_name, remove_plugins=others)(register=register)
+        hook_of(manager, hook_name, module)(register=register)
     for registry, args, kwargs in pending:
         registry.register(*args, plugin=info.name, **kwargs)
 
