@@ -30,7 +30,6 @@ so each control can be paired with the hypernetwork's own scores.
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -168,33 +167,42 @@ def per_example_view(
     default: Adapters,
     targets: Sequence[Any],
     info: dict[str, Any],
-) -> Any:
-    """A copy of the causal LM whose ``generate`` gives each prefix the adapter
-    ``adapter_of(prefix)`` (Evo: the adapter after the commit that introduced it).
-    Prefixes are generated in groups that share an adapter, results in input order."""
-    view = adapted_view(lm, default, targets, info)
-    plain = type(lm).generate
+) -> PerExampleView:
+    """A view of the causal LM that gives each prefix the adapter ``adapter_of(prefix)``
+    (Evo: the adapter after the commit that introduced it)."""
+    return PerExampleView(adapted_view(lm, default, targets, info), adapter_of)
 
-    def generate(prefixes: Sequence[str], **options: Any) -> list[Any]:
+
+class PerExampleView:
+    """An adapted view (`adapted_view`) whose ``generate`` sets each prefix's own adapter.
+    Prefixes are generated in groups that share an adapter, results in input order; every
+    other attribute is the view's."""
+
+    def __init__(self, view: Any, adapter_of: Callable[[str], Adapters]) -> None:
+        self.view, self.adapter_of = view, adapter_of
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "view":  # not set yet: a copy or an unpickling asks before __init__
+            raise AttributeError(name)
+        return getattr(self.view, name)
+
+    def generate(self, prefixes: Sequence[str], **options: Any) -> list[Any]:
         groups: dict[int, list[int]] = {}
         adapters: dict[int, Adapters] = {}
         for i, prefix in enumerate(prefixes):
-            adapter = adapter_of(prefix)
+            adapter = self.adapter_of(prefix)
             groups.setdefault(id(adapter), []).append(i)
             adapters[id(adapter)] = adapter
         stop = options.pop("stop", None)
         per_prefix = stop is not None and not callable(stop)  # one stop rule per prefix
         results: list[Any] = [None] * len(prefixes)
         for key, rows in groups.items():
-            view.model.adapter = adapters[key]
+            self.view.model.adapter = adapters[key]
             rule = [stop[i] for i in rows] if per_prefix else stop
-            generated = plain(view, [prefixes[i] for i in rows], stop=rule, **options)
+            generated = self.view.generate([prefixes[i] for i in rows], stop=rule, **options)
             for row, result in zip(rows, generated, strict=True):
                 results[row] = result
         return results
-
-    view.generate = functools.wraps(plain)(generate)
-    return view
 
 
 def score_view(context: Any, view: Any, examples: Sequence[Any]) -> list[float]:
