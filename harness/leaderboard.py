@@ -43,56 +43,12 @@ from harness.controls import Controls
 from harness.errors import HarnessError, InputError
 from harness.identity import distinguishing
 from harness.leaderboard_replicates import column_p, merge_replicates
+from harness.leaderboard_rows import Cell, Row
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
 from harness.stats import bootstrap_ci
 
 MEAN = "mean"
 REPORTED_FILE = Path(__file__).resolve().parent.parent / "leaderboards" / "reported.toml"
-
-
-@dataclass
-class Cell:
-    """One value in [0, 1]; `half` is half the width of its 95% interval."""
-
-    value: float
-    half: float | None = None
-    best: bool = False
-    p_holm: float | None = None
-    same_as_best: bool = False
-    untested: bool = False
-    published: str = ""
-    """A reported number as the paper prints it (x100)."""
-    gain: float | None = None
-    """Control rows: the system's value minus the control's (same examples)."""
-    gain_p: float | None = None
-    """Control rows: the sign-flip p-value of that gain."""
-    limit: int | None = None
-    """The run's ``--limit``: only the first N examples of the partition were scored (a
-    retrieval query still ranks among the whole corpus); printed with a mark."""
-    gain_p_holm: float | None = None
-    """Control rows: `gain_p` Holm-corrected over the control cells of the column."""
-    spread: float | None = None
-    """Replicate rows: the standard deviation of the value over seeds."""
-    n_seeds: int = 1
-
-
-@dataclass
-class Row:
-    model: str
-    strategy: str
-    cells: dict[str, Cell]
-    source: str = ""
-    """Empty for a measured row; the citation of a reported one."""
-    dataset: str = ""
-    scores: dict[str, ExampleScores] = field(default_factory=dict, repr=False)
-    control_of: str = ""
-    """Control rows: the strategy label of the system the control belongs to."""
-    replicates: dict[int, Row] = field(default_factory=dict, repr=False)
-    """Measured rows: seed -> the row of that seed's runs (itself for a single run)."""
-
-    @property
-    def reported(self) -> bool:
-        return bool(self.source)
 
 
 @dataclass

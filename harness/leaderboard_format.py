@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 
 from tabulate import tabulate
 
-from harness.leaderboard import Cell, Leaderboard, Row, header_lines
+from harness.leaderboard import Leaderboard, header_lines
+from harness.leaderboard_rows import Cell, Row
 
 FORMATS = ("markdown", "csv", "json", "latex")
 NOT_DIFFERENT, UNTESTED, LIMITED = "†", "‡", "§"

@@ -17,6 +17,7 @@ import numpy as np
 
 from harness.compare import align, test_over_seeds
 from harness.errors import InputError
+from harness.leaderboard_rows import Cell, Row
 from harness.replicates import replicate_of, seed_spread, without_seed
 from harness.significance import sign_flip_test
 
@@ -26,8 +27,6 @@ def merge_replicates(
 ) -> list[Any]:
     """The measured rows, those of one system's seeds merged; every row learns its seeds.
     `labels`: each run's row label, by its path."""
-    from harness.leaderboard import Cell, Row
-
     seed_of: dict[tuple[str, str], int] = {}
     group_of: dict[tuple[str, str], tuple[str, str]] = {}
     for run in runs:
