@@ -172,6 +172,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         ("datasets", "datasets"),
         ("task kinds", "task_kinds"),
         ("metrics", "metrics"),
+        ("run flags (harness run --NAME)", "run_flags"),
     ]
     for title, kind in sections:
         print(f"{title}:")
