@@ -484,9 +484,9 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
     }
     if request.overwrite:
         console().print(
-            "--overwrite: results and embeddings are computed afresh; trained adapters and "
-            f"hypernetworks are reused from {request.cache_dir} when their key (everything "
-            "that determines them) matches"
+            "--overwrite: results and embeddings are computed afresh; what strategies trained "
+            f"(adapters, ...) is reused from {request.cache_dir} when its key (everything "
+            "that determines it) matches"
         )
     for name, path, partition_config in pending:
         partition = dataset.partitions[name]
