@@ -71,6 +71,17 @@ def test_a_checkpoint_gives_back_the_optimizer_and_random_state(tmp_path: Path) 
     assert load_checkpoint(tmp_path / "none") is None
 
 
+def test_a_checkpoint_in_the_older_hypernetwork_layout_is_started_over(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "checkpoint"  # moments as state.<param>.<name>, the rng beside them
+    folder.mkdir()
+    save_file({"state.0.exp_avg": torch.zeros(2), "torch_rng_state": torch.get_rng_state()},
+              str(folder / "optimizer.safetensors"))  # fmt: skip
+    (folder / "state.json").write_text('{"step": 4, "losses": [1.0], "seconds": 1.0}')
+    assert load_checkpoint(folder) is None
+
+
 @dataclass(frozen=True)
 class Settings:
     r: int = 8

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from harness.plugins.adapters.publish import publishing
 from harness.plugins.adapters.safe_state import load_training_state, save_training_state
@@ -52,11 +53,16 @@ def save_checkpoint(
 
 
 def load_checkpoint(folder: Path, optimizer_file: str = OPTIMIZER_FILE) -> Checkpoint | None:
-    """The checkpoint in `folder`; None when there is none (the weights are the caller's)."""
+    """The checkpoint in `folder`; None when there is none (the weights are the caller's),
+    or one in a layout this version does not write (a hypernetwork checkpoint from before
+    `safe_state`): the training then starts over and, drawn from its seed, ends the same."""
     if not (folder / PROGRESS_FILE).is_file() or not (folder / optimizer_file).is_file():
         return None
     progress = json.loads((folder / PROGRESS_FILE).read_text())
-    optimizer, rng = load_training_state(folder / optimizer_file)
+    try:
+        optimizer, rng = load_training_state(folder / optimizer_file)
+    except (SafetensorError, KeyError):
+        return None
     return Checkpoint(
         int(progress["step"]), list(progress["losses"]), float(progress["seconds"]), optimizer, rng
     )
