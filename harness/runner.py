@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +29,7 @@ from harness.identity import label, replicate_key, run_identity
 from harness.options import SECTIONS, Option, check_finite, check_keys, options_of
 from harness.plugin_manager import Loaded, plugins
 from harness.progress import console
+from harness.registry import Registry
 from harness.results import (
     MetricValue,
     Result,
@@ -39,7 +40,7 @@ from harness.results import (
 )
 from harness.stats import summarize
 from harness.strategy import Strategy, StrategyContext
-from harness.task_kind import EvaluationOptions, TaskKind
+from harness.task_kind import Evaluation, EvaluationOptions, TaskKind
 from harness.taskcard import TaskCard
 
 
@@ -124,6 +125,7 @@ class Plan:
     model_kind: ModelKind | None = None  # what the task kind needs of --model
     # the metrics registered for the task kind, as the functions it calls per example
     metrics: dict[str, Any] = field(default_factory=dict)
+    registries: dict[str, Registry] = field(default_factory=dict)  # handed to the strategy
 
     def declared(self) -> dict[str, tuple[Option, ...]]:
         return {section: found or () for section, found in self.options.items()}
@@ -203,6 +205,7 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         options=options,
         model_kind=_model_kinds(loaded).get(card.kind),
         metrics=_metric_functions(loaded, card.kind),
+        registries=loaded.registries,
     )
 
 
@@ -330,7 +333,22 @@ def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
             **request.settings.get("encoder", {}),
         },
         task_options=task_options(request, resolved),
+        registries=resolved.registries,
+        evaluate=scorer(request, resolved),
     )
+
+
+def scorer(request: RunRequest, resolved: Plan) -> Callable[[Any, Sequence[Any]], Evaluation]:
+    """Scores a model on examples as the run does: its task kind, task options, seed and
+    metrics (a strategy's controls are scored so)."""
+    options = EvaluationOptions(
+        seed=request.seed, extra=task_options(request, resolved), metrics=resolved.metrics
+    )
+
+    def evaluate(model: Any, examples: Sequence[Any]) -> Evaluation:
+        return resolved.task_kind.evaluate(model, list(examples), options)
+
+    return evaluate
 
 
 def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:

@@ -7,10 +7,13 @@ there), and `model_for` returns the model that scores one partition.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.registry import Registry
+from harness.task_kind import Evaluation
 from harness.taskcard import TaskCard
 
 
@@ -26,6 +29,12 @@ class StrategyContext:
     # the task options the run scores with (the card's, then --set task.*): a strategy that
     # evaluates controls itself (hypernet) scores them the same way
     task_options: dict[str, Any] = field(default_factory=dict)
+    # the run's registries (``encoders``, ``task_kinds``, ...): a strategy that builds another
+    # model (a retriever, a repository reader) finds it here rather than in a global
+    registries: Mapping[str, Registry] = field(default_factory=dict)
+    # scores a model on examples as the run scores (its task kind, task options, seed and
+    # metrics): for controls a strategy reports; None outside a run
+    evaluate: Callable[[Any, Sequence[Any]], Evaluation] | None = None
 
 
 @dataclass(frozen=True)

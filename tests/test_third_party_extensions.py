@@ -6,8 +6,9 @@ run as a user runs it.
 
 The toy strategy answers every assertion of the mined repositories (they all expect 42)
 when its preset is ``strong`` and misses them under ``weak``; its `--toy-scale` flag
-sets the seconds its one-off fitting reports; its control ``blind`` scores 0 on every
-example. Every expected number follows from these rules, by hand.
+sets the seconds its one-off fitting reports; its control ``blind`` (a view that
+answers 0, scored through the run's ``context.evaluate``) scores 0 on every example.
+Every expected number follows from these rules, by hand.
 """
 
 from __future__ import annotations
@@ -61,12 +62,15 @@ class ToyAdapt(Strategy):
 
     def model_for(self, model, partition):
         options = self.context.options
-        ids = [example.id for example in partition.eval]
+        # the control: a view that always answers 0, scored by the run's own callback
+        blind = self.context.evaluate(ToyView("0", {}), partition.eval).per_example
         info = {
             "device": "cpu",
             "toy_fitting": {"seconds": 5.0 * int(options.get("toy_scale", 1)), "key": "fit"},
-            "controls": {"metric": "exact_match",
-                         "per_example": {"ids": ids, "blind": [0.0] * len(ids)}},
+            "controls": {"metric": "exact_match", "per_example": {
+                "ids": [row["id"] for row in blind],
+                "blind": [row["exact_match"] for row in blind],
+            }},
         }
         return ToyView("42" if options.get("preset") == "strong" else "0", info)
 
@@ -197,6 +201,9 @@ def test_the_control_gets_its_row_in_the_leaderboard(store, setup):
     assert shown.returncode == 0, shown.stderr
     control_rows = [line for line in shown.stdout.splitlines() if ": blind" in line]
     assert len(control_rows) == 2  # one under each toy row
+    for result in _results(store, "toy-adapt").values():  # blind answers 0: none is right
+        blind = result["config"]["encoder_info"]["controls"]["per_example"]["blind"]
+        assert blind == [0.0] * N_ASSERTS
     # the regenerate commands give the plugin's flags back as flags
     commands = [line for line in shown.stdout.splitlines() if "--strategy toy-adapt" in line]
     assert len(commands) == 2 and all("--toy-scale 3" in line for line in commands)
