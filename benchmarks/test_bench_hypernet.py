@@ -60,7 +60,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     )
     card = plugins().tasks.get("rc").load()
     context = StrategyContext(task=card, cache_dir=base / "cache", options=HYPERNET,
-                              model="synthetic-gpt2", task_options=TASK)  # fmt: skip
+                              model="synthetic-gpt2", task_options=TASK,
+                              registries=plugins().registries)  # fmt: skip
     strategy = plugins().strategies.get("hypernet-static").load()(context)
     strategy.config(dataset)
     strategy.prepare(lm, dataset)

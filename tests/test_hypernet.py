@@ -613,7 +613,7 @@ def _strategy(kind: str, tmp_path: Path, tiny_bert: Path, **options):
     settings.update(options)
     context = StrategyContext(
         task=card, cache_dir=tmp_path / "cache", options=settings, model="tiny-gpt2",
-        task_options={**card.options, **TASK_OPTIONS},
+        task_options={**card.options, **TASK_OPTIONS}, registries=plugins().registries,
     )  # fmt: skip
     return plugins().strategies.get(kind).load()(context)
 

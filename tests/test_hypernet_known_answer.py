@@ -64,7 +64,7 @@ def known(tmp_path_factory: pytest.TempPathFactory):
     def strategy(name: str, options: dict):
         context = StrategyContext(
             task=card, cache_dir=base / "cache", options=options, model="synthetic-gpt2",
-            task_options={**card.options, **TASK_OPTIONS},
+            task_options={**card.options, **TASK_OPTIONS}, registries=plugins().registries,
         )  # fmt: skip
         made = plugins().strategies.get(name).load()(context)
         made.config(dataset)

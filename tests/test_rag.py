@@ -101,7 +101,8 @@ def context(tmp_path: Path, **options: Any) -> StrategyContext:
     from harness.plugin_manager import plugins
 
     card = plugins().tasks.get("rc").load()
-    return StrategyContext(task=card, cache_dir=tmp_path, device="cpu", options=options)
+    return StrategyContext(task=card, cache_dir=tmp_path, device="cpu", options=options,
+                           registries=plugins().registries)  # fmt: skip
 
 
 # --- what is indexed ---------------------------------------------------------------------

@@ -206,16 +206,19 @@ class PerExampleView:
 
 
 def score_view(context: Any, view: Any, examples: Sequence[Any]) -> list[float]:
-    """The main score of each example when `view` completes `examples`, scored by the
-    run's task kind with the run's task options."""
-    from harness.plugin_manager import plugins
-    from harness.task_kind import EvaluationOptions
+    """The main score of each example when `view` completes `examples`, scored as the run
+    scores (``context.evaluate``); a context made outside a run scores with its task kind
+    (from ``context.registries``) and its task options alone."""
+    if context.evaluate is not None:
+        evaluation = context.evaluate(view, examples)
+    else:
+        from harness.task_kind import EvaluationOptions
 
-    task_kind = plugins().task_kinds.get(context.task.kind).load()()
-    options = EvaluationOptions(
-        seed=context.seed, extra=dict(context.task_options or context.task.options)
-    )
-    evaluation = task_kind.evaluate(view, list(examples), options)
+        task_kind = context.registries["task_kinds"].get(context.task.kind).load()()
+        options = EvaluationOptions(
+            seed=context.seed, extra=dict(context.task_options or context.task.options)
+        )
+        evaluation = task_kind.evaluate(view, list(examples), options)
     metric = context.task.main_score
     return [float(row[metric]) for row in evaluation.per_example]
 

@@ -138,12 +138,11 @@ class HypernetStatic(Strategy):
 
     def reader(self) -> Any:
         from harness.encoder import EncoderOptions
-        from harness.plugin_manager import plugins
         from harness.plugins.hypernet.repo_encoder import RepositoryReader
 
         if self._reader is None:
             name = self.settings.encoder
-            resolved = plugins().encoders.get(name)
+            resolved = self.context.registries["encoders"].get(name)
             options = EncoderOptions(
                 device=self.context.device, max_length=256, batch_size=32, task_kind="retrieval"
             )

@@ -68,9 +68,8 @@ class RetrievalAugmented(AddedContext):
         """The retrieval encoder, built on first use and shared by every partition."""
         if self._encoder is None:
             from harness.encoder import EncoderOptions
-            from harness.plugin_manager import plugins
 
-            found = plugins().encoders.get(self.settings.encoder)
+            found = self.context.registries["encoders"].get(self.settings.encoder)
             if found.entry.meta.get("kind") == "causal-lm":
                 raise HarnessError(
                     f"strategy rag: option encoder {self.settings.encoder!r} is a causal LM; "
