@@ -5,13 +5,18 @@ permissions a plain ``open`` would give it (the process's umask; ``mkstemp`` alo
 makes 0600 files that other users of a shared store cannot read), and is then
 renamed over the target. `replace_together` stages every file first and renames
 only when all are written, so a full disk leaves every old file as it was.
+`publishing` does the same for a whole folder (an adapter, a checkpoint, an index, a
+mined dataset: files that only make sense together).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 
@@ -80,3 +85,35 @@ def check_writable(folder: Path, what: str) -> None:
         reason = exc.strerror or type(exc).__name__
         where = "" if existing == Path(folder).expanduser().absolute() else f" ({existing})"
         raise HarnessError(f"{what} {folder} cannot be written{where}: {reason}") from None
+
+
+@contextlib.contextmanager
+def publishing(
+    final: Path, temporary: Path | None = None, keep: str | None = None
+) -> Iterator[Path]:
+    """An empty folder to fill, renamed to `final` when the block ends without an error;
+    on an error `final` is left as it was, and the temporary folder is gone either way.
+
+    `temporary` defaults to ``.<name>.tmp`` beside `final` (a killed run's leftover is
+    removed by the next publish of that folder). With `keep`, a marker file's name, the
+    folder is content-addressed and may be published by several processes at once: each
+    fills its own temporary folder, and a `final` that holds the marker (another process
+    won) is kept; one without it is a crash's leftover and is replaced."""
+    if temporary is None:
+        unique = f".{os.getpid()}.{uuid.uuid4().hex[:8]}" if keep else ""
+        temporary = final.with_name(f".{final.name}{unique}.tmp")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+        if keep and (final / keep).is_file():
+            return
+        if final.exists():
+            shutil.rmtree(final)
+        try:
+            os.replace(temporary, final)
+        except OSError:
+            if not (keep and (final / keep).is_file()):  # lost a race to the same content
+                raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.atomic import publishing
 from harness.errors import HarnessError
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
-from harness.plugins.adapters.publish import publishing
 from harness.plugins.adapters.settings import coerce, overridden, preset
 from harness.plugins.adapters.store import ArtifactStore
 

@@ -4,16 +4,16 @@ kind, a mined folder is published whole, and the completion loaders narrow alike
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.atomic import publishing
 from harness.data import CompletionDataset, CompletionExample, DatasetOptions, RetrievalDataset
 from harness.errors import HarnessError
 from harness.plugin_manager import plugins
 from harness.plugins.datasets.completion_common import check_split, partitioned
-from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset import loader
 
 TREE = Path(__file__).parent / "fixtures" / "local_tree"
@@ -51,6 +51,12 @@ def test_the_local_data_follows_the_task_kind_not_its_name(
         extra={"min_per_repo": 1},
     )
     assert isinstance(loader.load_local(options), CompletionDataset)
+
+
+def publish_folder(folder: Path, fill: Callable[[Path], None]) -> None:
+    """A mined dataset's folder, as the loaders publish it (named by a hash, meta.json last)."""
+    with publishing(folder, keep="meta.json") as temporary:
+        fill(temporary)
 
 
 def test_a_folder_is_published_whole_or_not_at_all(tmp_path: Path) -> None:

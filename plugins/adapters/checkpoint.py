@@ -3,7 +3,7 @@
 A checkpoint is a folder: the weights (written by the caller, who knows
 their format), the optimizer and torch random state (`safe_state`) and
 ``state.json`` (step, losses, seconds, and whatever else the caller keeps).
-It is published whole (`publish.publishing`), so a process killed while
+It is published whole (`harness.atomic.publishing`), so a process killed while
 writing leaves the previous checkpoint.
 
 >>> save_checkpoint(folder, write_weights, optimizer.state_dict(), progress)  # doctest: +SKIP
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 
-from harness.plugins.adapters.publish import publishing
+from harness.atomic import publishing
 from harness.plugins.adapters.safe_state import load_training_state, save_training_state
 
 OPTIMIZER_FILE = "optimizer.safetensors"

@@ -3,7 +3,7 @@
 ``<cache>/<kind>/<key>/`` holds the artifact's files and a JSON meta file
 (what it was trained on and how, what training measured); a folder with its
 meta file is whole, because it is written beside its place and moved there in
-one rename (`publish.publishing`). Training runs in ``<cache>/<kind>/.work/<key>/``
+one rename (`harness.atomic.publishing`). Training runs in ``<cache>/<kind>/.work/<key>/``
 (checkpoints), and an ``flock`` per key makes two runs that need one artifact
 train it once. A plugin subclasses `ArtifactStore` with its folder name, its
 meta file and how it writes its artifact.
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness import distributed
+from harness.atomic import publishing
 from harness.errors import HarnessError
-from harness.plugins.adapters.publish import publishing
 from harness.results import file_lock
 
 TRAINING_VERSION = 1

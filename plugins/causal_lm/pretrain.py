@@ -32,9 +32,9 @@ import torch
 from safetensors.torch import load_model, save_model
 
 import harness.plugins.causal_lm.tiny_settings as spec
+from harness.atomic import publishing
 from harness.errors import HarnessError
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
-from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
 from harness.plugins.causal_lm.tiny_settings import NAME, PretrainSettings
 from harness.progress import console, progress_bar

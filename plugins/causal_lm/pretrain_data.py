@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import publishing
 from harness.errors import HarnessError
-from harness.plugins.adapters.publish import publishing
 from harness.plugins.causal_lm.tiny_settings import NAME, PretrainSettings
 from harness.progress import console
 

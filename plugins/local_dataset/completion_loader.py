@@ -33,6 +33,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.data import Commit, CompletionDataset, CompletionExample, DatasetOptions
 from harness.errors import HarnessError
 from harness.jsonl import jsonl_rows
@@ -42,7 +43,6 @@ from harness.plugins.datasets.completion_common import (
     partitioned,
     shared_statements,
 )
-from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset.completion_mining import MinedCompletion, mine_completion
 from harness.plugins.local_dataset.completion_settings import (
     WHAT,
@@ -134,7 +134,8 @@ def write_mined(
         _write_jsonl(temporary / "commits.jsonl", commits)
         (temporary / "meta.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
-    publish_folder(folder, fill)
+    with atomic.publishing(folder, keep="meta.json") as temporary:  # a hash names it
+        fill(temporary)
     return meta
 
 

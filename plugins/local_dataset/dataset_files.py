@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness import atomic
 from harness.errors import HarnessError
-from harness.plugins.datasets.publish import publish_folder
 from harness.plugins.local_dataset import csn_format
 from harness.plugins.local_dataset.mining import MiningReport, mine
 from harness.plugins.local_dataset.pairs import Pair
@@ -83,7 +83,8 @@ def write_dataset(
         text = json.dumps({**meta, "sizes": sizes}, indent=1) + "\n"
         (temporary / "meta.json").write_text(text, encoding="utf-8")
 
-    publish_folder(folder, fill)
+    with atomic.publishing(folder, keep="meta.json") as temporary:  # a hash names it
+        fill(temporary)
     return sizes
 
 

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from harness.atomic import publishing
 from harness.errors import InputError
 from harness.jsonl import jsonl_rows
-from harness.plugins.adapters.publish import publishing
 from harness.plugins.rag.chunks import Chunk
 
 
