@@ -103,7 +103,7 @@ class Completion:
         if not split:
             raise HarnessError("the evaluation split has no examples")
         settings = generation_settings(options.extra)
-        from harness.plugins.causal_lm.stopping import expression_stop
+        from harness.plugins.completion_stopping import expression_stop
 
         started = time.perf_counter()
         generations = model.generate(

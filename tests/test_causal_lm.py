@@ -14,7 +14,7 @@ from tiny_models import make_tiny_causal_lm
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
-from harness.plugins.causal_lm.stopping import expression_end
+from harness.plugins.completion_stopping import expression_end
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -98,7 +98,7 @@ OPEN_CASES = [
 
 @pytest.mark.parametrize(("prefix", "depth"), OPEN_CASES)
 def test_open_brackets_of_a_prefix(prefix: str, depth: int):
-    from harness.plugins.causal_lm.stopping import expression_stop, open_brackets
+    from harness.plugins.completion_stopping import expression_stop, open_brackets
 
     assert open_brackets(prefix) == depth
     continuation = '"a"\n    "b", msg)\n'

@@ -135,7 +135,7 @@ def test_an_unknown_completion_split_is_refused():
 def test_training_targets_end_where_generation_stops():
     """A newline ends `assert x == 42`; inside `assertEqual(x, ` only a closer ends it."""
     from harness.plugins.adapters.completion_loss import IGNORE, completion_batch
-    from harness.plugins.causal_lm.stopping import expression_stop
+    from harness.plugins.completion_stopping import expression_stop
 
     class ByChar:  # a tokenizer with one token per character
         pad_token_id = 0

@@ -195,7 +195,7 @@ def test_the_per_example_view_generates_each_prefix_with_its_own_adapter(gpt2):
         for p, k in own.items()
     ]
     assert together == expected
-    from harness.plugins.causal_lm.stopping import expression_stop
+    from harness.plugins.completion_stopping import expression_stop
 
     rules = [expression_stop(p) for p in own]  # one stop rule per prefix, split by group
     stopped = [g.text for g in view.generate(list(own), stop=rules, **kwargs)]

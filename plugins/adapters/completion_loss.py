@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from harness.data import CompletionExample
-from harness.plugins.causal_lm.stopping import open_brackets
+from harness.plugins.completion_stopping import open_brackets
 
 IGNORE = -100
 

@@ -4,8 +4,9 @@
 (a 5M-parameter Qwen2 pretrained on this machine's non-test Python sources,
 see `tiny`) and, through the encoders plugin's ``hf:`` prefix,
 ``hf:<id-or-path>`` for completion tasks. `model` holds `CausalLM` (batched
-greedy decoding over the KV cache), `stopping` the stop rule for assertion
-completion. Registering imports no torch: targets are lazy strings.
+greedy decoding over the KV cache); the stop rule for assertion completion is
+the task kind's (`harness.plugins.completion_stopping`). Registering imports no
+torch: targets are lazy strings.
 """
 
 from __future__ import annotations

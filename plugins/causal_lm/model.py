@@ -158,8 +158,8 @@ class CausalLM:
     ) -> list[Generation]:
         """Greedy continuations of `prefixes`, in input order (see the module docstring).
 
-        `stop` is one rule for all, or one per prefix (``stopping.expression_stop(prefix)``
-        knows whether the prefix left a bracket open).
+        `stop` is one rule for all, or one per prefix (the completion task kind's
+        ``expression_stop(prefix)`` knows whether the prefix left a bracket open).
         """
         if max_new_tokens < 1:
             raise HarnessError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
