@@ -37,10 +37,10 @@ from harness.leaderboard import (
     _main_score,
     _select,
     header_lines,
-    run_commands,
     stored_dataset,
     strategy_labels,
 )
+from harness.leaderboard_commands import run_commands
 from harness.stats import bootstrap_ci
 
 ALIGN = ("left", "left", *["right"] * 6)
