@@ -3,7 +3,7 @@
 A baseline is a JSON file::
 
     {"format": "harness-baseline", "version": 1,
-     "suite": [{"model": "hf:path", "task": "t2c", ...}],   # RunRequest fields
+     "suite": [{"model": "hf:path", "task": "t2c", ...}],   # `harness run --config` keys
      "tolerance": 0.01, "metrics": ["mrr"],
      "runs": [{"task", "dataset", "model", "strategy", "partition", "command",
                "metrics": {name: mean}, "examples": {"id": [...], name: [...]}}]}
@@ -36,6 +36,7 @@ import numpy as np
 from harness.check_power import REQUIRED, decide, detectable_drop
 from harness.compare import ExampleScores, Run, align, read_scores
 from harness.errors import HarnessError, InputError
+from harness.exp_config import read_options, spec_from_options
 
 FORMAT, VERSION = "harness-baseline", 1
 DEFAULT_TOLERANCE = 0.01
@@ -127,22 +128,42 @@ def _label(key: Sequence[str]) -> str:
     return f"{model}/{strategy} {task}/{dataset}/{partition}"
 
 
-def suite_requests(baseline: Mapping[str, Any], scratch: Path, path: Path) -> list[Any]:
-    """The suite's entries as RunRequests writing into `scratch`/results (always recomputed)."""
-    from harness.runner import RunRequest
+LEGACY_KEYS = {"n_resamples": "bootstrap", "settings": "set"}
+"""Suite keys of earlier baselines (RunRequest's field names), read as the run options."""
+SET_BY_CHECK = ("results", "overwrite", "config", "dry_run", "json")
+"""Run options a suite entry cannot take: the check writes to a scratch store, afresh."""
 
-    known = {f.name for f in fields(RunRequest)} - {"results_dir", "overwrite"}
+
+def suite_requests(
+    baseline: Mapping[str, Any], scratch: Path, path: Path
+) -> list[tuple[Mapping[str, Any], Any]]:
+    """Each suite entry with the runs it asks for, writing into `scratch`/results (always
+    recomputed). An entry takes the keys of a ``harness run --config`` file, checked by the
+    same parser (an entry with lists, ``seed = [0, 1]``, is a small matrix)."""
+    from harness.matrix import expand
+    from harness.run_options import run_option_table
+
+    table = run_option_table()
     requests = []
     for number, entry in enumerate(baseline.get("suite") or [], 1):
-        unknown = sorted(set(entry) - known)
-        if unknown:
-            raise InputError(f"suite entry {number}: unknown field {unknown[0]!r}", path=path)
+        within = f"suite entry {number}: "
+        if not isinstance(entry, Mapping):
+            raise InputError(f"{within}expected an object of run options", path=path)
+        raw = {LEGACY_KEYS.get(str(key), str(key)): value for key, value in entry.items()}
+        taken = next((k for k in raw if k.replace("-", "_") in SET_BY_CHECK), None)
+        if taken is not None:
+            raise InputError(f"{within}key {taken!r} is harness check's to set", path=path)
+        options, settings = read_options(raw, table, path, within)
         # No cache_dir: a fresh one, so the check mines and trains again every time.
-        options = {"strategy": "none", "cache_dir": str(scratch / "cache"), **entry}
-        for name in ("data_dir", "cache_dir"):
-            if options.get(name) is not None:
-                options[name] = Path(options[name])
-        requests.append(RunRequest(**options, results_dir=scratch / "results", overwrite=True))
+        options.setdefault("cache_dir", scratch / "cache")
+        options.update(results=scratch / "results", overwrite=True)
+        try:
+            spec = spec_from_options(options, settings, table, path)
+        except InputError:
+            raise
+        except HarnessError as exc:
+            raise InputError(f"{within}{exc}", path=path) from None
+        requests += [(entry, cell.request) for cell in expand(spec)]
     return requests
 
 
@@ -150,14 +171,21 @@ def run_suite(
     baseline: Mapping[str, Any], path: Path, scratch: Path
 ) -> tuple[list[Run], dict[RunKey, str]]:
     """Run every suite entry into a store in `scratch`: the runs and the command of each."""
-    from harness.runner import run
+    from harness.runner import execute, plan, prepare
 
     requests = suite_requests(baseline, scratch, path)
     if not requests:
         raise InputError("has no suite to run; pass --results DIR to check stored runs", path=path)
+    entries = {id(entry): number for number, entry in enumerate(baseline["suite"], 1)}
+    plans = []
+    for entry, request in requests:  # every name and --set option checked before any run
+        try:
+            plans.append(plan(request))
+        except HarnessError as exc:
+            raise InputError(f"suite entry {entries[id(entry)]}: {exc}", path=path) from None
     runs, commands = [], {}
-    for entry, request in zip(baseline["suite"], requests, strict=True):
-        for outcome in run(request):
+    for (entry, request), resolved in zip(requests, plans, strict=True):
+        for outcome in execute(prepare(request, resolved=resolved)):
             made = Run(outcome.result, outcome.path)
             runs.append(made)
             commands[run_key(made)] = request_command(entry)
@@ -168,12 +196,18 @@ def request_command(entry: Mapping[str, Any]) -> str:
     """The `harness run` command line of a suite entry, flags in RunRequest's order."""
     from harness.runner import RunRequest
 
-    flags = {"n_resamples": "--bootstrap", "settings": "--set"}
+    entry = {LEGACY_KEYS.get(key, key).replace("-", "_"): value for key, value in entry.items()}
+    fields_of = {"bootstrap": "n_resamples", "set": "settings"}
     order = [f.name for f in fields(RunRequest)]
     words = ["harness", "run"]
-    for name in sorted(entry, key=lambda k: order.index(k) if k in order else len(order)):
-        value, flag = entry[name], flags.get(name, "--" + name.replace("_", "-"))
-        if name == "settings":
+
+    def position(name: str) -> int:
+        field_name = fields_of.get(name, name)
+        return order.index(field_name) if field_name in order else len(order)
+
+    for name in sorted(entry, key=position):
+        value, flag = entry[name], "--" + name.replace("_", "-")
+        if name == "set":
             words += [
                 f"--set {section}.{key}={v if isinstance(v, str) else json.dumps(v)}"
                 for section, options in sorted(value.items())

@@ -87,6 +87,7 @@ class DatasetOptions:
     limit: int | None = None
     seed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    queries: str = "text"  # the task card's: "code" asks for code queries (code-to-code)
 
 
 # --- repository-level completion (task kind `completion`, task `rc`) -------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -17,6 +18,7 @@ class EncoderOptions:
 
     device: "auto" picks cuda when present, else cpu.
     pooling: None keeps the encoder's own choice ("mean" or "cls").
+    extra: the model's own ``--set encoder.*`` options, as it declares them.
     """
 
     device: str = "auto"
@@ -25,9 +27,10 @@ class EncoderOptions:
     pooling: str | None = None
     dtype: str = "float32"
     extra: dict[str, Any] = field(default_factory=dict)
-    # the kind of the task being run ("retrieval", "completion"): a factory that serves both
-    # (``hf:``) builds an embedding encoder or a causal LM accordingly
-    task_kind: str = "retrieval"
+    trust_remote_code: bool = False
+    """--trust-remote-code: a hub model may run code it ships (never from ``--set``)."""
+    cache_dir: Path | None = None
+    """harness's cache (--cache-dir): where a model a plugin makes itself is kept."""
 
 
 class Encoder(Protocol):

@@ -31,6 +31,7 @@ import argparse
 import difflib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,14 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
         raise InputError("the config is not UTF-8 text", path=path) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", path=path) from None
+    return read_options(raw, table, path)
+
+
+def read_options(
+    raw: Mapping[str, Any], table: OptionTable, path: Path, within: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(options, settings) from the keys of a run (a --config file, a suite entry of a
+    baseline: `within` says which), converted and checked as the command line's flags."""
     options: dict[str, Any] = {}
     settings: dict[str, Any] = {}
     spelled: dict[str, str] = {}
@@ -203,17 +212,21 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
         if key == RESOLVED_KEY:
             continue
         if dest in spelled:  # max_length and max-length: which one was meant?
-            raise InputError(f"keys {spelled[dest]!r} and {key!r} name one option", path=path)
+            raise InputError(
+                f"{within}keys {spelled[dest]!r} and {key!r} name one option", path=path
+            )
         spelled[dest] = key
         if dest == "config" or dest not in table.actions:
             known = sorted(d for d in table.actions if d != "config")
             close = difflib.get_close_matches(dest, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"unknown key {key!r}{hint} (keys: {', '.join(known)})", path=path)
+            raise InputError(
+                f"{within}unknown key {key!r}{hint} (keys: {', '.join(known)})", path=path
+            )
         if dest == "set":
-            settings.update(_file_settings(value, path, table))
+            settings.update(_file_settings(value, path, table, within))
             continue
-        action, where = table.actions[dest], f"{path}: key {key!r}"
+        action, where = table.actions[dest], f"{path}: {within}key {key!r}"
         if isinstance(value, list) and dest in NAMES:
             if not value or not all(isinstance(v, str) for v in value):
                 raise HarnessError(f"{where}: expected a name or a non-empty array of names")
@@ -227,14 +240,18 @@ def read_config(path: Path, table: OptionTable) -> tuple[dict[str, Any], dict[st
     return options, settings
 
 
-def _file_settings(value: Any, path: Path, options: OptionTable) -> dict[str, Any]:
+def _file_settings(
+    value: Any, path: Path, options: OptionTable, within: str = ""
+) -> dict[str, Any]:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
-        raise InputError("key 'set' must hold tables: [set.strategy], [set.dataset]", path=path)
+        raise InputError(
+            f"{within}key 'set' must hold tables: [set.strategy], [set.dataset]", path=path
+        )
     settings = {}
     for section, table in value.items():
         for name, item in table.items():
             key = f"{options.section(section)}.{name}"
-            where = f"set.{section}.{name}"
+            where = f"{within}set.{section}.{name}"
             if key in settings:  # [set.lora] and [set.strategy] both give it
                 raise InputError(f"key {where!r} is given twice (as {key!r})", path=path)
             if isinstance(item, dict):
@@ -290,13 +307,12 @@ def _decoded(text: str) -> Any:
 def spec_from_args(args: argparse.Namespace) -> Spec:
     """The experiment `harness run` was asked for: defaults < --config file < flags given."""
     table: OptionTable = args.option_table
-    options = {dest: default for dest, default in table.defaults.items() if dest != "set"}
     settings: dict[str, Any] = {}
     source = getattr(args, "config", None)
     file_options: dict[str, Any] = {}
     if source is not None:
         file_options, settings = read_config(Path(source), table)
-        options.update(file_options)
+    given: dict[str, Any] = {}
     for dest, action in table.actions.items():
         value = getattr(args, dest, None)
         late = dest not in table.deferred  # added after defer_defaults: its default is real
@@ -307,12 +323,23 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
             if not items:
                 raise HarnessError(f"{_flag(dest)}: expected a name or a comma list of names")
             value = items
-        options[dest] = value
+        given[dest] = value
     for section, name, value in getattr(args, "set", None) or []:
         settings[f"{table.section(section)}.{name}"] = cli_setting(value)
+    where = Path(source) if source is not None else None
+    return spec_from_options({**file_options, **given}, settings, table, where)
+
+
+def spec_from_options(
+    given: dict[str, Any], settings: dict[str, Any], table: OptionTable, source: Path | None
+) -> Spec:
+    """The experiment of the options given (from flags, a --config file or a suite entry;
+    `read_options` converted them), over the `run` parser's defaults."""
+    options = {dest: default for dest, default in table.defaults.items() if dest != "set"}
+    options.update(given)
     seeds = options.pop("seeds", None)
     if seeds is not None:
-        if getattr(args, "seed", None) is not None or "seed" in file_options:
+        if given.get("seed") is not None:
             raise HarnessError("give --seed or --seeds (seed or seeds in --config), not both")
         options["seed"] = seeds  # a list: one cell (a replicate) per seed
     for required in ("model", "task"):
@@ -325,7 +352,7 @@ def spec_from_args(args: argparse.Namespace) -> Spec:
         if isinstance(value, list) and len(value) == 1 and key not in NAMES and key != "languages":
             options[key] = value[0]
     flag_settings = {dest: flag.setting(dest) for dest, flag in table.flags.items()}
-    return Spec(options, settings, Path(source) if source is not None else None, flag_settings)
+    return Spec(options, settings, source, flag_settings)
 
 
 # --- writing TOML (the resolved experiment) ---------------------------------------------------

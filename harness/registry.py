@@ -32,6 +32,11 @@ class Entry:
     def is_prefix(self) -> bool:
         return self.name.endswith(":")
 
+    @property
+    def kind_name(self) -> str:
+        """The model kind it declares (``kind=``), "" when none."""
+        return str(self.meta.get("kind") or "")
+
     def load(self) -> Any:
         """The target itself, importing ``module:attribute`` targets on first use."""
         if not isinstance(self.target, str):
@@ -46,6 +51,12 @@ class Entry:
                 f"{self.kind} {self.name!r} of plugin {self.plugin or '?'!r} cannot be loaded "
                 f"from {self.target!r}: {type(exc).__name__}: {first}"
             ) from exc
+
+
+def _other_kind(registered: Any, new: Any) -> bool:
+    """Whether a second registration of a name declares a kind of its own (both do, and
+    they differ)."""
+    return registered is not None and new is not None and registered != new
 
 
 @dataclass(frozen=True)
@@ -125,13 +136,19 @@ class Registry:
         shared = self.kind in SHARED_KINDS and name in self._entries
         if shared and self._entries[name].target == target:  # declared alike by two plugins
             return
-        if name in self._entries:
-            owner = self._entries[name].plugin or "another plugin"
+        key = name
+        other = self._entries.get(name)
+        if other is not None and _other_kind(other.meta.get("kind"), meta.get("kind")):
+            # one name, one model per kind: ``hf:`` is an embedding encoder for a retrieval
+            # task and a causal LM for a completion task, each from its own plugin
+            key = f"{name}#{meta['kind']}"
+        if key in self._entries:
+            owner = self._entries[key].plugin or "another plugin"
             raise HarnessError(
                 f"{self.kind} {name!r} from plugin {plugin or '?'!r} clashes with the one "
                 f"already registered by {owner!r}; rename one of them"
             )
-        self._entries[name] = Entry(self.kind, name, target, description, plugin, dict(meta))
+        self._entries[key] = Entry(self.kind, name, target, description, plugin, dict(meta))
 
     def snapshot(self) -> dict[str, Entry]:
         """The entries as they are now, for `restore` (a failed plugin, a test's entry)."""
@@ -145,7 +162,7 @@ class Registry:
         return isinstance(name, str) and self._find(name) is not None
 
     def __iter__(self) -> Iterator[Entry]:
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+        return iter(sorted(self._entries.values(), key=lambda e: (e.name, e.kind_name)))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -155,19 +172,24 @@ class Registry:
         return list(self._entries.values())
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted({e.name for e in self._entries.values()})
 
-    def _find(self, name: str) -> Resolved | None:
+    def _find(self, name: str, kind: str | None = None) -> Resolved | None:
         if name in self._entries and not self._entries[name].is_prefix:
-            return Resolved(self._entries[name])
+            return Resolved(self._pick(name, kind))
         prefix, sep, rest = name.partition(":")
         if sep and rest and f"{prefix}:" in self._entries:
-            return Resolved(self._entries[f"{prefix}:"], rest)
+            return Resolved(self._pick(f"{prefix}:", kind), rest)
         return None
 
-    def get(self, name: str) -> Resolved:
-        """The entry for `name`; an unknown name raises with a suggestion."""
-        found = self._find(name)
+    def _pick(self, name: str, kind: str | None) -> Entry:
+        """The entry of `name` registered for `kind`, else its first registration."""
+        return self._entries.get(f"{name}#{kind}", self._entries[name])
+
+    def get(self, name: str, kind: str | None = None) -> Resolved:
+        """The entry for `name` (the one registered for the model `kind` when a name has one
+        per kind); an unknown name raises with a suggestion."""
+        found = self._find(name, kind)
         if found is not None:
             return found
         known = [e.name + "<id-or-path>" if e.is_prefix else e.name for e in self]

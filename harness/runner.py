@@ -126,6 +126,9 @@ class Plan:
     # the metrics registered for the task kind, as the functions it calls per example
     metrics: dict[str, Any] = field(default_factory=dict)
     registries: dict[str, Registry] = field(default_factory=dict)  # handed to the strategy
+    # the options the run scores with: the card's ``[options]``, then ``--set task.*`` (merged
+    # once, here; the config, the strategy and the task kind all get this one dict)
+    task_options: dict[str, Any] = field(default_factory=dict)
 
     def declared(self) -> dict[str, tuple[Option, ...]]:
         return {section: found or () for section, found in self.options.items()}
@@ -169,8 +172,9 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             "--set encoder.trust_remote_code: remote code runs only with the "
             "--trust-remote-code flag of harness run"
         )
-    encoder = loaded.encoders.get(request.model)
     kind_entry = loaded.task_kinds.get(card.kind).entry
+    needed = _model_kinds(loaded).get(card.kind)
+    encoder = loaded.encoders.get(request.model, needed.name if needed else None)
     _check_model_kind(request.model, encoder.entry.meta.get("kind"), card, loaded)
     options = {
         "dataset": _declared(dataset_entry.meta),
@@ -206,6 +210,7 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         model_kind=_model_kinds(loaded).get(card.kind),
         metrics=_metric_functions(loaded, card.kind),
         registries=loaded.registries,
+        task_options={**card.options, **request.settings.get("task", {})},
     )
 
 
@@ -261,6 +266,7 @@ def dataset_options(request: RunRequest, resolved: Plan) -> DatasetOptions:
         limit=request.limit,
         seed=request.seed,
         extra=dict(request.settings.get("dataset", {})),
+        queries=resolved.card.queries,
     )
 
 
@@ -303,7 +309,7 @@ def _run_config(
         "limit": request.limit,
         "seed": request.seed,
         "n_resamples": request.n_resamples,
-        "task_options": task_options(request, resolved),
+        "task_options": dict(resolved.task_options),
     }
 
 
@@ -311,12 +317,6 @@ def _default_dtype(resolved: Plan) -> str:
     """What --dtype auto resolves to for this task: its task kind's model kind says
     (``auto``: the model picks by device, as causal LMs do; else float32)."""
     return resolved.model_kind.default_dtype if resolved.model_kind else "float32"
-
-
-def task_options(request: RunRequest, resolved: Plan) -> dict[str, Any]:
-    """The task options a run scores with: its card's ``[options]``, then ``--set task.*``
-    (merged here once for the config, the strategy and the task kind)."""
-    return {**resolved.card.options, **request.settings.get("task", {})}
 
 
 def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
@@ -332,7 +332,7 @@ def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
             "max_length": request.max_length,
             **request.settings.get("encoder", {}),
         },
-        task_options=task_options(request, resolved),
+        task_options=dict(resolved.task_options),
         registries=resolved.registries,
         evaluate=scorer(request, resolved),
     )
@@ -342,7 +342,10 @@ def scorer(request: RunRequest, resolved: Plan) -> Callable[[Any, Sequence[Any]]
     """Scores a model on examples as the run does: its task kind, task options, seed and
     metrics (a strategy's controls are scored so)."""
     options = EvaluationOptions(
-        seed=request.seed, extra=task_options(request, resolved), metrics=resolved.metrics
+        seed=request.seed,
+        extra=dict(resolved.task_options),
+        metrics=resolved.metrics,
+        query_role=resolved.card.query_role,
     )
 
     def evaluate(model: Any, examples: Sequence[Any]) -> Evaluation:
@@ -358,13 +361,9 @@ def encoder_options(request: RunRequest, resolved: Plan) -> EncoderOptions:
         batch_size=request.batch_size,
         pooling=request.pooling,
         dtype=request.dtype,
-        extra={
-            **request.settings.get("encoder", {}),
-            "trust_remote_code": request.trust_remote_code,
-            # where models that a plugin makes itself (a locally pretrained LM) are cached
-            "harness_cache_dir": str(request.cache_dir),
-        },
-        task_kind=resolved.card.kind,
+        extra=dict(request.settings.get("encoder", {})),
+        trust_remote_code=request.trust_remote_code,
+        cache_dir=request.cache_dir,
     )
 
 
@@ -489,7 +488,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
     load_s = time.perf_counter() - started
     strategy.prepare(model, dataset)
     versions, sha = package_versions(), git_sha()
-    scoring_options = task_options(request, resolved)
+    scoring_options = dict(resolved.task_options)
     embeddings = request.cache_dir / "embeddings" if request.embedding_cache else None
     identity = prepared.config["identity"]
     model_identity = {  # what the base model is built from (the embedding cache's key)
@@ -521,6 +520,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
                 model_identity=model_identity,
                 refresh_cache=request.overwrite,
                 metrics=resolved.metrics,
+                query_role=resolved.card.query_role,
             ),
         )
         if not distributed.is_main():

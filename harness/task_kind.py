@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # harness.encoder imports numpy; registering a task kind must not
+    from harness.encoder import Role
 
 
 @dataclass
@@ -30,6 +33,7 @@ class EvaluationOptions:
     # name -> function of the metrics registered for this task kind (``task_kind`` of their
     # registration), each called per example; None: the task kind's own defaults
     metrics: dict[str, Callable[..., float]] | None = None
+    query_role: Role = "query"  # the task card's: "code" when its queries are code
 
 
 class TaskKind(Protocol):

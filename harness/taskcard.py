@@ -10,17 +10,26 @@ evaluation split, the metrics and the main score::
     eval_split = "test"
     metrics = ["mrr", "ndcg@10"]
     main_score = "mrr"
+
+``queries = "code"`` says the task's queries are code (code-to-code retrieval):
+encoders then embed them as documents (a model's document prompt), and a
+dataset that mines its pairs serves such a task with code queries.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomllib
 
 from harness.errors import InputError
+
+if TYPE_CHECKING:  # harness.encoder imports numpy; reading a card must not
+    from harness.encoder import Role
+
+QUERY_KINDS = ("text", "code")
 
 
 @dataclass(frozen=True)
@@ -35,8 +44,18 @@ class TaskCard:
     splits: tuple[str, ...] = ("train", "valid", "test")
     languages: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
+    queries: str = "text"  # what a query is: "text" (a description) or "code"
+
+    @property
+    def query_role(self) -> Role:
+        """The role an encoder embeds this task's queries in (harness.encoder.Role)."""
+        return "code" if self.queries == "code" else "query"
 
     def __post_init__(self) -> None:
+        if self.queries not in QUERY_KINDS:
+            raise ValueError(
+                f"queries must be one of {', '.join(QUERY_KINDS)}, got {self.queries!r}"
+            )
         if self.main_score not in self.metrics:
             raise ValueError(f"main_score {self.main_score!r} is not among metrics {self.metrics}")
         if self.eval_split not in self.splits:

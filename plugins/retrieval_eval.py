@@ -60,7 +60,9 @@ class Retrieval:
         )
         cache_stats = encoder.stats if isinstance(encoder, CachedEncoder) else dict
         queries = encoder.encode(
-            [split.queries[q] for q in query_ids], role="query", description="encoding queries"
+            [split.queries[q] for q in query_ids],
+            role=options.query_role,
+            description="encoding queries",
         )
         queries = _checked(queries, query_ids, "query")
         encoded_queries = time.perf_counter()

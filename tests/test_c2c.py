@@ -96,7 +96,12 @@ def tree(tmp_path: Path) -> Path:
 def test_local_c2c_set_is_a_labelled_proxy(tree: Path, tmp_path: Path) -> None:
     extra = {"test_fraction": 0.4, "valid_fraction": 0.3}
     options = DatasetOptions(
-        task="c2c", cache_dir=tmp_path / "cache", data_dir=tree, seed=3, extra=extra
+        task="c2c",
+        cache_dir=tmp_path / "cache",
+        data_dir=tree,
+        seed=3,
+        extra=extra,
+        queries="code",
     )
     dataset = loader.load_local(options)
     assert dataset.name == "local"
@@ -139,3 +144,36 @@ def test_declarations_have_no_clone_query_and_references_are_renamed() -> None:
     assert query is not None
     assert query.split("\n")[0] == "void func ( const Item & arg_0 , int arg_1 ) {"
     assert "items . push_back ( arg_0 ) ;" in query
+
+
+def test_code_queries_are_embedded_as_documents(tree: Path, tmp_path: Path, request) -> None:
+    """c2c's card says its queries are code: the encoder gets them in role "code" (its
+    document prompt), while t2c's description queries come in role "query"."""
+    from functools import partial
+
+    import numpy as np
+
+    from harness.cli import main
+
+    roles: list[tuple[str, str]] = []
+
+    class RoleSpy:
+        name, dim, info = "role-spy", 2, {"model": "role-spy"}
+
+        def encode(self, texts, *, role="code", description=""):
+            roles.append((description, role))
+            rows = np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+            return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    encoders = plugins().encoders
+    request.addfinalizer(partial(encoders.restore, encoders.snapshot()))
+    encoders.register("role-spy", lambda argument, options: RoleSpy(), plugin="tests")
+    for task, query_role in (("c2c", "code"), ("t2c", "query")):
+        roles.clear()
+        code = main(["run", "--model", "role-spy", "--task", task, "--dataset", "local",
+                     "--data-dir", str(tree), "--cache-dir", str(tmp_path / "cache"),
+                     "--results", str(tmp_path / "results"), "--bootstrap", "10",
+                     "--languages", "python", "--set", "dataset.test_fraction=0.5",
+                     "--no-embedding-cache"])  # fmt: skip
+        assert code == 0
+        assert set(roles) == {("encoding queries", query_role), ("encoding corpus", "code")}

@@ -127,8 +127,8 @@ PREFIXES = [
 def load_through_hf_prefix(folder: Path):
     from harness.plugin_manager import plugins
 
-    entry = plugins().encoders.get(f"hf:{folder}")
-    return entry.load()(entry.argument, EncoderOptions(device="cpu", task_kind="completion"))
+    entry = plugins().encoders.get(f"hf:{folder}", "causal-lm")
+    return entry.load()(entry.argument, EncoderOptions(device="cpu"))
 
 
 @pytest.fixture(scope="module")
@@ -313,7 +313,7 @@ def test_on_cuda_auto_precision_is_bfloat16_weights(tmp_path: Path):
 def test_an_unreachable_hub_id_is_a_one_line_error():
     from harness.plugins.causal_lm.model import build_hf_causal_lm
 
-    options = EncoderOptions(device="cpu", task_kind="completion")
+    options = EncoderOptions(device="cpu")
     with pytest.raises(HarnessError) as caught:
         build_hf_causal_lm("no-such-org/no-such-model", options)
     assert len(str(caught.value).splitlines()) == 1
@@ -467,9 +467,8 @@ def test_tiny_code_lm_pretrains_on_first_use_then_loads_from_the_cache(
 ):
     from harness.plugins.causal_lm.tiny import build_tiny_code_lm
 
-    extra = {"harness_cache_dir": str(tmp_path), "corpus": str(corpus), "steps": 2,
-             "seq_len": 32, "pretrain_batch_size": 2}  # fmt: skip
-    lm = build_tiny_code_lm(None, EncoderOptions(device="cpu", extra=extra))
+    extra = {"corpus": str(corpus), "steps": 2, "seq_len": 32, "pretrain_batch_size": 2}
+    lm = build_tiny_code_lm(None, EncoderOptions(device="cpu", extra=extra, cache_dir=tmp_path))
     assert "pretraining it first" in capsys.readouterr().err
     assert lm.name == "tiny-code-lm" and lm.kind == "causal-lm"
     assert lm.info["model"] == "tiny-code-lm" and lm.info["pretrained"]["steps"] == 2
@@ -478,7 +477,7 @@ def test_tiny_code_lm_pretrains_on_first_use_then_loads_from_the_cache(
     [generation] = lm.generate(["def f(x):\n    return "], max_new_tokens=3, context_tokens=20)
     assert generation.prompt_tokens <= 20 and 1 <= generation.new_tokens <= 3
 
-    again = build_tiny_code_lm(None, EncoderOptions(device="cpu", extra=extra))
+    again = build_tiny_code_lm(None, EncoderOptions(device="cpu", extra=extra, cache_dir=tmp_path))
     assert "pretraining" not in capsys.readouterr().err
     assert again.info["pretrained"]["key"] == lm.info["pretrained"]["key"]
     folder = tmp_path / "models" / "tiny-code-lm" / lm.info["pretrained"]["key"]

@@ -181,3 +181,45 @@ def test_the_suite_runs_and_reruns_to_the_same_scores(
     assert "cannot detect its tolerance" in capsys.readouterr().err
     assert main(["check", "--baseline", str(path), "--allow-underpowered"]) == 0
     assert "DROP" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"task": "t2c", "modle": "minilm"}, "suite entry 2: unknown key 'modle'; did you mean"),
+        ({"model": "minilm", "task": "t2c", "limit": "many"}, "suite entry 2: key 'limit'"),
+        ({"model": "minilm", "task": "t2c", "results": "elsewhere"}, "is harness check's to set"),
+        ({"model": "minilm", "task": "t2c", "set": {"dataset": {"tets_fraction": 0.5}}},
+         "'tets_fraction'"),
+        ({"task": "t2c"}, "suite entry 2: --model is required"),
+    ],
+)  # fmt: skip
+def test_a_suite_entry_is_checked_as_the_command_line_checks_a_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: dict, message: str
+):
+    """Each entry goes through `harness run`'s own parser before anything runs: a typo, a
+    value of the wrong type or an option the check owns is one line naming the entry."""
+    good = {"model": "minilm", "task": "t2c", "limit": 5}
+    path = tmp_path / "baseline.json"
+    suite = {"format": "harness-baseline", "version": 1, "suite": [good, entry]}
+    path.write_text(json.dumps(suite))
+    assert main(["check", "--baseline", str(path), "--update-baseline"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert "runs" not in json.loads(path.read_text())  # nothing recorded, nothing run
+
+
+def test_a_suite_entry_is_a_run_config_and_lists_make_a_small_matrix(tmp_path: Path):
+    from harness.check import suite_requests
+
+    entry = {"model": "minilm", "task": "t2c", "seed": [0, 1], "bootstrap": 50,
+             "set": {"dataset": {"test_fraction": 0.5}}}  # fmt: skip
+    legacy = {"model": "minilm", "task": "t2c", "n_resamples": 50,
+              "settings": {"dataset": {"test_fraction": 0.5}}}  # fmt: skip
+    made = suite_requests({"suite": [entry, legacy]}, tmp_path, tmp_path / "b.json")
+    requests = [request for _, request in made]
+    assert [(r.seed, r.n_resamples) for r in requests] == [(0, 50), (1, 50), (0, 50)]
+    assert all(r.settings == {"dataset": {"test_fraction": 0.5}} for r in requests)
+    assert all(r.results_dir == tmp_path / "results" and r.overwrite for r in requests)
+    assert all(r.cache_dir == tmp_path / "cache" for r in requests)
+    assert request_command(entry) == request_command({**legacy, "seed": [0, 1]})

@@ -23,7 +23,8 @@ import numpy as np
 import pytest
 import tomllib
 
-from harness.cli import build_parser, main, positive_int
+from harness.cli import build_parser, main
+from harness.cli_args import positive_int
 from harness.exp_config import Sweep, cli_setting, dumps_toml, spec_from_args
 from harness.matrix import expand
 from harness.plugin_manager import plugins

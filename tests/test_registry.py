@@ -41,6 +41,21 @@ def test_name_clash_names_both_plugins():
         registry.register("taskwise", "module:factory", plugin="second")
 
 
+def test_one_name_may_be_one_model_per_kind():
+    registry = Registry("encoder")
+    registry.register("hf:", "embed:factory", kind="encoder", plugin="encoders")
+    registry.register("hf:", "lm:factory", kind="causal-lm", plugin="causal_lm")
+    assert registry.get("hf:x", "encoder").entry.target == "embed:factory"
+    resolved = registry.get("hf:x", "causal-lm")
+    assert (resolved.entry.target, resolved.argument) == ("lm:factory", "x")
+    assert registry.get("hf:x").entry.target == "embed:factory"  # no kind asked: the first
+    assert registry.names() == ["hf:"] and len(list(registry)) == 2
+    with pytest.raises(HarnessError, match="'hf:' from plugin 'third' clashes .* 'causal_lm'"):
+        registry.register("hf:", "other:factory", kind="causal-lm", plugin="third")
+    with pytest.raises(HarnessError, match="clashes"):  # a kindless twin is a plain clash
+        registry.register("hf:", "other:factory", plugin="third")
+
+
 def test_typo_gets_a_suggestion_and_the_known_names():
     registry = Registry("encoder")
     for name in ("codebert", "graphcodebert", "minilm"):

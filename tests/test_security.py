@@ -157,7 +157,7 @@ class SpyEncoder:
     seen: list[dict[str, Any]] = []
 
     def __init__(self, options: Any) -> None:
-        SpyEncoder.seen.append(dict(options.extra))
+        SpyEncoder.seen.append({**options.extra, "trust_remote_code": options.trust_remote_code})
         self.name, self.dim, self.info = "spy", 2, {"model": "spy"}
 
     def encode(self, texts: list[str], *, role: str = "code", description: str = "") -> Any:
@@ -190,8 +190,7 @@ def test_remote_code_only_with_the_flag_and_the_result_records_it(tmp_path, requ
     assert code == 0
     wanted = bool(flag)
     # the encoder is built once, with the flag as given (and nothing else of the user's)
-    assert [{k: v for k, v in seen.items() if k != "harness_cache_dir"} for seen in SpyEncoder.seen
-            ] == [{"trust_remote_code": wanted}]  # fmt: skip
+    assert SpyEncoder.seen == [{"trust_remote_code": wanted}]
     (path,) = results.rglob("*.json")
     assert read_result(path).config["encoder"]["trust_remote_code"] is wanted
 
@@ -215,10 +214,10 @@ def test_hf_loading_passes_trust_remote_code_only_when_true(tiny_bert, monkeypat
         raise Stop
 
     monkeypatch.setattr(hf_load.AutoTokenizer, "from_pretrained", spy)
-    for extra in ({}, {"trust_remote_code": "yes"}, {"trust_remote_code": True}):
+    for extra, flag in (({}, False), ({"trust_remote_code": True}, False), ({}, True)):
         with pytest.raises(Stop):
-            Model(str(tiny_bert), EncoderOptions(device="cpu", extra=extra))
-    assert seen == [False, False, True]  # only True itself switches it on
+            Model(str(tiny_bert), EncoderOptions(device="cpu", extra=extra, trust_remote_code=flag))
+    assert seen == [False, False, True]  # only the flag switches it on, never --set's extra
 
 
 # --- names that could escape their folder -------------------------------------------------------

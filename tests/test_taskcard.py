@@ -17,6 +17,9 @@ def test_shipped_t2c_card():
     assert t2c.kind == "retrieval"
     assert t2c.default_dataset == "local"
     assert t2c.main_score == "mrr" and "ndcg@10" in t2c.metrics
+    # what a query is comes from the card, not from the task's name
+    assert (t2c.queries, t2c.query_role) == ("text", "query")
+    assert (cards["c2c"].queries, cards["c2c"].query_role) == ("code", "code")
 
 
 @pytest.mark.parametrize(
@@ -34,6 +37,11 @@ def test_shipped_t2c_card():
             'name="x"\nkind="r"\ndescription="d"\ndefault_dataset="l"\nmetrics=["mrr"]\n'
             'main_score="ndcg@10"\n',
             "main_score 'ndcg@10' is not among metrics",
+        ),
+        (
+            'name="x"\nkind="r"\ndescription="d"\ndefault_dataset="l"\nmetrics=["mrr"]\n'
+            'main_score="mrr"\nqueries="sql"\n',
+            "queries must be one of text, code, got 'sql'",
         ),
     ],
 )

@@ -131,8 +131,8 @@ def make_tiny_causal_lm(
 
     The tokenizer is trained here on `CODE_SNIPPETS` (``<|endoftext|>`` ends a
     text and pads; no start token), so it spells any text; the same
-    arguments give the same files. Load it with ``hf:<path>`` and
-    ``task_kind="completion"``. Returns `path`.
+    arguments give the same files. Load it with ``hf:<path>`` (the causal-LM kind's
+    entry). Returns `path`.
     """
     import torch
     from transformers import (

@@ -2,11 +2,11 @@
 
 ``qwen-coder`` (Qwen/Qwen2.5-Coder-1.5B, Code2LoRA's base), ``tiny-code-lm``
 (a 5M-parameter Qwen2 pretrained on this machine's non-test Python sources,
-see `tiny`) and, through the encoders plugin's ``hf:`` prefix,
-``hf:<id-or-path>`` for completion tasks. `model` holds `CausalLM` (batched
-greedy decoding over the KV cache); the stop rule for assertion completion is
-the task kind's (`harness.plugins.completion_stopping`). Registering imports no
-torch: targets are lazy strings.
+see `tiny`) and ``hf:<id-or-path>`` for tasks that need a causal LM (the
+encoders plugin's ``hf:`` is the embedding encoder of the same name). `model`
+holds `CausalLM` (batched greedy decoding over the KV cache); the stop rule
+for assertion completion is the task kind's (`harness.plugins.completion_stopping`).
+Registering imports no torch: targets are lazy strings.
 """
 
 from __future__ import annotations
@@ -42,6 +42,13 @@ def harness_register_encoders(register: Any) -> None:
         "Qwen/Qwen2.5-Coder-1.5B causal LM (Code2LoRA's base), greedy completion",
         kind="causal-lm",
         hub_id="Qwen/Qwen2.5-Coder-1.5B",
+        options=HUB_OPTIONS,
+    )
+    register(
+        "hf:",
+        f"{_MODEL}:build_hf_causal_lm",
+        "any Hugging Face causal LM by hub id or local path: hf:<id-or-path>",
+        kind="causal-lm",
         options=HUB_OPTIONS,
     )
     register(

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def add_pretrain_command(cli: Any) -> None:
-    from harness.cli import positive_int
+    from harness.cli_args import positive_int
 
     parser = cli.add_parser(
         "pretrain",

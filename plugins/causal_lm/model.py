@@ -16,7 +16,8 @@ positions (``info["context_tokens"]``).
 Precision (``EncoderOptions.dtype``): ``"auto"`` is bfloat16 on CUDA and
 float32 on CPU. On CUDA the weights are cast; on CPU they stay float32 and a
 reduced precision runs under autocast. Options from ``EncoderOptions.extra``:
-``revision``, ``cache_dir`` (hub ids) and ``trust_remote_code`` (default False).
+``revision`` and ``cache_dir`` (hub ids); remote code runs only with
+``EncoderOptions.trust_remote_code``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from transformers import AutoModelForCausalLM
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
-from harness.plugins.encoders.hf_load import load_model, max_length_limit
+from harness.plugins.encoders.hf_load import load_with, max_length_limit
 from harness.progress import progress_bar
 
 QWEN_CODER_ID = "Qwen/Qwen2.5-Coder-1.5B"
@@ -99,14 +100,8 @@ class CausalLM:
         self.dtype = resolve_dtype(options.dtype, self.device)
         self.batch_size = max(1, options.batch_size)
         revision = extra.get("revision")
-        trust_remote_code = extra.get("trust_remote_code", False) is True
-        loaded = load_model(
-            reference,
-            revision=revision,
-            cache_dir=extra.get("cache_dir"),
-            trust_remote_code=trust_remote_code,
-            auto_class=AutoModelForCausalLM,
-        )
+        trust_remote_code = options.trust_remote_code is True
+        loaded = load_with(reference, options, AutoModelForCausalLM)
         weights = DTYPES[self.dtype] if self.device.type == "cuda" else torch.float32
         self.model: Any = loaded.model.to(self.device, dtype=weights).eval()
         self.tokenizer: Any = loaded.tokenizer

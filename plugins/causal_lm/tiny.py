@@ -20,10 +20,11 @@ file count; `tiny_settings`). Work in progress (tokenizer, token arrays, checkpo
 in ``.work/<key>/`` and the finished folder is moved into place in one rename.
 
 Options read from ``EncoderOptions.extra``: ``path`` (a pretrained copy to
-load instead; also ``$HARNESS_TINY_CODE_LM``), ``harness_cache_dir``
-(default ``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``), and the
+load instead; also ``$HARNESS_TINY_CODE_LM``) and the
 pretraining settings ``steps``, ``seq_len``, ``pretrain_batch_size``,
-``pretrain_seed`` and ``corpus`` (folders; default: stdlib and packages).
+``pretrain_seed`` and ``corpus`` (folders; default: stdlib and packages). It is
+cached under ``EncoderOptions.cache_dir`` (the run's --cache-dir; default
+``$HARNESS_CACHE_DIR`` or ``~/.cache/harness``).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def build_tiny_code_lm(argument: str | None, options: EncoderOptions) -> Any:
         meta = read_meta(folder) or {}
         return CausalLM(str(folder), options, name=NAME, model_id=NAME, info=_info(meta))
     settings = settings_from_extra(extra)
-    cache_dir = Path(extra.get("harness_cache_dir") or _default_cache_dir())
+    cache_dir = Path(options.cache_dir or _default_cache_dir())
     ident = identity(settings)
     found = find_pretrained(cache_dir, ident)
     if found is not None and found[0].name != ident.key:

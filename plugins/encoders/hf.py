@@ -29,8 +29,8 @@ OPTIONS = (
 def harness_register_encoders(register: Any) -> None:
     """Five named encoders (mean pooling, as in LoRACode) and the ``hf:`` prefix.
 
-    The named ones are embedding encoders (``kind="encoder"``), so a completion task
-    refuses them before any data is read; ``hf:`` builds either kind.
+    They are embedding encoders (``kind="encoder"``), so a completion task refuses the
+    named ones before any data is read, and gets the ``hf:`` a causal-LM plugin registers.
     """
     for name, named in NAMED_MODELS.items():
         register(
@@ -46,6 +46,7 @@ def harness_register_encoders(register: Any) -> None:
         "hf:",
         f"{_MODULE}:build_hf",
         "any Hugging Face encoder by hub id or local path: hf:<id-or-path>",
+        kind="encoder",
         pooling="mean",
         options=OPTIONS,
     )

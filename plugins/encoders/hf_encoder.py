@@ -13,15 +13,15 @@ token (StarEncoder's) pads with ``<pad>``, else its end or unknown token;
 padding is masked out, so which one does not change the embeddings.
 
 Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
-(hub ids), ``trust_remote_code`` (default False), ``padding``
+(hub ids), ``padding``
 (``"longest"``, the default, or ``"max_length"``) and ``sort_by_length``
-(default True); the last two exist to measure what they save.
+(default True); the last two exist to measure what they save. Remote code
+runs only with ``EncoderOptions.trust_remote_code``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
@@ -47,9 +47,6 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 PADDINGS = ("longest", "max_length")
-OTHER_KIND_FACTORIES = {"completion": "harness.plugins.causal_lm.model:build_hf_causal_lm"}
-"""What ``hf:`` builds for a task kind that needs no embedding encoder, as a lazy
-``module:attr`` target like a registration's (the encoders import no other plugin)."""
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
@@ -91,7 +88,7 @@ class HFEncoder:
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
 
-        loaded = load_with(reference, extra)
+        loaded = load_with(reference, options)
         self.model: Any = loaded.model.to(self.device)
         self.tokenizer: Any = loaded.tokenizer
         pad_token = _ensure_pad_token(self.tokenizer)
@@ -206,13 +203,8 @@ def build_named(name: str, options: EncoderOptions) -> HFEncoder:
 
 
 def build_hf(argument: str | None, options: EncoderOptions) -> Any:
-    """``hf:<id-or-path>``: a hub id (cache first) or a local model folder.
-
-    A task kind that needs another kind of model gets it from the factory
-    ``OTHER_KIND_FACTORIES`` names (a completion task: a causal LM)."""
-    if options.task_kind in OTHER_KIND_FACTORIES:
-        module, _, attribute = OTHER_KIND_FACTORIES[options.task_kind].partition(":")
-        return getattr(importlib.import_module(module), attribute)(argument, options)
+    """``hf:<id-or-path>``: a hub id (cache first) or a local model folder, as an embedding
+    encoder (a task that needs a causal LM gets the ``hf:`` its own plugin registers)."""
     if not argument or not argument.strip():
         raise HarnessError("hf: needs a hub id or a path, e.g. hf:microsoft/codebert-base")
     return HFEncoder(argument, options, name=f"hf:{argument}")

@@ -22,6 +22,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel
 from transformers.utils import logging as transformers_logging
 
+from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
 from harness.progress import progress_bar
 
@@ -128,14 +129,15 @@ def load_model(
     return LoadedModel(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
 
 
-def load_with(reference: str, extra: Mapping[str, Any], auto_class: Any = None) -> LoadedModel:
+def load_with(reference: str, options: EncoderOptions, auto_class: Any = None) -> LoadedModel:
     """`load_model` with what every Hugging Face model reads from ``--set encoder.*``
-    (``revision``, ``cache_dir``) and ``trust_remote_code`` (only ``True`` turns it on)."""
+    (``revision``, ``cache_dir``) and the run's --trust-remote-code (only ``True`` turns it
+    on; ``--set`` never does)."""
     return load_model(
         reference,
-        revision=extra.get("revision"),
-        cache_dir=extra.get("cache_dir"),
-        trust_remote_code=extra.get("trust_remote_code", False) is True,
+        revision=options.extra.get("revision"),
+        cache_dir=options.extra.get("cache_dir"),
+        trust_remote_code=options.trust_remote_code is True,
         auto_class=auto_class,
     )
 

@@ -142,9 +142,12 @@ class HypernetStatic(Strategy):
 
         if self._reader is None:
             name = self.settings.encoder
-            resolved = self.context.registries["encoders"].get(name)
+            resolved = self.context.registries["encoders"].get(name, "encoder")
             options = EncoderOptions(
-                device=self.context.device, max_length=256, batch_size=32, task_kind="retrieval"
+                device=self.context.device,
+                max_length=256,
+                batch_size=32,
+                cache_dir=self.context.cache_dir,
             )
             self._reader = RepositoryReader(
                 self.settings.reader(),

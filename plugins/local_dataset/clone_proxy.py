@@ -54,15 +54,6 @@ META = {
     ),
 }
 
-CODE_QUERY_TASKS = frozenset({"c2c"})
-"""The retrieval tasks whose queries are code, so that the ``local`` pairs serve them as
-this proxy. Declared here, once: a task card has no field that says what its queries are."""
-
-
-def code_queries(task: str) -> bool:
-    """True when `task` (a retrieval task) ranks code by code (``CODE_QUERY_TASKS``)."""
-    return task in CODE_QUERY_TASKS
-
 
 def transform(code: str, language: str) -> str | None:
     """The query of one function's code, or None when it does not parse."""

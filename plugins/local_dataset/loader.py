@@ -23,7 +23,7 @@ split unless it is the one evaluated.
 What a task gets is decided by its card's kind, never by its name: a
 ``completion`` task gets assertion-completion examples (``completion_loader``),
 a ``retrieval`` task these pairs. A retrieval task whose queries are code
-(``clone_proxy.CODE_QUERY_TASKS``, the one declaration of it) gets them as a
+(its card's ``queries = "code"``, handed down as ``DatasetOptions.queries``) gets them as a
 clone-retrieval *proxy*: each function's transformed copy (identifiers
 renamed, comments and docstrings removed, formatting changed) is the query,
 the function as it is in its file the one relevant candidate. It is recorded
@@ -88,7 +88,7 @@ def task_kind(task: str) -> str:
 
 def load_pairs(options: DatasetOptions) -> RetrievalDataset:
     """The mined pairs as a retrieval dataset (a clone proxy for a code-query task)."""
-    clones = clone_proxy.code_queries(options.task)
+    clones = options.queries == "code"
     if options.split not in SPLITS:
         raise HarnessError(
             f"dataset local: unknown split {options.split!r} (known: {', '.join(SPLITS)})"

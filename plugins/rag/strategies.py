@@ -69,7 +69,7 @@ class RetrievalAugmented(AddedContext):
         if self._encoder is None:
             from harness.encoder import EncoderOptions
 
-            found = self.context.registries["encoders"].get(self.settings.encoder)
+            found = self.context.registries["encoders"].get(self.settings.encoder, "encoder")
             if found.entry.meta.get("kind") == "causal-lm":
                 raise HarnessError(
                     f"strategy rag: option encoder {self.settings.encoder!r} is a causal LM; "
@@ -78,7 +78,7 @@ class RetrievalAugmented(AddedContext):
             options = EncoderOptions(
                 device=self.context.device,
                 max_length=self.settings.encoder_max_length,
-                task_kind="retrieval",
+                cache_dir=self.context.cache_dir,
             )
             self._encoder = found.load()(found.argument, options)
         return self._encoder
