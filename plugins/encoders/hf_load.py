@@ -59,13 +59,15 @@ class LoadedModel:
         *,
         model_id: str | None = None,
         source: str | None = None,
+        revision: str | None = None,
     ) -> dict[str, Any]:
-        """The first keys of a model's ``info``: which model, from where, at which commit
-        (`model_id` and `source` name a model shipped in a package's folder)."""
+        """The first keys of a model's ``info``: which model, from where, at which revision
+        asked for (`revision`, else ``--set encoder.revision``) and commit found (`model_id`
+        and `source` name a model shipped in a package's folder)."""
         return {
             "model": model_id or reference,
             "source": source or self.source,
-            "revision": extra.get("revision"),
+            "revision": revision or extra.get("revision"),
             "commit": self.commit,
             "model_type": getattr(self.model.config, "model_type", None),
         }
@@ -97,24 +99,32 @@ def load_model(
     cache_dir: str | None = None,
     trust_remote_code: bool = False,
     auto_class: Any = None,
+    subfolder: str = "",
+    tokenizer_kwargs: Mapping[str, Any] | None = None,
 ) -> LoadedModel:
     """Load tokenizer and float32 model from a local folder or a hub id.
 
     `auto_class` is the transformers class that loads the model (default
-    ``AutoModel``; the causal LMs pass ``AutoModelForCausalLM``).
+    ``AutoModel``; the causal LMs pass ``AutoModelForCausalLM``); `subfolder` is where
+    in the folder or repository the model is (a sentence-transformers module's path);
+    `tokenizer_kwargs` go to ``AutoTokenizer.from_pretrained``.
     """
     auto_class = auto_class or AutoModel
     if is_local_reference(reference):
-        folder = _checked_folder(reference)
+        folder = _checked_folder(str(Path(reference).expanduser() / subfolder))
         try:
-            model, tokenizer = _load(str(folder), True, None, None, trust_remote_code, auto_class)
+            model, tokenizer = _load(
+                str(folder), True, None, None, trust_remote_code, auto_class,
+                tokenizer_kwargs=tokenizer_kwargs,
+            )  # fmt: skip
         except (OSError, ValueError) as exc:
             raise HarnessError(f"could not load the model in {folder}: {_first_line(exc)}") from exc
         return LoadedModel(model, tokenizer, "local", None)
     try:
         model, tokenizer = _load(
-            reference, True, revision, cache_dir, trust_remote_code, auto_class
-        )
+            reference, True, revision, cache_dir, trust_remote_code, auto_class,
+            subfolder=subfolder, tokenizer_kwargs=tokenizer_kwargs,
+        )  # fmt: skip
     except (OSError, ValueError) as exc:
         if hub_offline():
             reason = "offline mode (HF_HUB_OFFLINE) is on"
@@ -122,24 +132,72 @@ def load_model(
         _probe_hub(reference, revision)
         try:
             model, tokenizer = _load(
-                reference, False, revision, cache_dir, trust_remote_code, auto_class
-            )
+                reference, False, revision, cache_dir, trust_remote_code, auto_class,
+                subfolder=subfolder, tokenizer_kwargs=tokenizer_kwargs,
+            )  # fmt: skip
         except (OSError, ValueError) as online_exc:
             raise HarnessError(_not_found(reference, _first_line(online_exc))) from online_exc
-    return LoadedModel(model, tokenizer, "hub", _cached_commit(reference, revision, cache_dir))
+    commit = _cached_commit(reference, revision, cache_dir, subfolder)
+    return LoadedModel(model, tokenizer, "hub", commit)
 
 
-def load_with(reference: str, options: EncoderOptions, auto_class: Any = None) -> LoadedModel:
+def load_with(
+    reference: str,
+    options: EncoderOptions,
+    auto_class: Any = None,
+    *,
+    revision: str | None = None,
+    subfolder: str = "",
+    tokenizer_kwargs: Mapping[str, Any] | None = None,
+) -> LoadedModel:
     """`load_model` with what every Hugging Face model reads from ``--set encoder.*``
-    (``revision``, ``cache_dir``) and the run's --trust-remote-code (only ``True`` turns it
-    on; ``--set`` never does)."""
+    (``revision``, which wins over the `revision` given here, and ``cache_dir``) and the
+    run's --trust-remote-code (only ``True`` turns it on; ``--set`` never does)."""
     return load_model(
         reference,
-        revision=options.extra.get("revision"),
+        revision=options.extra.get("revision") or revision,
         cache_dir=options.extra.get("cache_dir"),
         trust_remote_code=options.trust_remote_code is True,
         auto_class=auto_class,
+        subfolder=subfolder,
+        tokenizer_kwargs=tokenizer_kwargs,
     )
+
+
+def model_file_fetch(
+    reference: str, revision: str | None, cache_dir: str | None
+) -> Callable[[str], Path | None]:
+    """A reader of single files of a model by their path in its folder or hub repository
+    (``modules.json``): a local path, or None when the model has no such file.
+
+    A hub file comes from the local cache when it is there (or is known to be missing);
+    otherwise it is downloaded, unless offline mode is on (then: None). A hub that cannot
+    be reached is a one-line `HarnessError`, as for the model itself.
+    """
+    if is_local_reference(reference):
+        folder = Path(reference).expanduser()
+        return lambda name: folder / name if (folder / name).is_file() else None
+
+    def fetch(name: str) -> Path | None:
+        found = huggingface_hub.try_to_load_from_cache(
+            reference, name, cache_dir=cache_dir, revision=revision
+        )
+        if isinstance(found, str):
+            return Path(found)
+        if found is not None or hub_offline():  # known to be missing, or cannot look
+            return None
+        try:
+            path = huggingface_hub.hf_hub_download(
+                reference, name, revision=revision, cache_dir=cache_dir
+            )
+        except huggingface_hub.errors.EntryNotFoundError:
+            return None
+        except Exception as exc:  # unreachable, unknown repo, gated, bad revision
+            reason = f"{type(exc).__name__}: {_first_line(exc)}"
+            raise HarnessError(_not_found(reference, reason)) from exc
+        return Path(path)
+
+    return fetch
 
 
 @contextmanager
@@ -219,6 +277,8 @@ def _load(
     cache_dir: str | None,
     trust_remote_code: bool,
     auto_class: Any = AutoModel,
+    subfolder: str = "",
+    tokenizer_kwargs: Mapping[str, Any] | None = None,
 ) -> tuple[PreTrainedModel, Any]:
     common: dict[str, Any] = {
         "local_files_only": local_files_only,
@@ -228,8 +288,10 @@ def _load(
         common["revision"] = revision
     if cache_dir:
         common["cache_dir"] = cache_dir
+    if subfolder:
+        common["subfolder"] = subfolder
     with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(name, **common)
+        tokenizer = AutoTokenizer.from_pretrained(name, **{**(tokenizer_kwargs or {}), **common})
         # float32 on purpose: reduced precision is autocast's job. adapter_kwargs: transformers
         # probes the hub for adapter_config.json without local_files_only and cache_dir
         # (5 retries, ~25 s, when the hub is unreachable) unless they are passed again here.
@@ -269,11 +331,17 @@ def _probe_hub(repo_id: str, revision: str | None) -> None:
         raise HarnessError(_not_found(repo_id, reason)) from exc
 
 
-def _cached_commit(repo_id: str, revision: str | None, cache_dir: str | None) -> str | None:
+def _cached_commit(
+    repo_id: str, revision: str | None, cache_dir: str | None, subfolder: str = ""
+) -> str | None:
+    config = f"{subfolder}/config.json" if subfolder else "config.json"
     found = huggingface_hub.try_to_load_from_cache(
-        repo_id, "config.json", cache_dir=cache_dir, revision=revision
+        repo_id, config, cache_dir=cache_dir, revision=revision
     )
-    return Path(found).parent.name if isinstance(found, str) else None
+    if not isinstance(found, str):
+        return None
+    snapshot = Path(found).parent
+    return (snapshot.parent if subfolder else snapshot).name
 
 
 def _not_found(repo_id: str, reason: str) -> str:
