@@ -46,8 +46,8 @@ def _cosqa_dir() -> Path | None:
 
 def load_split(n_queries: int, n_corpus: int) -> tuple[RetrievalSplit, str]:
     """The benchmark's queries and corpus, and where they come from."""
+    from harness.plan import default_cache_dir
     from harness.plugin_manager import plugins
-    from harness.runner import default_cache_dir
 
     cosqa = _cosqa_dir()
     name, split = ("cosqa", "dev") if cosqa else ("local", "test")

@@ -171,7 +171,8 @@ def run_suite(
     baseline: Mapping[str, Any], path: Path, scratch: Path
 ) -> tuple[list[Run], dict[RunKey, str]]:
     """Run every suite entry into a store in `scratch`: the runs and the command of each."""
-    from harness.runner import execute, plan, prepare
+    from harness.plan import plan
+    from harness.runner import execute, prepare
 
     requests = suite_requests(baseline, scratch, path)
     if not requests:
@@ -194,7 +195,7 @@ def run_suite(
 
 def request_command(entry: Mapping[str, Any]) -> str:
     """The `harness run` command line of a suite entry, flags in RunRequest's order."""
-    from harness.runner import RunRequest
+    from harness.plan import RunRequest
 
     entry = {LEGACY_KEYS.get(key, key).replace("-", "_"): value for key, value in entry.items()}
     fields_of = {"bootstrap": "n_resamples", "set": "settings"}

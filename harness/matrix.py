@@ -20,9 +20,10 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.exp_config import NAMES, Spec, Sweep
 from harness.identity import show
+from harness.plan import RunRequest, plan
 from harness.plugin_manager import Loaded, plugins
 from harness.results import config_hash
-from harness.runner import PreparedRun, RunRequest, Sharing, plan, prepare
+from harness.runner import PreparedRun, Sharing, prepare
 from harness.strategy import PlannedAdapter
 
 FIELD_OF_OPTION = {"results": "results_dir", "bootstrap": "n_resamples"}

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from harness.encoder import EncoderOptions, Role
-from harness.runner import Plan, RunRequest, Sharing, dataset_options, encoder_options
+from harness.plan import Plan, RunRequest, dataset_options, encoder_options
+from harness.runner import Sharing
 
 
 def model_key(request: RunRequest, resolved: Plan) -> str:

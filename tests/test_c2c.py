@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.data import DatasetOptions
+from harness.plan import _default_dataset
 from harness.plugin_manager import plugins
 from harness.plugins.local_dataset import loader
 from harness.plugins.local_dataset.clone_proxy import python_clone, transform
 from harness.plugins.local_dataset.ts_miner import parser
-from harness.runner import _default_dataset
 
 FIXTURE = Path(__file__).parent / "fixtures" / "local_tree"
 

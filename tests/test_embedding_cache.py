@@ -13,8 +13,9 @@ import pytest
 
 from harness.embedding_cache import CachedEncoder, EmbeddingCache, encoder_identity, key_of
 from harness.encoder import EncoderOptions
+from harness.plan import RunRequest
 from harness.results import read_examples
-from harness.runner import RunRequest, run
+from harness.runner import run
 
 TEXTS = [f"def add_{i}(a, b):\n    return a + b * {i}" for i in range(40)]
 

@@ -620,7 +620,7 @@ def _strategy(kind: str, tmp_path: Path, tiny_bert: Path, **options):
 
 def test_hypernetworks_apply_to_completion_tasks_only():
     from harness.errors import HarnessError as Error
-    from harness.runner import RunRequest, plan
+    from harness.plan import RunRequest, plan
 
     with pytest.raises(Error, match="does not apply to task 't2c'.*applies to: completion"):
         plan(RunRequest(model="minilm", strategy="hypernet-static", task="t2c"))

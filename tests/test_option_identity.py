@@ -19,9 +19,9 @@ from test_cli_run import _harness
 
 from harness.identity import label, run_identity
 from harness.options import options_of
+from harness.plan import RunRequest, plan
 from harness.plugin_manager import plugins
 from harness.results import config_hash, find_results, read_examples, read_result
-from harness.runner import RunRequest, plan
 
 BUILTIN = "harness.plugins"
 

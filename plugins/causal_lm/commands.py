@@ -44,6 +44,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     # Before torch loads OpenMP: waiting threads sleep instead of spinning. On this shared
     # 2-core machine spinning made a training step ~3x slower under load; idle, it costs ~nothing.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    from harness.plan import default_cache_dir
     from harness.plugins.causal_lm.pretrain import pretrain, summary_line
     from harness.plugins.causal_lm.tiny_settings import (
         PretrainSettings,
@@ -52,7 +53,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
         read_meta,
     )
     from harness.plugins.encoders.hf_load import resolve_device
-    from harness.runner import default_cache_dir
 
     changes: dict[str, Any] = {
         name: getattr(args, name)

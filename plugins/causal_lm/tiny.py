@@ -142,6 +142,6 @@ def _info(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _default_cache_dir() -> Path:
-    from harness.runner import default_cache_dir
+    from harness.plan import default_cache_dir
 
     return default_cache_dir()

@@ -11,8 +11,8 @@ from harness.errors import HarnessError
 
 
 def _store(args: argparse.Namespace) -> Any:
+    from harness.plan import default_cache_dir
     from harness.plugins.lora.store import AdapterStore
-    from harness.runner import default_cache_dir
 
     return AdapterStore(args.cache_dir or default_cache_dir())
 
