@@ -11,9 +11,11 @@ from typing import Any
 
 from harness.hookspecs import hookimpl
 from harness.options import Option
+from harness.plugins.encoders.cards import card_summary
 from harness.plugins.encoders.named import NAMED_MODELS
 
 _MODULE = "harness.plugins.encoders.hf_encoder"
+_CARDS = "harness.plugins.encoders.card_encoder"
 
 # what `--set encoder.*` accepts (harness.options); padding and the length sort change how
 # texts are batched, never an embedding (tests/test_option_identity.py checks the scores)
@@ -27,18 +29,19 @@ OPTIONS = (
 
 @hookimpl
 def harness_register_encoders(register: Any) -> None:
-    """Five named encoders (mean pooling, as in LoRACode) and the ``hf:`` prefix.
+    """One encoder per model card (`named`: the LoRACode five, mean-pooled as LoRACode
+    runs them, and the others as their authors do) and the ``hf:`` prefix.
 
     They are embedding encoders (``kind="encoder"``), so a completion task refuses the
     named ones before any data is read, and gets the ``hf:`` a causal-LM plugin registers.
     """
-    for name, named in NAMED_MODELS.items():
+    for name, card in NAMED_MODELS.items():
         register(
             name,
-            f"{_MODULE}:build_{name}",
-            named.description,
-            hub_id=named.hub_id,
-            pooling=named.pooling,
+            f"{_CARDS}:build_{name}",
+            card_summary(card),
+            hub_id=card.hub_id,
+            pooling=card.pooling or "the folder's",
             kind="encoder",
             options=OPTIONS,
         )
@@ -50,3 +53,11 @@ def harness_register_encoders(register: Any) -> None:
         pooling="mean",
         options=OPTIONS,
     )
+
+
+@hookimpl
+def harness_register_commands(cli: Any) -> None:
+    """``harness models``: the model cards (`commands`)."""
+    from harness.plugins.encoders.commands import add_models_command
+
+    add_models_command(cli)
