@@ -1,4 +1,4 @@
-"""CLI commands over stored results: compare, leaderboard, check.
+"""CLI commands over stored results: compare, leaderboard, check, export.
 
 `add_commands(sub)` adds their parsers; `harness.cli.build_parser` calls it.
 Heavy modules are imported inside the handlers so `harness --help` stays fast.
@@ -49,7 +49,7 @@ def _add_test_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_commands(sub: Any) -> None:
-    """Add `compare`, `leaderboard` and `check` to the `harness` subparsers."""
+    """Add `compare`, `leaderboard`, `check` and `export` to the `harness` subparsers."""
     compare = sub.add_parser(
         "compare", help="paired tests of two runs (result files or store folders)"
     )
@@ -63,6 +63,7 @@ def add_commands(sub: Any) -> None:
     compare.set_defaults(handler=_cmd_compare)
     _add_leaderboard(sub)
     _add_check(sub)
+    _add_export(sub)
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -107,10 +108,12 @@ def _add_leaderboard(sub: Any) -> None:
     board.add_argument(
         "--reported",
         nargs="?",
+        action="append",
         const=DEFAULT_REPORTED,
         type=Path,
-        metavar="FILE",
-        help="add published rows (default file: leaderboards/reported.toml)",
+        metavar="FILE|DIR",
+        help="add published rows: a TOML file (default: leaderboards/reported.toml), MTEB "
+        "result files (a task's .json or a results folder); repeatable",
     )
     board.add_argument(
         "--cost",
@@ -136,7 +139,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         return _cmd_cost(args)
     if args.baseline:
         raise HarnessError("--baseline applies to the cost view: add --cost")
-    reported = REPORTED_FILE if args.reported == DEFAULT_REPORTED else args.reported
+    reported = [REPORTED_FILE if p == DEFAULT_REPORTED else p for p in args.reported or []]
     board = build(
         args.results,
         args.task,
@@ -149,12 +152,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     )
     command = ["harness leaderboard --task", args.task, "--dataset", board.dataset]
     command += ["--metric", board.metric, "--results", str(args.results)]
-    if args.reported is not None:
-        command += (
-            ["--reported"]
-            if args.reported == DEFAULT_REPORTED
-            else ["--reported", str(args.reported)]
-        )
+    for given in args.reported or []:
+        command += ["--reported"] if given == DEFAULT_REPORTED else ["--reported", str(given)]
     defaults = {"alpha": 0.05, "permutations": 10_000, "seed": 0}
     command += [f"--{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v]
     if args.format != "markdown":
@@ -272,6 +271,41 @@ def _cmd_check(args: argparse.Namespace) -> int:
         verdicts = check.check_runs(stored, runs, tolerance=tolerance, alpha=args.alpha)
     print(check.render_verdicts(verdicts, tolerance, args.alpha))
     return 1 if any(v.failed for v in verdicts) else 0
+
+
+def _add_export(sub: Any) -> None:
+    export = sub.add_parser(
+        "export", help="stored results in another benchmark's format (mteb: its results layout)"
+    )
+    export.add_argument("results", type=Path, metavar="RESULTS", help="result store or file")
+    export.add_argument("out", type=Path, metavar="OUT", help="folder to write results/ into")
+    export.add_argument("--format", required=True, choices=["mteb"])
+    export.add_argument(
+        "--task-name",
+        action="append",
+        default=[],
+        metavar="[PARTITION=]TASK",
+        help="state that the data is this MTEB task's (all partitions, or one); "
+        "default: the task of the hub dataset the run read",
+    )
+    export.add_argument(
+        "--model-name", metavar="ORG/NAME", help="the model's MTEB name (default: its hub id)"
+    )
+    export.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from harness.mteb_format import export_mteb
+
+    names: dict[str, str] = {}
+    for given in args.task_name:
+        partition, _, task = given.rpartition("=")
+        if not task or partition in names:
+            raise HarnessError(f"--task-name {given!r}: give TASK or PARTITION=TASK, once each")
+        names[partition] = task
+    written = export_mteb(args.results, args.out, task_names=names, model_name=args.model_name)
+    print(f"wrote {len(written)} file(s) under {args.out / 'results'}")
+    return 0
 
 
 def write_output(path: Path, text: str) -> None:

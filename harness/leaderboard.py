@@ -75,7 +75,7 @@ def build(
     alpha: float = 0.05,
     n_permutations: int = 10_000,
     seed: int = 0,
-    reported: Path | None = None,
+    reported: Path | Sequence[Path] | None = None,
     runs: Sequence[Run] | None = None,
 ) -> Leaderboard:
     """Read the store (or only `runs` of it), fill the cells, mark best and
@@ -127,7 +127,7 @@ def build(
             row,
             *(c for c in controls if (c.model, c.control_of) == (row.model, row.strategy)),
         ]
-    extra = read_reported(reported, task, metric) if reported else []
+    extra = _reported(reported, task, metric)
     for row in extra:
         columns += [p for p in row.cells if p not in columns]
     commands = run_commands(runs, root)
@@ -371,6 +371,16 @@ def _header(runs: Sequence[Run]) -> dict[str, str]:
             f"{p} {n}" for p, n in sorted({(r.result.partition, r.result.n_examples) for r in runs})
         ),
     }
+
+
+def _reported(reported: Path | Sequence[Path] | None, task: str, metric: str) -> list[Row]:
+    """The reported rows of every ``--reported`` source (harness.mteb_format reads them:
+    the TOML file below, or MTEB result files)."""
+    if not reported:
+        return []
+    from harness.mteb_format import reported_rows
+
+    return reported_rows([reported] if isinstance(reported, Path) else reported, task, metric)
 
 
 def read_reported(path: Path, task: str, metric: str) -> list[Row]:

@@ -1,0 +1,268 @@
+"""MTEB interop (issue 19, item 5), checked with mteb itself and offline.
+
+- ``harness export --format mteb``: the files load as mteb's own ``TaskResult``
+  and ``ModelMeta``, in the results repository's layout, with harness's numbers.
+- ``harness leaderboard --reported <MTEB files>``: an exported store read back gives
+  the numbers it was exported from.
+- harness.mteb_model: mteb's own evaluation (``mteb.evaluate``) of a harness encoder,
+  on a task built here from the same BEIR files a harness run scores, gives harness's
+  numbers: two implementations of the metrics over one model and one data set.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import mteb  # the test extra's; harness itself never imports mteb
+import pytest
+
+from harness.cli import main
+from harness.leaderboard import build
+from harness.mteb_model import MTEBEncoder, mteb_model, role_for
+from harness.mteb_tasks import TASKS, harness_metric, metric_key
+from harness.results import find_results, read_examples, read_result, write_result
+from tests.tiny_models import make_tiny_bert
+
+NAME = "tiny-org/tiny-bert"
+CORPUS = {
+    "d1": "def add(a, b): return a + b",
+    "d2": "def read(path): return open(path).read()",
+    "d3": "def plus(x, y): return x + y",
+    "d4": "class Stack: def push(self, item): self.items.append(item)",
+    "d5": "def sort_list(items): return sorted(items)",
+    "d6": "def parse(text): return text.split(',')",
+    "d7": "for item in range(10): print(item)",
+    "d8": "values = {'key': [1, 2, 3], 'name': None}",
+}
+QUERIES = {
+    "q1": ("add two numbers", ["d1", "d3"]),
+    "q2": ("read a file", ["d2"]),
+    "q3": ("sort a list of items", ["d5"]),
+    "q4": ("push onto a stack", ["d4"]),
+    "q5": ("split text on commas", ["d6"]),
+    "q6": ("print ten numbers", ["d7"]),
+}
+METRICS = ("ndcg@10", "mrr@10", "recall@1", "recall@5", "recall@10")
+
+
+def write_beir(folder: Path) -> Path:
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [{"_id": d, "text": t} for d, t in CORPUS.items()]
+    queries = [{"_id": q, "text": t} for q, (t, _) in QUERIES.items()]
+    for name, rows in (("corpus", corpus), ("queries", queries)):
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    qrels = "".join(f"{q}\t{d}\t1\n" for q, (_, gold) in QUERIES.items() for d in gold)
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + qrels)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A harness run of a tiny BERT on a BEIR folder named after the CoIR subset."""
+    root = tmp_path_factory.mktemp("mteb")
+    model = make_tiny_bert(root / "tiny-bert")
+    data = write_beir(root / "data" / "cosqa")
+    store = root / "store"
+    args = ["run", "--model", f"hf:{model}", "--strategy", "none", "--task", "t2c"]
+    args += ["--dataset", "coir", "--data-dir", str(data), "--results", str(store)]
+    args += ["--cache-dir", str(root / "cache"), "--device", "cpu", "--bootstrap", "100"]
+    assert main(args) == 0
+    return {"root": root, "model": model, "data": data, "store": store}
+
+
+def export(store: Path, out: Path, *extra: str) -> int:
+    return main(["export", "--format", "mteb", str(store), str(out), *extra])
+
+
+def test_the_export_is_mtebs_own_task_result_and_model_meta(measured, tmp_path):
+    from mteb.models.model_meta import ModelMeta
+
+    assert export(measured["store"], tmp_path, "--task-name", "CosQA", "--model-name", NAME) == 0
+    folder = tmp_path / "results" / "tiny-org__tiny-bert" / "no_revision_available"
+    assert sorted(p.name for p in folder.iterdir()) == ["CosQA.json", "model_meta.json"]
+    loaded = mteb.TaskResult.from_disk(folder / "CosQA.json", load_historic_data=False)
+    cosqa = mteb.get_task("CosQA")  # its metadata ships with mteb: no network
+    loaded.validate_and_filter_scores(task=cosqa)  # raises unless splits and subsets fit
+    assert (loaded.task_name, loaded.dataset_revision) == ("CosQA", cosqa.metadata.revision)
+    (entry,) = loaded.scores["test"]
+    assert entry["hf_subset"] == "default"
+    assert entry["languages"] == cosqa.metadata.hf_subsets_to_langscripts["default"]
+    (path,) = find_results(measured["store"])
+    result = read_result(path)
+    assert entry["main_score"] == result.metrics["ndcg@10"].value
+    for name in METRICS:
+        assert entry[name.replace("@", "_at_")] == result.metrics[name].value
+    assert "mrr" not in entry and loaded.mteb_version is None  # no cutoff; mteb ran nothing
+    meta = ModelMeta.model_validate_json_resolved((folder / "model_meta.json").read_text())
+    assert (meta.name, meta.embed_dim, meta.adapted_from) == (NAME, 32, None)
+
+
+def test_an_exported_store_read_back_as_reported_rows_has_its_numbers(measured, tmp_path):
+    store = measured["store"]
+    assert export(store, tmp_path, "--task-name", "CosQA", "--model-name", NAME) == 0
+    for source in (tmp_path, next((tmp_path / "results").rglob("CosQA.json"))):
+        board = build(store, "t2c", metric="ndcg@10", reported=[source])
+        (mine,) = [r for r in board.rows if not r.reported]
+        (theirs,) = [r for r in board.rows if r.reported]
+        assert (theirs.model, theirs.strategy, theirs.dataset) == (NAME, "none", "CosQA")
+        assert theirs.cells["cosqa"].value == mine.cells["cosqa"].value
+    # the CLI's repeatable --reported: the TOML file and the MTEB folder together
+    text = tmp_path / "board.json"
+    args = ["leaderboard", "--task", "t2c", "--results", str(store), "--metric", "mrr@10"]
+    args += ["--reported", "--reported", str(tmp_path), "--format", "json", "-o", str(text)]
+    assert main(args) == 0
+    rows = json.loads(text.read_text())["rows"]
+    mine, theirs = (
+        next(r for r in rows if r["model"] == m) for m in (f"hf:{measured['model']}", NAME)
+    )
+    assert theirs["cells"]["cosqa"]["value"] == mine["cells"]["cosqa"]["value"]
+
+
+def test_an_adapted_result_is_exported_under_its_own_name_never_the_models(measured, tmp_path):
+    store = tmp_path / "store"
+    (path,) = find_results(measured["store"])
+    original = read_result(path)
+    for strategy in ("none", "taskwise"):
+        copy = replace(original, strategy=strategy)
+        where = store / f"{strategy}.json"
+        write_result(where, copy, read_examples(path, original.examples_sha256))
+    assert export(store, tmp_path / "out", "--task-name", "CosQA", "--model-name", NAME) == 0
+    folders = sorted(p.name for p in (tmp_path / "out" / "results").iterdir())
+    assert folders == ["tiny-org__tiny-bert", "tiny-org__tiny-bert+taskwise"]
+    meta = json.loads(
+        next((tmp_path / "out" / "results" / folders[1]).rglob("model_meta.json")).read_text()
+    )
+    assert (meta["name"], meta["adapted_from"]) == (f"{NAME}+taskwise", NAME)
+    board = build(store, "t2c", metric="ndcg@10", reported=[tmp_path / "out"])
+    shown = sorted((r.model, r.strategy) for r in board.rows if r.reported)
+    assert shown == [(NAME, "none"), (NAME, "taskwise")]
+
+
+def test_mtebs_evaluation_of_the_harness_encoder_gives_harness_numbers(measured):
+    """mteb's retrieval evaluator (its own encoding calls, ranking and pytrec_eval
+    metrics) on a CosQA task whose data is the BEIR folder the harness run scored."""
+    from datasets import Dataset
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+
+    class InMemoryCosQA(type(mteb.get_task("CosQA"))):  # type: ignore[misc]
+        def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
+            split = RetrievalSplitData(
+                queries=Dataset.from_list([{"id": q, "text": t} for q, (t, _) in QUERIES.items()]),
+                corpus=Dataset.from_list([{"id": d, "text": t} for d, t in CORPUS.items()]),
+                relevant_docs={q: {d: 1 for d in gold} for q, (_, gold) in QUERIES.items()},
+                top_ranked=None,
+            )
+            self.dataset = {"default": {"test": split}}
+            self.data_loaded = True
+
+    model = mteb_model(f"hf:{measured['model']}", name=NAME)
+    evaluated = mteb.evaluate(model, InMemoryCosQA(), cache=None, show_progress_bar=False)
+    (task_result,) = evaluated.task_results
+    (scores,) = task_result.scores["test"]
+    result = read_result(find_results(measured["store"])[0])
+    for name in METRICS:
+        # mteb rounds its scores to 5 decimals
+        assert scores[name.replace("@", "_at_")] == pytest.approx(
+            result.metrics[name].value, abs=5e-6
+        ), name
+
+
+def test_the_adapter_encodes_as_harness_does_in_mtebs_roles(measured):
+    from mteb.types import PromptType
+
+    model = mteb_model(f"hf:{measured['model']}", name=NAME)
+    texts = ["add two numbers", "def add(a, b): return a + b", "read a file"]
+    batches = [{"text": texts[:2]}, {"text": texts[2:]}]
+    task = mteb.get_task("CosQA").metadata
+    for prompt_type, role in ((PromptType.query, "query"), (PromptType.document, "code")):
+        got = model.encode(batches, task_metadata=task, hf_split="test", hf_subset="default",
+                           prompt_type=prompt_type)  # fmt: skip
+        assert got == pytest.approx(model.encoder.encode(texts, role=role), abs=1e-6)
+    code_queries = mteb.get_task("CodeTransOceanDL").metadata.name
+    assert role_for(PromptType.query, code_queries) == "code"  # c2c: queries are code
+    assert role_for(PromptType.query, "CosQA") == "query"
+    assert role_for(None, "CosQA") == "code"
+    assert isinstance(model, MTEBEncoder) and model.mteb_model_meta.name == NAME
+
+
+def test_the_task_table_is_mtebs_own_metadata():
+    for name, known in TASKS.items():
+        metadata = mteb.get_task(name).metadata
+        assert metadata.dataset["path"] == known.hub_path, name
+        assert metadata.revision == known.revision, name
+        assert metadata.main_score == "ndcg_at_10", name
+        assert metadata.eval_splits == [known.split], name
+        expected = {s: list(v) for s, v in known.subsets.items()}
+        assert metadata.hf_subsets_to_langscripts == expected, name
+    assert {t.metadata.name for t in mteb.get_benchmark("MTEB(Code, v1)").tasks
+            if t.metadata.type == "Retrieval"} == set(TASKS)  # fmt: skip
+
+
+def test_metric_names_map_both_ways():
+    assert [metric_key(m) for m in ("ndcg@10", "mrr@10", "recall@5", "mrr", "exact_match")] == [
+        "ndcg_at_10", "mrr_at_10", "recall_at_5", None, None
+    ]  # fmt: skip
+    assert [harness_metric(k) for k in ("ndcg_at_10", "recall_at_1", "main_score", "map")] == [
+        "ndcg@10", "recall@1", None, None
+    ]  # fmt: skip
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], code: int, *words: str) -> None:
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert all(w in err for w in words), err
+
+
+def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, capsys):
+    store, out = measured["store"], tmp_path / "out"
+    one_line_error(capsys, export(store, out, "--model-name", NAME), "not an MTEB task's data")
+    one_line_error(capsys, export(store, out, "--task-name", "CosQA"), "--model-name")
+    one_line_error(capsys, export(store, out, "--task-name", "NoSuchTask", "--model-name", NAME),
+                   "NoSuchTask", "CosQA")  # fmt: skip
+    multi = ["--task-name", "CodeSearchNetRetrieval", "--model-name", NAME]
+    one_line_error(capsys, export(store, out, *multi), "partition 'cosqa'", "python")
+    with pytest.raises(SystemExit) as usage:  # argparse's own usage error, in one line
+        main(["export", "--format", "beir", str(store), str(out)])
+    one_line_error(capsys, int(str(usage.value.code)), "invalid choice: 'beir'")
+    limited = tmp_path / "limited"
+    (path,) = find_results(store)
+    original = read_result(path)
+    config = {**original.config, "limit": 3}
+    write_result(limited / "r.json", replace(original, config=config), read_examples(path))
+    one_line_error(capsys, export(limited, out, "--task-name", "CosQA", "--model-name", NAME),
+                   "--limit 3")  # fmt: skip
+    assert not out.exists()
+
+
+def test_a_file_that_is_not_a_task_result_is_refused_in_one_line(measured, tmp_path, capsys):
+    args = ["leaderboard", "--task", "t2c", "--results", str(measured["store"])]
+    bad = {
+        "not-json.json": "{",
+        "no-scores.json": json.dumps({"task_name": "CosQA", "dataset_revision": "x"}),
+        "no-subset.json": json.dumps(
+            {"task_name": "CosQA", "dataset_revision": "x", "scores": {"test": [{"main_score": 1}]}}
+        ),
+        "percent.json": json.dumps(
+            {
+                "task_name": "CosQA",
+                "dataset_revision": "x",
+                "scores": {
+                    "test": [
+                        {
+                            "main_score": 40.0,
+                            "mrr_at_10": 40.0,
+                            "hf_subset": "default",
+                            "languages": [],
+                        }
+                    ]
+                },
+            }
+        ),  # fmt: skip
+    }
+    for name, text in bad.items():
+        (tmp_path / name).write_text(text)
+        code = main([*args, "--metric", "mrr@10", "--reported", str(tmp_path / name)])
+        one_line_error(capsys, code, name)
