@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import shutil
 import typing
-from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -165,13 +164,24 @@ def test_a_card_that_needs_remote_code_refuses_to_load_without_the_flag(
     assert "\n" not in str(raised.value) and NAMED_MODELS[name].hub_id in str(raised.value)
 
 
+class _BaseModels(dict):  # type: ignore[type-arg]
+    """The tiny base models, each built on first use (the decoder trains a tokenizer)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, kind: str) -> Path:
+        if kind == "bert":
+            self[kind] = make_tiny_bert(self.root / kind, max_position_embeddings=POSITIONS)
+        else:
+            self[kind] = make_tiny_causal_lm(self.root / kind)
+        return self[kind]
+
+
 @pytest.fixture(scope="module")
-def base_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    root = tmp_path_factory.mktemp("base-models")
-    yield {
-        "bert": make_tiny_bert(root / "bert", max_position_embeddings=POSITIONS),
-        "decoder": make_tiny_causal_lm(root / "decoder"),
-    }
+def base_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return _BaseModels(tmp_path_factory.mktemp("base-models"))
 
 
 @pytest.mark.parametrize("name", list(NAMED_MODELS))
@@ -205,6 +215,23 @@ def test_a_stand_in_loaded_through_the_card_embeds_as_sentence_transformers_does
         expected = encode(TEXTS, convert_to_numpy=True)
         expected = expected / np.linalg.norm(expected, axis=1, keepdims=True)
         np.testing.assert_allclose(encoder.encode(TEXTS, role=role), expected, atol=1e-5)
+
+
+def test_what_the_run_says_explicitly_wins_over_the_card_and_is_recorded(
+    base_models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = NAMED_MODELS["e5-base-v2"]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder, _, _ = _stand_in(card, base_models, tmp_path / "stand-in")
+    _into_hub_cache(folder, card, tmp_path / "hub")
+    other = "f" * 40  # another commit of the same repository, in the cache too
+    shutil.copytree(folder, tmp_path / "hub" / "models--intfloat--e5-base-v2" / "snapshots" / other)
+    extra = {"cache_dir": str(tmp_path / "hub"), "revision": other, "query_prompt": "find: "}
+    options = EncoderOptions(device="cpu", pooling="cls", max_length=16, extra=extra)
+    encoder = _factory(card.name)(None, options)
+    assert (encoder.info["revision"], encoder.info["commit"]) == (other, other)
+    assert (encoder.info["pooling"], encoder.max_length) == ("cls", 16)
+    assert encoder.info["prompts"] == {"query": "find: ", "document": "passage: "}
 
 
 def _stand_in(card: ModelCard, base: dict[str, Path], folder: Path) -> tuple[Path, str, int]:
