@@ -119,6 +119,13 @@ def _last(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _at(hidden, last) * mask.amax(dim=1, keepdim=True)
 
 
+def _max(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The largest value of each dimension over the real tokens (zeros for a text without
+    one, where sentence-transformers gives -inf: a row no similarity can use)."""
+    top = hidden.masked_fill(mask.unsqueeze(-1) == 0, float("-inf")).amax(dim=1)
+    return torch.where(mask.amax(dim=1, keepdim=True) > 0, top, torch.zeros_like(top))
+
+
 def _weighted_mean(hidden: torch.Tensor, mask: torch.Tensor, first: torch.Tensor,
                    positions: torch.Tensor) -> torch.Tensor:  # fmt: skip
     """Token i of a text (counted from its first real token, 1-based) weighs i."""
@@ -128,7 +135,7 @@ def _weighted_mean(hidden: torch.Tensor, mask: torch.Tensor, first: torch.Tensor
 
 _POOLERS: dict[str, Any] = {
     "cls": lambda h, m, first, p: _at(h, m.argmax(dim=1)),
-    "max": lambda h, m, first, p: h.masked_fill(m.unsqueeze(-1) == 0, float("-inf")).amax(dim=1),
+    "max": lambda h, m, first, p: _max(h, m),
     "mean": lambda h, m, first, p: _masked_sum(h, m) / _count(m),
     "mean_sqrt_len_tokens": lambda h, m, first, p: _masked_sum(h, m) / _count(m).sqrt(),
     "weightedmean": _weighted_mean,
