@@ -13,6 +13,7 @@ card's prompts (within 1e-5).
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import typing
@@ -174,8 +175,11 @@ class _BaseModels(dict):  # type: ignore[type-arg]
     def __missing__(self, kind: str) -> Path:
         if kind == "bert":
             self[kind] = make_tiny_bert(self.root / kind, max_position_embeddings=POSITIONS)
-        else:
+        else:  # rotary positions: a 32k context (Qwen3-Embedding's) costs no weights
             self[kind] = make_tiny_causal_lm(self.root / kind)
+            config = json.loads((self[kind] / "config.json").read_text())
+            config["max_position_embeddings"] = 32768
+            (self[kind] / "config.json").write_text(json.dumps(config))
         return self[kind]
 
 

@@ -234,14 +234,14 @@ NAMED_MODELS: dict[str, ModelCard] = {
             hub_id="Qwen/Qwen3-Embedding-0.6B",
             source="https://huggingface.co/Qwen/Qwen3-Embedding-0.6B",
             layout="sentence-transformers",
-            revision=None,
+            revision="b22da495047858cce924d27d76261e96be6febc0",
             pooling="lasttoken",
             query_prompt="Instruct: Given a web search query, retrieve relevant passages "
             "that answer the query\nQuery:",
             document_prompt=None,
-            max_length=None,
+            max_length=8192,
             dim=1024,
-            parameters=600_000_000,
+            parameters=595_776_512,
             license="apache-2.0",
             remote_code=False,
             normalize=True,
@@ -249,11 +249,14 @@ NAMED_MODELS: dict[str, ModelCard] = {
             "and none for documents; the default shown is the one its "
             "config_sentence_transformers.json names 'query' (set your own with --set "
             "encoder.query_prompt=...). Left padding is recommended; last-token pooling is "
-            "exact under either. revision: unpinned (no hub commit found); max_length: the "
-            "card states a 32k context, its transformers example truncates at 8192 — "
-            "harness takes the folder's max_seq_length, capped by --max-length.",
+            "exact under either. max_length: the card states a 32k context; its transformers "
+            "example and the authors' own MTEB run (run_mteb.sh) truncate at 8192.",
             facts_from="the card (0.6B parameters, 32k context, up to 1024 dimensions, "
-            "last_token_pool, the Instruct/Query format, F.normalize, apache-2.0)",
+            "last_token_pool, the Instruct/Query format, no instruction for documents, "
+            "F.normalize, max_length 8192 in its example, apache-2.0); mteb's ModelMeta "
+            "Qwen3_Embedding_0B6 (mteb/models/model_implementations/qwen3_models.py: "
+            "revision, 595,776,512 parameters, max_seq_length 8192 and left padding from "
+            "the authors' run_mteb.sh)",
             reported=(
                 ReportedScore(
                     "MTEB (Code), text-retrieval tasks, mean", "MTEB main score", 75.41, _QWEN_BLOG
