@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from test_cli_run import _harness
+from test_plugin_experience import EXAMPLE, dist_info, harness
 
 from harness.identity import label, run_identity
 from harness.options import options_of
@@ -143,12 +145,15 @@ def test_unknown_and_misspelt_settings_are_refused():
 
 
 def test_runs_that_differ_in_a_setting_never_share_a_result(tmp_path: Path):
-    """The issue's case: bow with dim 8, then dim 4096: the second is computed, not skipped."""
-    pytest.importorskip("harness_bow")
+    """The issue's case: bow with dim 8, then dim 4096: the second is computed, not skipped.
+    The example plugin is made visible as an installed distribution (as pip leaves it)."""
+    site = tmp_path / "site"
+    dist_info(site, "harness-bow", "bow = harness_bow")
+    bow = partial(harness, [site, EXAMPLE / "src"])
     out = tmp_path / "results"
     common = ["run", "--model", "bow", "--task", "odd-one-out", "--results", str(out)]
-    first = _harness(*common, "--set", "encoder.dim=8", "--json", cwd=tmp_path)
-    second = _harness(*common, "--set", "encoder.dim=4096", "--json", cwd=tmp_path)
+    first = bow(*common, "--set", "encoder.dim=8", "--json")
+    second = bow(*common, "--set", "encoder.dim=4096", "--json")
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert "skipped" not in second.stdout + second.stderr
     folders = {p.parent.name for p in find_results(out)}
@@ -159,7 +164,7 @@ def test_runs_that_differ_in_a_setting_never_share_a_result(tmp_path: Path):
     # the bow encoder by hand: 4096 buckets keep words apart that 8 buckets merge
     small, large = (read_result(by_dim[d]) for d in (8, 4096))
     assert small.config_hash != large.config_hash
-    board = _harness("leaderboard", "--task", "odd-one-out", "--results", str(out), cwd=tmp_path)
+    board = bow("leaderboard", "--task", "odd-one-out", "--results", str(out))
     assert board.returncode == 0, board.stderr
     assert "none dim=8" in board.stdout and "none dim=4096" in board.stdout
 

@@ -61,6 +61,18 @@ def bow(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return [site, EXAMPLE / "src"]
 
 
+@pytest.fixture
+def bow_importable(monkeypatch: pytest.MonkeyPatch):
+    """The example package importable in this process, and forgotten afterwards: a later test
+    must not find ``harness_bow`` in sys.modules (it would then pass or fail by test order)."""
+    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+    before = set(sys.modules)
+    yield
+    for name in set(sys.modules) - before:
+        if name == "harness_bow" or name.startswith("harness_bow."):
+            del sys.modules[name]
+
+
 # --- the example package --------------------------------------------------------------------
 
 
@@ -87,8 +99,7 @@ def cosine(a: Counter[str], b: Counter[str]) -> float:
     return dot / math.sqrt(sum(v * v for v in a.values()) * sum(v * v for v in b.values()))
 
 
-def test_the_example_task_scores_what_a_direct_computation_gives(bow, tmp_path, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+def test_the_example_task_scores_what_a_direct_computation_gives(bow, tmp_path, bow_importable):
     results = tmp_path / "results"
     done = harness(bow, "run", "--model", "bow", "--task", "odd-one-out", "--results",
                    str(results), "--set", "encoder.dim=65536", "--json")  # fmt: skip
@@ -116,8 +127,7 @@ def test_the_example_task_scores_what_a_direct_computation_gives(bow, tmp_path, 
         assert value > 1 / 3  # better than chance, as hand-written triples should be
 
 
-def test_the_example_encoder_by_hand(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXAMPLE / "src"))
+def test_the_example_encoder_by_hand(bow_importable):
     from harness_bow.encoder import BagOfWords
 
     def bucket(word: str) -> int:
