@@ -255,17 +255,24 @@ def _dump(document: Mapping[str, Any]) -> str:
 
 
 def read_mteb_rows(path: Path, task: str, metric: str) -> list[Row]:
-    """Reported rows from MTEB task files (`path` is one, or a folder searched for them):
-    the rows of `task` that report `metric` (a harness name: ``ndcg@10``), one per model
-    and task, a cell per subset under its harness partition name. A file of a task harness
-    does not know is skipped; one that is not a TaskResult is refused."""
-    files = [path] if path.is_file() else sorted(path.rglob("*.json")) if path.is_dir() else []
-    if not files:
-        raise InputError("no MTEB result file here", path=path)
+    """Reported rows from MTEB task files (`path` is one, or a folder searched for the
+    ``<TaskName>.json`` of the tasks harness knows): the rows of `task` that report
+    `metric` (a harness name: ``ndcg@10``), one per model and task, a cell per subset
+    under its harness partition name. A file that is not a TaskResult is refused."""
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():  # a results repository holds every task's files: read only ours
+        files = sorted(p for p in path.rglob("*.json") if p.stem in TASKS)
+        if not files:
+            raise InputError(
+                "holds no MTEB result file of a code retrieval task harness knows "
+                f"({', '.join(sorted(TASKS))})",
+                path=path,
+            )
+    else:
+        raise InputError("no such file or folder", path=path)
     rows = []
     for file in files:
-        if file.name == "model_meta.json" or file.name.startswith("."):
-            continue
         document = _read_task_result(file)
         known = TASKS.get(document["task_name"])
         if known is None or known.harness_task != task:

@@ -103,6 +103,7 @@ def test_the_export_is_mtebs_own_task_result_and_model_meta(measured, tmp_path):
 def test_an_exported_store_read_back_as_reported_rows_has_its_numbers(measured, tmp_path):
     store = measured["store"]
     assert export(store, tmp_path, "--task-name", "CosQA", "--model-name", NAME) == 0
+    (tmp_path / "paths.json").write_text("[]")  # not a task file: a folder scan skips it
     for source in (tmp_path, next((tmp_path / "results").rglob("CosQA.json"))):
         board = build(store, "t2c", metric="ndcg@10", reported=[source])
         (mine,) = [r for r in board.rows if not r.reported]
@@ -119,6 +120,29 @@ def test_an_exported_store_read_back_as_reported_rows_has_its_numbers(measured, 
         next(r for r in rows if r["model"] == m) for m in (f"hf:{measured['model']}", NAME)
     )
     assert theirs["cells"]["cosqa"]["value"] == mine["cells"]["cosqa"]["value"]
+
+
+def hub_copy(measured: dict[str, Path], store: Path, hub_id: str, commit: str) -> None:
+    """The measured result as a run that read `hub_id` at `commit` records it (the hub
+    cannot be read here: what a run records is what the export reads)."""
+    (path,) = find_results(measured["store"])
+    original = read_result(path)
+    read = {"hub_id": hub_id, "config": "default", "split": "test", "revision": "main"}
+    dataset = {**original.config["dataset"], "source": f"hub:{hub_id}",
+               "hub": {"default": {**read, "resolved_revision": commit}}}  # fmt: skip
+    copy = replace(original, config={**original.config, "dataset": dataset})
+    write_result(store / "r.json", copy, read_examples(path, original.examples_sha256))
+
+
+def test_the_task_is_the_one_whose_hub_dataset_the_run_read(measured, tmp_path, capsys):
+    hub_copy(measured, tmp_path / "coir", "CoIR-Retrieval/cosqa", "abc123")
+    assert export(tmp_path / "coir", tmp_path / "out", "--model-name", NAME) == 0
+    (written,) = (tmp_path / "out").rglob("CosQA.json")
+    loaded = mteb.TaskResult.from_disk(written, load_historic_data=False)
+    assert (loaded.task_name, loaded.dataset_revision) == ("CosQA", "abc123")  # as read
+    hub_copy(measured, tmp_path / "csn", "code-search-net/code_search_net", "def456")
+    code = export(tmp_path / "csn", tmp_path / "out2", "--model-name", NAME)
+    one_line_error(capsys, code, "code-search-net/code_search_net", "not an MTEB task's data")
 
 
 def test_an_adapted_result_is_exported_under_its_own_name_never_the_models(measured, tmp_path):
@@ -262,6 +286,9 @@ def test_a_file_that_is_not_a_task_result_is_refused_in_one_line(measured, tmp_p
             }
         ),  # fmt: skip
     }
+    (tmp_path / "empty").mkdir()
+    code = main([*args, "--reported", str(tmp_path / "empty")])
+    one_line_error(capsys, code, "holds no MTEB result file")
     for name, text in bad.items():
         (tmp_path / name).write_text(text)
         code = main([*args, "--metric", "mrr@10", "--reported", str(tmp_path / name)])
