@@ -7,8 +7,9 @@ column by a test of the macro average, partitions as strata), Holm-corrected
 within the column; a cell whose corrected p is at least alpha is marked as
 not significantly different from the best. Published ("reported") rows, read
 from a TOML file or from MTEB result files (harness.mteb_format), are shown
-beside the measured ones and take no part in bold or marks. Everything printed comes from the results (dates included), so
-one store always renders the same bytes.
+beside the measured ones and take no part in bold or marks. Everything printed
+comes from the results (dates included), so one store always renders the same
+bytes.
 
 Controls: a result whose strategy scored controls on the same examples (any
 strategy may: ``config.encoder_info.controls``, read as harness.controls.Controls)
