@@ -24,6 +24,8 @@ OPTIONS = (
     Option("cache_dir", None, "where the hub download is cached", affects_results=False),
     Option("padding", "longest", "longest or max_length", affects_results=False),
     Option("sort_by_length", True, "batch texts of similar length", affects_results=False),
+    Option("query_prompt", None, "text put before every query (default: the model's own)"),
+    Option("document_prompt", None, "text put before every candidate (default: the model's own)"),
 )
 
 
@@ -48,9 +50,10 @@ def harness_register_encoders(register: Any) -> None:
     register(
         "hf:",
         f"{_MODULE}:build_hf",
-        "any Hugging Face encoder by hub id or local path: hf:<id-or-path>",
+        "any Hugging Face encoder by hub id or local path: hf:<id-or-path> (a "
+        "sentence-transformers folder as sentence-transformers embeds it)",
         kind="encoder",
-        pooling="mean",
+        pooling="the folder's, else mean",
         options=OPTIONS,
     )
 
