@@ -92,23 +92,17 @@ class DatasetOptions:
 
 # --- repository-level completion (task kind `completion`, task `rc`) -------------------------
 
-CROSS_REPO_SPLITS = ("train", "cr_val", "cr_test", "ood_test")
-IN_REPO_SPLITS = ("train", "val", "test")
-# what ``--split`` may name for a completion task: the cross-repo evaluation splits (each
-# repository in them is unseen in training) and the in-repo ones (held-out assertions of
-# repositories whose other assertions train)
-COMPLETION_EVAL_SPLITS = {"cr_val": "cross", "cr_test": "cross", "ood_test": "cross",
-                          "val": "in", "test": "in"}  # fmt: skip
-
 
 @dataclass(frozen=True)
 class CompletionExample:
     """One assertion to complete: the model sees `prefix` and must produce `target`.
 
     `commit_index` is the commit (0 = the first one mined) that introduced the
-    assertion on the evolution track, or None; the two split labels follow
-    RepoPeftBench (cross-repo: train|cr_val|cr_test|ood_test, in-repo:
-    train|val|test). `statement` is a key of the whole assertion's source with
+    assertion on the evolution track, or None. The two split labels are the
+    completion task's two protocols (cross-repository: whether its repository
+    trains or is held out; in-repository: whether this assertion trains or is
+    held out); the values each takes are the loaders' (the built-in ones share
+    Code2LoRA's, harness.plugins.datasets.completion_common). `statement` is a key of the whole assertion's source with
     whitespace removed (equal keys, equal statements), or "" where the source
     does not give one (RepoPeftBench).
     """
@@ -200,61 +194,3 @@ class CompletionDataset:
     meta: Mapping[str, Any] = field(default_factory=dict)
     roots: dict[str, Path] = field(default_factory=dict)
     commits: dict[str, list[Commit]] = field(default_factory=dict)
-
-
-def completion_partitions(
-    name: str,
-    examples: list[CompletionExample],
-    split: str,
-    *,
-    commits: dict[str, list[Commit]] | None = None,
-    roots: dict[str, Path] | None = None,
-    meta: Mapping[str, Any] | None = None,
-) -> CompletionDataset:
-    """Arrange labelled examples into the partitions `split` asks for.
-
-    Cross-repo (`cr_val`, `cr_test`, `ood_test`): one partition per repository
-    whose cross-repo split is `split`, evaluated on all its examples; the
-    training pool is every example of the `train` repositories. In-repo
-    (`val`, `test`): one partition per repository with examples in both the
-    in-repo `train` split and `split`; it trains on the former and is scored
-    on the latter.
-    """
-    from harness.errors import HarnessError
-
-    protocol = COMPLETION_EVAL_SPLITS.get(split)
-    if protocol is None:
-        raise HarnessError(
-            f"--split {split!r}: a completion task evaluates on one of "
-            f"{', '.join(COMPLETION_EVAL_SPLITS)}"
-        )
-    by_repo: dict[str, list[CompletionExample]] = {}
-    for example in examples:
-        by_repo.setdefault(example.repo, []).append(example)
-    commits, roots = commits or {}, roots or {}
-    partitions: dict[str, CompletionPartition] = {}
-    pool: list[CompletionExample] = []
-    for repo in sorted(by_repo):
-        items = by_repo[repo]
-        if protocol == "cross":
-            label = items[0].cross_repo_split
-            if label == "train":
-                pool += items
-            elif label == split:
-                partitions[repo] = CompletionPartition(
-                    repo, items, commits=commits.get(repo, []), root=roots.get(repo)
-                )
-            continue
-        train = [e for e in items if e.in_repo_split == "train"]
-        held = [e for e in items if e.in_repo_split == split]
-        if train and held:
-            valid = [e for e in items if e.in_repo_split == "val"] if split == "test" else []
-            partitions[repo] = CompletionPartition(
-                repo, held, train, valid, commits.get(repo, []), roots.get(repo)
-            )
-            pool += train
-    return CompletionDataset(
-        name, partitions, pool, protocol, dict(meta or {}),
-        roots={r: roots[r] for r in sorted(by_repo) if r in roots},
-        commits={r: commits[r] for r in sorted(by_repo) if r in commits},
-    )  # fmt: skip

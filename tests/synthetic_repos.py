@@ -23,7 +23,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from harness.data import CompletionDataset, CompletionExample, completion_partitions
+from harness.data import CompletionDataset, CompletionExample
+from harness.plugins.datasets.completion_common import completion_partitions
 from tests.tiny_models import byte_level_bpe
 
 VALUES = ("banana", "castle", "copper", "glacier", "rocket", "thunder", "tiger", "violin")

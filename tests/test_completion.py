@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from harness.data import CompletionExample, completion_partitions
+from harness.data import CompletionExample
 from harness.errors import HarnessError
 from harness.plugins.completion_eval import (
     edit_similarity,
@@ -16,6 +16,7 @@ from harness.plugins.completion_eval import (
     levenshtein,
     normalise,
 )
+from harness.plugins.datasets.completion_common import completion_partitions
 
 
 @pytest.mark.parametrize(

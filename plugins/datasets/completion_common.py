@@ -12,16 +12,22 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import (
-    COMPLETION_EVAL_SPLITS,
-    CROSS_REPO_SPLITS,
-    IN_REPO_SPLITS,
     Commit,
     CompletionDataset,
     CompletionExample,
-    completion_partitions,
+    CompletionPartition,
     shown_statement,
 )
 from harness.errors import HarnessError
+
+CROSS_REPO_SPLITS = ("train", "cr_val", "cr_test", "ood_test")
+IN_REPO_SPLITS = ("train", "val", "test")
+# what ``--split`` may name for a completion task: the cross-repo evaluation splits (each
+# repository in them is unseen in training) and the in-repo ones (held-out assertions of
+# repositories whose other assertions train)
+COMPLETION_EVAL_SPLITS = {"cr_val": "cross", "cr_test": "cross", "ood_test": "cross",
+                          "val": "in", "test": "in"}  # fmt: skip
+
 
 SPLIT_LABELS = {"cross_repo_split": CROSS_REPO_SPLITS, "in_repo_split": IN_REPO_SPLITS}
 """The two split labels every completion example carries and the values each takes
@@ -49,7 +55,7 @@ def partitioned(
     where: str,
     roots: dict[str, Path] | None = None,
 ) -> CompletionDataset:
-    """The partitions `split` asks for (``harness.data.completion_partitions``), narrowed to
+    """The partitions `split` asks for (`completion_partitions`), narrowed to
     the repositories named, each evaluated on its first `limit`.
 
     Raises HarnessError for a repository not in the split, or when no
@@ -90,3 +96,59 @@ def shared_statements(examples: Sequence[CompletionExample]) -> dict[str, int]:
 
 def _statement_of(example: CompletionExample) -> str:
     return example.statement or f"shown:{shown_statement(example)}"
+
+
+def completion_partitions(
+    name: str,
+    examples: list[CompletionExample],
+    split: str,
+    *,
+    commits: dict[str, list[Commit]] | None = None,
+    roots: dict[str, Path] | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> CompletionDataset:
+    """Arrange labelled examples into the partitions `split` asks for.
+
+    Cross-repo (`cr_val`, `cr_test`, `ood_test`): one partition per repository
+    whose cross-repo split is `split`, evaluated on all its examples; the
+    training pool is every example of the `train` repositories. In-repo
+    (`val`, `test`): one partition per repository with examples in both the
+    in-repo `train` split and `split`; it trains on the former and is scored
+    on the latter.
+    """
+    protocol = COMPLETION_EVAL_SPLITS.get(split)
+    if protocol is None:
+        raise HarnessError(
+            f"--split {split!r}: a completion task evaluates on one of "
+            f"{', '.join(COMPLETION_EVAL_SPLITS)}"
+        )
+    by_repo: dict[str, list[CompletionExample]] = {}
+    for example in examples:
+        by_repo.setdefault(example.repo, []).append(example)
+    commits, roots = commits or {}, roots or {}
+    partitions: dict[str, CompletionPartition] = {}
+    pool: list[CompletionExample] = []
+    for repo in sorted(by_repo):
+        items = by_repo[repo]
+        if protocol == "cross":
+            label = items[0].cross_repo_split
+            if label == "train":
+                pool += items
+            elif label == split:
+                partitions[repo] = CompletionPartition(
+                    repo, items, commits=commits.get(repo, []), root=roots.get(repo)
+                )
+            continue
+        train = [e for e in items if e.in_repo_split == "train"]
+        held = [e for e in items if e.in_repo_split == split]
+        if train and held:
+            valid = [e for e in items if e.in_repo_split == "val"] if split == "test" else []
+            partitions[repo] = CompletionPartition(
+                repo, held, train, valid, commits.get(repo, []), roots.get(repo)
+            )
+            pool += train
+    return CompletionDataset(
+        name, partitions, pool, protocol, dict(meta or {}),
+        roots={r: roots[r] for r in sorted(by_repo) if r in roots},
+        commits={r: commits[r] for r in sorted(by_repo) if r in commits},
+    )  # fmt: skip

@@ -20,7 +20,7 @@ each commit lists the examples whose ``commit_index`` is its own.
 ``harness data mine-rc`` writes an examples file in this layout.
 
 ``--split``, ``--languages`` (repositories) and ``--limit`` work as for the
-``local`` dataset of task ``rc`` (``harness.data.completion_partitions``).
+``local`` dataset of task ``rc`` (``completion_common.completion_partitions``).
 """
 
 from __future__ import annotations
