@@ -88,7 +88,7 @@ def export_mteb(
         folder = out / "results" / name.replace("/", "__").replace(" ", "_") / meta["revision"]
         metas[folder] = meta
         target = files.setdefault(folder / f"{task.name}.json", _TaskFile(folder, task))
-        split = str(run.result.config.get("split") or task.split)
+        split = task.split
         entries = target.scores.setdefault(split, {})
         if subset in entries:
             raise InputError(
@@ -112,18 +112,25 @@ def export_mteb(
 
 def _task_of(run: Run, task_names: Mapping[str, str]) -> MTEBTask:
     named = task_names.get(run.result.partition) or task_names.get("")
-    if named:
-        return task_named(named)
     read = _hub_paths(run.result.config.get("dataset") or {})
-    for hub_path in read:
-        if hub_path.lower() in BY_HUB_PATH:
-            return BY_HUB_PATH[hub_path.lower()]
-    source = f"hub dataset {', '.join(read)}" if read else "data that no MTEB task reads"
-    raise InputError(
-        f"dataset {run.result.dataset!r} ({source}) is not an MTEB task's data, so its "
-        "numbers are not MTEB's; pass --task-name NAME only if the data is that task's",
-        path=run.path,
-    )
+    found = task_named(named) if named else None
+    for hub_path in read if found is None else []:
+        found = BY_HUB_PATH.get(hub_path.lower(), found)
+    if found is None:
+        source = f"hub dataset {', '.join(read)}" if read else "data that no MTEB task reads"
+        raise InputError(
+            f"dataset {run.result.dataset!r} ({source}) is not an MTEB task's data, so its "
+            "numbers are not MTEB's; pass --task-name NAME only if the data is that task's",
+            path=run.path,
+        )
+    split = run.result.config.get("split") or found.split
+    if (run.result.task, split) != (found.harness_task, found.split):
+        raise InputError(
+            f"task {run.result.task} on split {split!r}, but {found.name} is "
+            f"{found.harness_task} on split {found.split!r}: not that task's number",
+            path=run.path,
+        )
+    return found
 
 
 def _hub_paths(dataset: Mapping[str, Any]) -> list[str]:

@@ -246,6 +246,8 @@ def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, c
     one_line_error(capsys, export(store, out, "--task-name", "CosQA"), "--model-name")
     one_line_error(capsys, export(store, out, "--task-name", "NoSuchTask", "--model-name", NAME),
                    "NoSuchTask", "CosQA")  # fmt: skip
+    c2c = ["--task-name", "CodeTransOceanDL", "--model-name", NAME]  # queries that are code
+    one_line_error(capsys, export(store, out, *c2c), "task t2c", "CodeTransOceanDL is c2c")
     multi = ["--task-name", "CodeSearchNetRetrieval", "--model-name", NAME]
     one_line_error(capsys, export(store, out, *multi), "partition 'cosqa'", "python")
     with pytest.raises(SystemExit) as usage:  # argparse's own usage error, in one line
@@ -258,6 +260,11 @@ def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, c
     write_result(limited / "r.json", replace(original, config=config), read_examples(path))
     one_line_error(capsys, export(limited, out, "--task-name", "CosQA", "--model-name", NAME),
                    "--limit 3")  # fmt: skip
+    dev = tmp_path / "dev"
+    config = {**original.config, "split": "valid"}
+    write_result(dev / "r.json", replace(original, config=config), read_examples(path))
+    one_line_error(capsys, export(dev, out, "--task-name", "CosQA", "--model-name", NAME),
+                   "split 'valid'", "split 'test'")  # fmt: skip
     assert not out.exists()
 
 
