@@ -146,9 +146,18 @@ def test_harness_list_and_models_show_one_line_per_card(
         assert re.search(rf"^  {re.escape(name)}\s+{re.escape(card.hub_id)}, ", listed, re.M)
 
 
-def test_the_readme_table_is_the_generated_one() -> None:
+def test_the_readme_table_is_what_harness_models_markdown_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["models", "--markdown"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == markdown_table(NAMED_MODELS)
     readme = (ROOT / "README.md").read_text()
-    assert markdown_table(NAMED_MODELS) in readme
+    assert printed in readme
+    remote = re.search(r"\*\*Remote code\*\*:(.*?)\n- ", readme, re.S)
+    assert remote is not None
+    named = set(re.findall(r"`([a-z0-9][a-z0-9.-]*)`", remote.group(1)))
+    assert named == {n for n, c in NAMED_MODELS.items() if c.remote_code}
 
 
 # --- what a card declares is what its factory does ---------------------------------------
