@@ -128,7 +128,7 @@ def build(
             row,
             *(c for c in controls if (c.model, c.control_of) == (row.model, row.strategy)),
         ]
-    extra = _reported(reported, task, metric)
+    extra = _reported(reported, task, metric, runs)
     for row in extra:
         columns += [p for p in row.cells if p not in columns]
     commands = run_commands(runs, root)
@@ -374,14 +374,17 @@ def _header(runs: Sequence[Run]) -> dict[str, str]:
     }
 
 
-def _reported(reported: Path | Sequence[Path] | None, task: str, metric: str) -> list[Row]:
+def _reported(
+    reported: Path | Sequence[Path] | None, task: str, metric: str, runs: Sequence[Run]
+) -> list[Row]:
     """The reported rows of every ``--reported`` source (harness.mteb_format reads them:
     the TOML file below, or MTEB result files)."""
     if not reported:
         return []
     from harness.mteb_format import reported_rows
 
-    return reported_rows([reported] if isinstance(reported, Path) else reported, task, metric)
+    paths = [reported] if isinstance(reported, Path) else reported
+    return reported_rows(paths, task, metric, runs)
 
 
 def read_reported(path: Path, task: str, metric: str) -> list[Row]:

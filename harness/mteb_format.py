@@ -261,11 +261,15 @@ def _dump(document: Mapping[str, Any]) -> str:
 # --- reading MTEB result files as reported rows -------------------------------------------
 
 
-def read_mteb_rows(path: Path, task: str, metric: str) -> list[Row]:
+def read_mteb_rows(
+    path: Path, task: str, metric: str, columns: Mapping[tuple[str, str], str] | None = None
+) -> list[Row]:
     """Reported rows from MTEB task files (`path` is one, or a folder searched for the
     ``<TaskName>.json`` of the tasks harness knows): the rows of `task` that report
     `metric` (a harness name: ``ndcg@10``), one per model and task, a cell per subset
-    under its harness partition name. A file that is not a TaskResult is refused."""
+    under its harness partition name: ``columns[(task name, subset)]`` when given (the
+    partition of a measured run that read that task's data, see `partition_columns`),
+    else the table's. A file that is not a TaskResult is refused."""
     if path.is_file():
         files = [path]
     elif path.is_dir():  # a results repository holds every task's files: read only ours
@@ -290,9 +294,9 @@ def read_mteb_rows(path: Path, task: str, metric: str) -> list[Row]:
             for number, entry in enumerate(entries, 1):
                 value = _score(entry, metric, file, split, number)
                 if value is not None:
-                    cells[known.partition(entry["hf_subset"])] = Cell(
-                        value, published=f"{100 * value:.2f}"
-                    )
+                    subset = entry["hf_subset"]
+                    column = (columns or {}).get((known.name, subset), known.partition(subset))
+                    cells[column] = Cell(value, published=f"{100 * value:.2f}")
             if cells:
                 source = f"MTEB {split} ({file})"
                 rows.append(Row(model, strategy, cells, source=source, dataset=known.name))
@@ -369,15 +373,33 @@ def _model_of(file: Path) -> tuple[str, str]:
     return name, "none"
 
 
-def reported_rows(paths: Iterable[Path], task: str, metric: str) -> list[Row]:
+def partition_columns(runs: Iterable[Run]) -> dict[tuple[str, str], str]:
+    """(MTEB task, subset) -> the partition of a measured run that read that task's hub
+    data: the column an MTEB number of it belongs in (``cosqa`` read from the hub is
+    partition ``python``, MTEB's ``CosQA`` subset ``default``)."""
+    columns = {}
+    for run in runs:
+        for hub_path in _hub_paths(run.result.config.get("dataset") or {}):
+            known = BY_HUB_PATH.get(hub_path.lower())
+            subset = known.subset_of(run.result.partition) if known else None
+            if known is not None and subset is not None:
+                columns[(known.name, subset)] = run.result.partition
+    return columns
+
+
+def reported_rows(
+    paths: Iterable[Path], task: str, metric: str, runs: Iterable[Run] = ()
+) -> list[Row]:
     """Reported rows from every source: a TOML file of ``[[reported]]`` tables, an MTEB
-    task file (``.json``) or a folder of them (an MTEB results repository or cache)."""
+    task file (``.json``) or a folder of them (an MTEB results repository or cache);
+    `runs` are the board's measured runs (their partitions name MTEB's subsets)."""
     from harness.leaderboard import read_reported
 
+    columns = partition_columns(runs)
     rows: list[Row] = []
     for path in paths:
         if path.suffix == ".toml":
             rows += read_reported(path, task, metric)
         else:
-            rows += read_mteb_rows(path, task, metric)
+            rows += read_mteb_rows(path, task, metric, columns)
     return rows

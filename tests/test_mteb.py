@@ -122,7 +122,9 @@ def test_an_exported_store_read_back_as_reported_rows_has_its_numbers(measured, 
     assert theirs["cells"]["cosqa"]["value"] == mine["cells"]["cosqa"]["value"]
 
 
-def hub_copy(measured: dict[str, Path], store: Path, hub_id: str, commit: str) -> None:
+def hub_copy(
+    measured: dict[str, Path], store: Path, hub_id: str, commit: str, **fields: str
+) -> None:
     """The measured result as a run that read `hub_id` at `commit` records it (the hub
     cannot be read here: what a run records is what the export reads)."""
     (path,) = find_results(measured["store"])
@@ -130,7 +132,7 @@ def hub_copy(measured: dict[str, Path], store: Path, hub_id: str, commit: str) -
     read = {"hub_id": hub_id, "config": "default", "split": "test", "revision": "main"}
     dataset = {**original.config["dataset"], "source": f"hub:{hub_id}",
                "hub": {"default": {**read, "resolved_revision": commit}}}  # fmt: skip
-    copy = replace(original, config={**original.config, "dataset": dataset})
+    copy = replace(original, config={**original.config, "dataset": dataset}, **fields)
     write_result(store / "r.json", copy, read_examples(path, original.examples_sha256))
 
 
@@ -140,6 +142,14 @@ def test_the_task_is_the_one_whose_hub_dataset_the_run_read(measured, tmp_path, 
     (written,) = (tmp_path / "out").rglob("CosQA.json")
     loaded = mteb.TaskResult.from_disk(written, load_historic_data=False)
     assert (loaded.task_name, loaded.dataset_revision) == ("CosQA", "abc123")  # as read
+    # harness's `cosqa` read from the hub is CoIR's split, MTEB's CosQA, in partition python
+    hub_copy(measured, tmp_path / "cosqa", "CoIR-Retrieval/cosqa", "abc123",
+             dataset="cosqa", partition="python")  # fmt: skip
+    assert export(tmp_path / "cosqa", tmp_path / "out3", "--model-name", NAME) == 0
+    board = build(tmp_path / "cosqa", "t2c", metric="ndcg@10", reported=[tmp_path / "out3"])
+    mine, theirs = sorted(board.rows, key=lambda r: r.reported)
+    assert list(theirs.cells) == ["python"]  # the column of the run that read CosQA's data
+    assert theirs.cells["python"].value == mine.cells["python"].value
     hub_copy(measured, tmp_path / "csn", "code-search-net/code_search_net", "def456")
     code = export(tmp_path / "csn", tmp_path / "out2", "--model-name", NAME)
     one_line_error(capsys, code, "code-search-net/code_search_net", "not an MTEB task's data")
