@@ -266,6 +266,18 @@ def test_plain_folders_take_pooling_and_prompts_like_sentence_transformers(
     assert_same_as_st(bert, st, pooling=pooling, extra=options)
 
 
+def test_a_plain_causal_lm_is_pooled_by_its_last_token_as_sentence_transformers_does(
+    decoder: Path,
+) -> None:
+    encoder = hf_encoder(decoder)
+    assert encoder.pooling == "lasttoken"
+    st = SentenceTransformer(str(decoder), device="cpu")
+    code = [text for text in CODE if text]  # "" has no token: sentence-transformers fails
+    np.testing.assert_allclose(encoder.encode(code), unit(st.encode_document(code)), atol=1e-5)
+    assert not encoder.encode([""]).any()  # nothing to pool: a zero row
+    assert hf_encoder(decoder, pooling="mean").pooling == "mean"
+
+
 def test_given_pooling_and_prompts_override_the_folder_and_are_recorded(
     bert: Path, tmp_path: Path
 ) -> None:

@@ -21,6 +21,9 @@ it: its pooling mode (and whether the prompt is pooled), its ``max_seq_length``
 and ``do_lower_case``, its prompts, its ``truncate_dim``. ``--pooling``, a
 factory's `pooling` and the prompt options override the folder's; ``info``
 records what the folder says (``st_layout``) and what was overridden.
+A model without that layout is pooled as sentence-transformers pools one: the last
+token of a causal LM, else the mean (`plain_pooling`); its text goes in as it is
+(sentence-transformers 6 renders it through the tokenizer's chat template, if any).
 
 Scores: harness ranks by the dot product of the rows, and the rows are unit
 length, so it ranks by cosine: sentence-transformers' default ``similarity``
@@ -200,7 +203,7 @@ class HFEncoder:
         if layout is not None and layout.do_lower_case:
             _lower_case(self.tokenizer)
 
-        own = layout or STLayout()
+        own = layout or STLayout(pooling=plain_pooling(config))
         self.pooling: str = asked_pooling or own.pooling
         self.prompts: dict[str, str] = {**own.role_prompts(), **asked_prompts}
         self.max_length = _max_length(options.max_length, config, self.tokenizer, layout)
@@ -271,8 +274,11 @@ class HFEncoder:
         if len(texts) == 0:
             return embeddings
         tokens = self._token_ids(self.prompted(texts, role))
-        order = self._order(tokens)
+        # a text with no token at all (empty, and a tokenizer that adds none) has nothing to
+        # pool: it stays a zero row, which the model could not even be run on alone
+        order = [i for i in self._order(tokens) if tokens["input_ids"][i]]
         with evaluating(self.model, description, len(texts), "texts") as advance:
+            advance(len(texts) - len(order))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
                 batch = self._padded({key: [ids[i] for i in rows] for key, ids in tokens.items()})
@@ -319,6 +325,15 @@ class HFEncoder:
         if self.dtype == "float32":
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.dtype])
+
+
+def plain_pooling(config: Any) -> str:
+    """The pooling of a model without the sentence-transformers layout, as
+    sentence-transformers picks it: the last token of a causal LM (unless its config says
+    it is not causal), else the mean."""
+    architectures = getattr(config, "architectures", None) or [""]
+    causal = architectures[0].endswith("ForCausalLM") and getattr(config, "is_causal", True)
+    return "lasttoken" if causal else "mean"
 
 
 def _asked_prompts(prompts: Mapping[str, str] | None, extra: Mapping[str, Any]) -> dict[str, str]:
