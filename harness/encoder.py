@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -49,10 +49,32 @@ class Encoder(Protocol):
     ) -> np.ndarray: ...
 
 
+@runtime_checkable
+class Retriever(Protocol):
+    """A model fitted on the corpus it ranks (BM25, a sparse or late-interaction model).
+
+    The retrieval task kind calls ``index(corpus)`` with every candidate text of what
+    it ranks (a partition, or one pool of it), then ``score(queries, role=...)`` for
+    blocks of queries: a (len(queries), len(corpus)) float32 matrix of finite scores,
+    higher is better, column j for ``corpus[j]`` of the last ``index`` call. The task
+    kind ranks them with the tie rule the dense path uses (harness.metrics). A model
+    with ``index`` and ``score`` is scored this way, even when it can also ``encode``;
+    the embedding cache never wraps it. ``info`` is recorded in results, as an
+    encoder's is.
+    """
+
+    name: str
+    info: dict[str, Any]
+
+    def index(self, corpus: Sequence[str]) -> None: ...
+
+    def score(self, queries: Sequence[str], *, role: Role = "query") -> np.ndarray: ...
+
+
 class EncoderFactory(Protocol):
     """A registered encoder target: ``factory(argument, options) -> Encoder``.
 
     `argument` is the part after a prefix (``hf:<id-or-path>``), else None.
     """
 
-    def __call__(self, argument: str | None, options: EncoderOptions) -> Encoder: ...
+    def __call__(self, argument: str | None, options: EncoderOptions) -> Encoder | Retriever: ...

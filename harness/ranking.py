@@ -25,7 +25,7 @@ Two ways to the same counts:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +236,39 @@ class _Counter:
     def _hook(self, kind: str, shape: tuple[int, ...]) -> None:
         if self.on_block is not None:
             self.on_block(kind, (int(shape[0]), int(shape[1])))
+
+
+def ranks_in_scores(
+    scores: np.ndarray, relevant: Sequence[Sequence[int]], *, tie_tolerance: float
+) -> list[np.ndarray]:
+    """Sorted 1-based pessimistic ranks of each row's `relevant` columns of a float32 score
+    block, counted as the dense path counts them (`count_at_least` and
+    harness.metrics.relevant_ranks): a relevant column's threshold is its float32 score
+    minus `tie_tolerance`, rounded to float32; every irrelevant column at or above it
+    ranks ahead of it, and a row's relevant columns take consecutive places by score.
+    For models that score the corpus themselves (harness.encoder.Retriever).
+
+    >>> [r.tolist() for r in ranks_in_scores(np.array([[3, 1, 3, 2]], np.float32), [[2]],
+    ...                                      tie_tolerance=1e-6)]
+    [[2]]
+    """
+    docs = [np.asarray(rel, dtype=np.int64) for rel in relevant]
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    pair_query = np.repeat(np.arange(len(docs)), lengths)
+    pair_doc = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+    gold = scores[pair_query, pair_doc]
+    thresholds = (gold.astype(np.float64) - tie_tolerance).astype(np.float32)
+    masked = np.array(scores, dtype=np.float32)
+    masked[pair_query, pair_doc] = -np.inf  # relevant: never counted
+    at_least = np.zeros(len(pair_query), dtype=np.int64)
+    for part, pair_rows in _row_groups(pair_query, len(masked)):
+        block = masked if pair_rows is None else masked[pair_rows]
+        at_least[part] = np.count_nonzero(block >= thresholds[part, None], axis=1)
+    order = np.lexsort((-gold, pair_query))  # within each row, its relevant columns by score
+    group_start = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    place = np.arange(len(pair_query)) - group_start[pair_query[order]]
+    ranks = 1 + place + at_least[order]
+    return list(np.split(ranks.astype(np.int64), np.cumsum(lengths)[:-1]))
 
 
 def _row_groups(local_query: np.ndarray, n_rows: int) -> Iterator[tuple[slice, np.ndarray | None]]:

@@ -56,6 +56,9 @@ class Strategy:
     # False when `model_for` returns the base model itself, unchanged, so the base
     # model's embeddings can be shared with other such runs (harness.matrix_run)
     changes_encoder: bool = True
+    # True when it trains weights into the model (an adapter): a model registered with
+    # ``trainable=False`` (one without weights, fitted on its corpus) is refused in the plan
+    trains_model: bool = False
 
     def __init__(self, context: StrategyContext) -> None:
         self.context = context

@@ -45,6 +45,7 @@ class HypernetStatic(Strategy):
 
     name = "hypernet-static"
     task_kinds = ("completion",)
+    trains_model = True  # generated adapters go into the model's weights
     evo = False
 
     def __init__(self, context: StrategyContext) -> None:

@@ -44,6 +44,7 @@ class LoraStrategy(Strategy):
     """Shared machinery; subclasses say how partitions map to adapters."""
 
     task_kinds = ("retrieval", "completion")
+    trains_model = True  # a model registered trainable=False is refused before data is read
 
     def __init__(self, context: StrategyContext) -> None:
         super().__init__(context)
