@@ -102,9 +102,9 @@ class CompletionExample:
     completion task's two protocols (cross-repository: whether its repository
     trains or is held out; in-repository: whether this assertion trains or is
     held out); the values each takes are the loaders' (the built-in ones share
-    Code2LoRA's, harness.plugins.datasets.completion_common). `statement` is a key of the whole assertion's source with
-    whitespace removed (equal keys, equal statements), or "" where the source
-    does not give one (RepoPeftBench).
+    Code2LoRA's, harness.plugins.datasets.completion_common). `statement` is a
+    key of the whole assertion's source with whitespace removed (equal keys,
+    equal statements), or "" where the source does not give one (RepoPeftBench).
     """
 
     id: str
@@ -117,6 +117,9 @@ class CompletionExample:
     cross_repo_split: str = "train"
     in_repo_split: str = "train"
     statement: str = ""
+    answer_source: str | None = None
+    """Where the target can be found (``file``, ``repo``, ``none``: the rule is the loader's,
+    recorded in its dataset meta); None when the data does not say (never guessed)."""
 
 
 def same_statement(a: CompletionExample, b: CompletionExample) -> bool:

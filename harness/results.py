@@ -61,6 +61,9 @@ class Result:
     # sha256 of the per-example JSONL written with this JSON: a reader trusts the pair only
     # when they match (a crash or another run between the two replacements cannot pair them)
     examples_sha256: str = ""
+    # the metrics per value of the per-example fields the task card names (harness.stats):
+    # {field: {value: {"n_examples": N, "metrics": {name: {value, ci_low, ci_high}}}}}
+    breakdowns: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -68,7 +71,8 @@ class Result:
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], path: Path | None = None) -> Result:
         known = {f for f in cls.__dataclass_fields__}
-        optional = {"timings", "created", "config_hash", "schema_version", "examples_sha256"}
+        optional = {"timings", "created", "config_hash", "schema_version", "examples_sha256",
+                    "breakdowns"}  # fmt: skip
         missing = sorted(known - set(raw) - optional)
         if missing:
             raise InputError(f"result is missing field {missing[0]!r}", path=path)
@@ -113,6 +117,29 @@ def _check_fields(data: Mapping[str, Any], path: Path | None) -> None:
     for key, value in (data.get("timings") or {}).items():
         if not _number(value):
             raise InputError(f"timing {key!r} is not a finite number: {value!r}", path=path)
+    _check_breakdowns(data.get("breakdowns", {}), path)
+
+
+def _check_breakdowns(breakdowns: Any, path: Path | None) -> None:
+    """Each group of a breakdown holds a whole count and metric cells of finite numbers."""
+    if not isinstance(breakdowns, dict):
+        raise InputError("field 'breakdowns' must be an object", path=path)
+    for name, groups in breakdowns.items():
+        if not isinstance(groups, dict):
+            raise InputError(f"breakdown {name!r} must be an object", path=path)
+        for value, group in groups.items():
+            where = f"breakdown {name!r}, group {value!r}"
+            count = group.get("n_examples") if isinstance(group, dict) else None
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise InputError(f"{where}: n_examples must be a whole number", path=path)
+            cells = group.get("metrics")
+            if not isinstance(cells, dict):
+                raise InputError(f"{where}: metrics must be an object", path=path)
+            for metric, cell in cells.items():
+                ok = isinstance(cell, dict) and set(cell) == {"value", "ci_low", "ci_high"}
+                if not ok or not all(_number(v) for v in cell.values()):
+                    raise InputError(f"{where}: metric {metric!r} must hold finite value, "
+                                     "ci_low and ci_high", path=path)  # fmt: skip
 
 
 AS_GIVEN = ("data_dir", "settings")

@@ -42,7 +42,7 @@ from harness.results import (
     result_path,
     write_result,
 )
-from harness.stats import summarize
+from harness.stats import breakdowns, summarize
 from harness.task_kind import EvaluationOptions
 
 
@@ -119,6 +119,8 @@ def _run_config(
         "seed": request.seed,
         "n_resamples": request.n_resamples,
         "task_options": dict(resolved.task_options),
+        # a result summarised by other fields is another result (never one without them)
+        **({"breakdowns": list(resolved.card.breakdowns)} if resolved.card.breakdowns else {}),
     }
 
 
@@ -284,6 +286,13 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
         summary = summarize(
             evaluation.per_example, metrics, n_resamples=request.n_resamples, seed=request.seed
         )
+        by_field = breakdowns(
+            evaluation.per_example,
+            resolved.card.breakdowns,
+            metrics,
+            n_resamples=request.n_resamples,
+            seed=request.seed,
+        )
         result = Result(
             model=request.model,
             strategy=request.strategy,
@@ -302,6 +311,7 @@ def execute(prepared: PreparedRun, sharing: Sharing | None = None) -> list[Parti
             timings={"model_load_s": load_s, **evaluation.timings},
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             config_hash=config_hash(partition_config),
+            breakdowns=by_field,
         )
         try:
             write_result(path, result, evaluation.per_example)

@@ -9,6 +9,7 @@ several metrics of one run are consistent with each other.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,6 +113,46 @@ def summarize(
         }
         for name in metrics
     }
+
+
+UNKNOWN = "unknown"
+"""The group of examples whose row does not say (the field is absent or null)."""
+
+
+def breakdowns(
+    per_example: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    metrics: Sequence[str],
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Each metric per value of each per-example field: ``{field: {value: {"n_examples": N,
+    "metrics": {name: {value, ci_low, ci_high}}}}}``; rows that do not say are the group
+    `UNKNOWN` (never guessed into another). Each group is bootstrapped like a whole result.
+
+    >>> rows = [{"em": 1.0, "src": "repo"}, {"em": 0.0, "src": "file"}, {"em": 1.0}]
+    >>> out = breakdowns(rows, ["src"], ["em"], n_resamples=10)["src"]
+    >>> {k: (v["n_examples"], v["metrics"]["em"]["value"]) for k, v in out.items()}
+    {'file': (1, 0.0), 'repo': (1, 1.0), 'unknown': (1, 1.0)}
+    """
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for name in fields:
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for row in per_example:
+            value = row.get(name)
+            groups.setdefault(UNKNOWN if value is None else str(value), []).append(row)
+        found[name] = {
+            value: {
+                "n_examples": len(rows),
+                "metrics": summarize(
+                    rows, metrics, n_resamples=n_resamples, confidence=confidence, seed=seed
+                ),
+            }
+            for value, rows in sorted(groups.items())
+        }
+    return found
 
 
 def _resample_blocks(n: int, n_resamples: int, seed: int) -> Iterator[tuple[slice, np.ndarray]]:

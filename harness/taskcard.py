@@ -11,6 +11,9 @@ evaluation split, the metrics and the main score::
     metrics = ["mrr", "ndcg@10"]
     main_score = "mrr"
 
+``breakdowns = ["answer_source"]`` names per-example fields each result is also
+summarised by (one group per value: ``result.breakdowns``, harness.stats).
+
 ``queries = "code"`` says the task's queries are code (code-to-code retrieval):
 encoders then embed them as documents (a model's document prompt), and a
 dataset that mines its pairs serves such a task with code queries.
@@ -45,6 +48,7 @@ class TaskCard:
     languages: tuple[str, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
     queries: str = "text"  # what a query is: "text" (a description) or "code"
+    breakdowns: tuple[str, ...] = ()  # per-example fields each result is summarised by too
 
     @property
     def query_role(self) -> Role:
@@ -77,7 +81,7 @@ def load_card(path: Path) -> TaskCard:
     for name in ("name", "kind", "description", "default_dataset", "metrics", "main_score"):
         if name not in raw:
             raise InputError(f"missing required field {name!r}", path=path)
-    for name in ("metrics", "splits", "languages"):
+    for name in ("metrics", "splits", "languages", "breakdowns"):
         if name in raw:
             if not isinstance(raw[name], list) or not all(isinstance(v, str) for v in raw[name]):
                 raise InputError(f"field {name!r} must be a list of strings", path=path)

@@ -16,8 +16,9 @@ The model generates greedily from the prefix, left-truncated to
 ``context_tokens`` tokens, for at most ``max_new_tokens`` tokens, stopping
 at the end of the expression (the causal-LM plugin's ``expression_stop``: inside
 an open bracket, as after ``assertEqual(x, ``, a line break ends nothing).
-Each example's JSONL row keeps the prediction, the target, the prompt's
-token count and the generation latency, plus any ``extra`` fields a
+Each example's JSONL row keeps the prediction, the target, where its answer
+can be found (``answer_source``, None when the data does not say), the
+prompt's token count and the generation latency, plus any ``extra`` fields a
 strategy's generations carry (``rag``: the retrieved chunk ids); the
 timings add the model's one-off costs (``harness.cost``).
 """
@@ -128,6 +129,7 @@ class Completion:
                     **scores,
                     "prediction": prediction,
                     "target": example.target,
+                    "answer_source": example.answer_source,  # None: the data does not say
                     "prompt_tokens": generation.prompt_tokens,
                     "new_tokens": generation.new_tokens,
                     "latency_s": round(generation.seconds, 6),

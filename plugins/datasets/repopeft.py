@@ -112,6 +112,8 @@ def load_repopeft(options: DatasetOptions) -> CompletionDataset:
         "n_examples": len(examples),
         # its own splits are kept as published; this counts their in-repo statement leaks
         "in_repo_shared_statements": shared_statements(examples),
+        # it ships no repository source, so where an answer can be found is not known
+        "answer_source": "unknown: RepoPeftBench ships no repository source to class by",
         "eval_split": options.split,
         "limit": options.limit,
     }

@@ -57,9 +57,14 @@ from harness.plugins.local_dataset.repositories import (
 from harness.plugins.local_dataset.sources import python_version
 from harness.progress import console
 
-MINER_VERSION = "2"  # 2: in-repo splits by statement group
+MINER_VERSION = "3"  # 2: in-repo splits by statement group; 3: answer sources
 CACHE_FOLDER = "local-rc"
 IN_REPO_RULE = "by statement group: equal statements (whitespace aside) share one split"
+ANSWER_SOURCE_RULE = (
+    "file: every identifier and literal of the target occurs in its test file before it; "
+    "repo: each occurs there or in the repository's non-test source, some only there; none: "
+    "otherwise (builtins and keywords need no file); harness.plugins.local_dataset.answer_source"
+)
 
 
 def load_local_completion(options: DatasetOptions) -> CompletionDataset:
@@ -202,6 +207,7 @@ def read_dataset(
         "limit": limit,
         "format": "assertion completion: prefix = test file up to the expected value",
         "in_repo_rule": IN_REPO_RULE,
+        "answer_source": ANSWER_SOURCE_RULE,
         "in_repo_moved": meta["sizes"].get("in_repo_moved", 0),
     }
     examples = read_examples(folder, context_chars)

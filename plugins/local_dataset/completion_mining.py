@@ -18,7 +18,9 @@ For each repository (``repositories``), in order:
 5. label the splits (``completion_splits``): in-repo by statement group, so
    no normalised statement is in two in-repo splits of a repository; the
    report counts the examples that moved to their group's split
-   (``in_repo_moved``); none is dropped for it.
+   (``in_repo_moved``); none is dropped for it;
+6. class each example by where its answer can be found (``answer_source``:
+   ``file``, ``repo`` or ``none``, the rule in that module).
 
 Examples carry the character offset of their target instead of a prefix; the
 loader cuts the prefix from the file text (``context_chars``).
@@ -33,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.data import Commit
-from harness.plugins.local_dataset import completion_splits, git_history
+from harness.plugins.local_dataset import answer_source, completion_splits, git_history
 from harness.plugins.local_dataset.assertions import find_assertions
 from harness.plugins.local_dataset.completion_settings import CompletionSettings
-from harness.plugins.local_dataset.repositories import Repository
+from harness.plugins.local_dataset.repositories import Repository, kept_folder
 from harness.plugins.local_dataset.splits import mining_order
 from harness.progress import progress_bar
 from harness.tree import read_regular
@@ -58,6 +60,7 @@ class MinedExample:
     commit_index: int | None = None
     cross_repo_split: str = "train"
     in_repo_split: str = "train"
+    answer_source: str | None = None
 
     def row(self) -> dict[str, Any]:
         """The stored record (``statement``, the key, lets ``icl`` tell equal statements)."""
@@ -83,6 +86,7 @@ class RepoReport:
     examples_with_commit: int = 0
     left_out: str | None = None
     git_error: str | None = None
+    answer_sources: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -134,6 +138,7 @@ def mine_completion(repos: list[Repository], settings: CompletionSettings) -> Mi
     examples = _labelled(kept, settings, reports)
     used = {(e.repo, e.test_file) for e in examples}
     texts = {key: text for key, text in texts.items() if key in used}
+    examples = _classified(examples, texts, {r.name: r.root for r in repos}, settings, reports)
     return MinedCompletion(examples, texts, commits, reports, time.perf_counter() - started)
 
 
@@ -279,6 +284,34 @@ def _labelled(
             report.in_repo[split] += 1
             examples.append(_with(example, cross_repo_split=labels[repo], in_repo_split=split))
     return examples
+
+
+def _classified(
+    examples: list[MinedExample],
+    texts: dict[tuple[str, str], str],
+    roots: dict[str, Path],
+    settings: CompletionSettings,
+    reports: dict[str, RepoReport],
+) -> list[MinedExample]:
+    """Each example with its ``answer_source`` (step 6); the report counts the classes."""
+    by_repo: dict[str, list[MinedExample]] = {}
+    for example in examples:
+        by_repo.setdefault(example.repo, []).append(example)
+    classed: dict[str, str] = {}
+    with progress_bar("rc: answer sources", total=len(by_repo), unit="repos") as advance:
+        for repo, items in by_repo.items():
+            advance(1, repo=repo)
+            source = answer_source.non_test_source(
+                roots[repo], settings.max_file_bytes, kept_folder
+            )
+            counts = dict.fromkeys(answer_source.ANSWER_SOURCES, 0)
+            for example in items:
+                before = answer_source.Text(texts[(repo, example.test_file)][: example.start])
+                found = answer_source.classify(answer_source.atoms(example.target), before, source)
+                classed[example.id] = found
+                counts[found] += 1
+            reports[repo].answer_sources = counts
+    return [_with(e, answer_source=classed[e.id]) for e in examples]
 
 
 def _in_order(examples: list[MinedExample]) -> list[MinedExample]:

@@ -129,12 +129,12 @@ def repository(folder: Path) -> Repository:
 
 def walked(name: str, root: Path, *, extra: str = "") -> Repository:
     """Every test file under `root`, hidden and build folders aside."""
-    listed = tuple(regular_files(root, keep_dir=_kept_folder, keep_file=is_test_path))
+    listed = tuple(regular_files(root, keep_dir=kept_folder, keep_file=is_test_path))
     version = _fingerprint(root, listed) + (f"-{extra}" if extra else "")
     return Repository(name, root, listed, version)
 
 
-def _kept_folder(name: str) -> bool:
+def kept_folder(name: str) -> bool:
     return not name.startswith(".") and name not in SKIPPED
 
 
