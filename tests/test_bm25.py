@@ -361,3 +361,30 @@ def test_a_strategy_that_trains_the_model_refuses_bm25_before_reading_data(
             "as it is"
         )
     assert not (tmp_path / "cache").exists() and not (tmp_path / "results").exists()
+
+
+def test_the_documented_retriever_runs_as_written():
+    """docs/plugins.md's retriever example, executed, ranked by the task kind."""
+    import re
+
+    from harness.hookspecs import hookimpl
+
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    (example,) = [b for b in re.findall(r"```python\n(.*?)```", docs, flags=re.DOTALL)
+                  if "class WordOverlap" in b]  # fmt: skip
+    namespace: dict = {"hookimpl": hookimpl}
+    exec(compile(example, "docs/plugins.md", "exec"), namespace)
+    registered: list = []
+    namespace["harness_register_encoders"](lambda *a, **meta: registered.append((a, meta)))
+    ((name, build_model, _), meta) = registered[0]
+    assert name == "word-overlap" and meta["trainable"] is False
+    model = build_model(None, EncoderOptions())
+    assert isinstance(model, Retriever)
+    split = RetrievalSplit(
+        queries={"a": "read a file", "b": "sort the list"},
+        corpus={"x": "def read(file): pass", "y": "read file fast", "z": "sort list the"},
+        qrels={"a": {"y": 1}, "b": {"z": 1}},
+    )
+    rows = Retrieval().evaluate(model, split, EvaluationOptions()).per_example
+    # a: y holds 2 of 3 words, x ("read(file):" is one word) none -> 1; b: z holds all -> 1
+    assert [row["rank"] for row in rows] == [1, 1]
