@@ -72,6 +72,14 @@ def test_words_split_identifiers_and_keep_them_whole(text: str, words: list[str]
     assert CodeWords(**PLAIN)(text) == words
 
 
+def test_identifiers_can_be_left_whole():
+    words = CodeWords(split_identifiers=False)
+    assert words("getUserNames read_files") == ["getusernam", "read_fil"]
+    model = _bm25(split_identifiers=False)
+    assert model.words("getUserNames") == ["getusernam"]
+    assert "whole" not in model.info["words"] and "parts" in _bm25().info["words"]
+
+
 def test_stop_words_are_dropped_and_parts_stemmed_but_not_whole_identifiers():
     words = CodeWords()  # the defaults: English stop words, Snowball English stemmer
     assert words("Sort the list of items") == ["sort", "list", "item"]
@@ -149,6 +157,7 @@ def test_scores_equal_bm25s_retrieval_on_the_same_words(code_tree: Path):
         ("b", True, "--set encoder.b=True: expected a finite number from 0 to 1"),
         ("method", "okapi", "--set encoder.method='okapi': expected one of lucene, robertson"),
         ("stemmer", "klingon", "--set encoder.stemmer='klingon': not a Snowball stemmer"),
+        ("split_identifiers", "yes", "--set encoder.split_identifiers='yes': expected true"),
     ],
 )
 def test_bad_settings_are_one_line_errors(setting: str, value: object, message: str):

@@ -45,6 +45,7 @@ class Settings:
     delta: float = 0.5
     stopwords: str = "en"
     stemmer: str = "english"
+    split_identifiers: bool = True
 
 
 OPTIONS = from_dataclass(
@@ -56,6 +57,7 @@ OPTIONS = from_dataclass(
         "delta": "bm25l and bm25+ only: what every matching word adds, >= 0",
         "stopwords": "en (bm25s's English list, Lucene's) or none",
         "stemmer": "a Snowball stemmer for the words (english) or none",
+        "split_identifiers": "identifiers as their parts and whole (false: whole only)",
     },
 )
 
@@ -66,6 +68,12 @@ def _number(name: str, value: Any, low: float, high: float = math.inf) -> float:
         bound = f"from {low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}"
         raise HarnessError(f"--set encoder.{name}={value!r}: expected a finite number {bound}")
     return float(value)
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise HarnessError(f"--set encoder.{name}={value!r}: expected true or false")
+    return value
 
 
 def settings_from(extra: dict[str, Any]) -> Settings:
@@ -82,6 +90,7 @@ def settings_from(extra: dict[str, Any]) -> Settings:
         delta=_number("delta", settings.delta, 0.0),
         stopwords=str(settings.stopwords),
         stemmer=str(settings.stemmer),
+        split_identifiers=_flag("split_identifiers", settings.split_identifiers),
     )
 
 
@@ -92,7 +101,7 @@ class BM25:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.words = CodeWords(stopwords=settings.stopwords, stemmer=settings.stemmer)
+        self.words = CodeWords(settings.stopwords, settings.stemmer, settings.split_identifiers)
         self._index: Any = None
         self._size: int | None = None
         self.info: dict[str, Any] = {
@@ -102,7 +111,9 @@ class BM25:
             "k1": settings.k1,
             "b": settings.b,
             **({"delta": settings.delta} if settings.method in ("bm25l", "bm25+") else {}),
-            "words": "identifier parts and whole identifiers, lower-cased",
+            "words": "identifier parts and whole identifiers, lower-cased"
+            if settings.split_identifiers
+            else "runs of letters, digits and _, lower-cased",
             "stopwords": settings.stopwords,
             "stemmer": settings.stemmer,
             **(

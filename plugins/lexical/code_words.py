@@ -14,7 +14,8 @@ Everything is lower-cased. Numbers are kept as words (a digit run is a part). En
 stop words (bm25s's list: Lucene's classic 33) are dropped, and the parts are stemmed
 with a Snowball stemmer (PyStemmer), as MTEB's and CoIR's BM25 baseline does; the whole
 identifier is kept unstemmed, so it only matches itself. Queries and candidates go
-through the same function.
+through the same function. With ``split_identifiers=False`` a run is one word (stemmed),
+as a plain word tokeniser sees it: the baseline the splitting is measured against.
 
 >>> CodeWords(stopwords="none", stemmer="none")("getHTTPResponse(utf8_name)")
 ['get', 'http', 'response', 'gethttpresponse', 'utf', '8', 'name', 'utf8_name']
@@ -88,6 +89,7 @@ class CodeWords:
 
     stopwords: str = "en"
     stemmer: str = "english"
+    split_identifiers: bool = True
     _stop: frozenset[str] = field(init=False, repr=False)
     _stem: Callable[[list[str]], list[str]] | None = field(init=False, repr=False)
 
@@ -99,7 +101,7 @@ class CodeWords:
         words: list[str] = []
         for match in _RUN.finditer(text):
             run = match.group()
-            split = identifier_parts(run)
+            split = identifier_parts(run) if self.split_identifiers else [run]
             parts = [p for p in (part.lower() for part in split) if p not in self._stop]
             if self._stem is not None:
                 parts = self._stem(parts)
