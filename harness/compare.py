@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from harness.errors import InputError
 from harness.replicates import ReplicateTest, replicate_of, replicate_test, seed_spread
 from harness.results import Result, examples_path, find_results, read_examples, read_result
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
+from harness.stats import UNKNOWN
 
 RunKey = tuple[str, str, str]
 """(task, dataset, partition)."""
@@ -57,6 +58,33 @@ class ExampleScores:
     ids: list[str]
     columns: dict[str, np.ndarray]
     source: str
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    """Per-example values of the fields asked for (``answer_source``); UNKNOWN where a row
+    does not say."""
+
+    def split_by(self, name: str) -> dict[str, ExampleScores]:
+        """The examples of each value of field `name` (read with ``fields=[name]``)."""
+        groups: dict[str, list[int]] = {}
+        for index, value in enumerate(self.labels[name]):
+            groups.setdefault(value, []).append(index)
+        return {
+            value: ExampleScores(
+                [self.ids[i] for i in rows],
+                {metric: column[rows] for metric, column in self.columns.items()},
+                self.source,
+            )
+            for value, rows in sorted(groups.items())
+        }
+
+
+def pooled(parts: Sequence[tuple[str, ExampleScores]]) -> ExampleScores:
+    """Several partitions' examples as one set, each id prefixed with its partition."""
+    names = list(parts[0][1].columns) if parts else []
+    return ExampleScores(
+        [f"{partition}/{i}" for partition, scores in parts for i in scores.ids],
+        {m: np.concatenate([scores.columns[m] for _, scores in parts]) for m in names},
+        ", ".join(scores.source for _, scores in parts),
+    )
 
 
 @dataclass
@@ -98,8 +126,9 @@ def load_runs(path: Path) -> list[Run]:
     return runs
 
 
-def read_scores(run: Run, metrics: Iterable[str]) -> ExampleScores:
-    """The per-example rows of a run as arrays; every row needs an id and each metric."""
+def read_scores(run: Run, metrics: Iterable[str], fields: Sequence[str] = ()) -> ExampleScores:
+    """The per-example rows of a run as arrays; every row needs an id and each metric.
+    `fields` are read as labels (a breakdown's field; UNKNOWN where a row does not say)."""
     jsonl = examples_path(run.path)
     if not jsonl.exists():
         raise InputError("per-example file is missing (needed for a paired test)", path=jsonl)
@@ -116,7 +145,11 @@ def read_scores(run: Run, metrics: Iterable[str]) -> ExampleScores:
         except (TypeError, ValueError):
             raise InputError("a metric value is not a number", path=jsonl, line=number) from None
     columns = {name: values[:, i] for i, name in enumerate(names)}
-    return ExampleScores(ids, columns, str(jsonl))
+    labels = {
+        name: [UNKNOWN if row.get(name) is None else str(row[name]) for row in rows]
+        for name in fields
+    }
+    return ExampleScores(ids, columns, str(jsonl), labels)
 
 
 def align(a: ExampleScores, b: ExampleScores, what: str) -> ExampleScores:
@@ -312,11 +345,19 @@ def compare_paths(
     n_bootstrap: int = 1000,
     n_permutations: int = 10_000,
     seed: int = 0,
+    by: str | None = None,
 ) -> tuple[list[Comparison], list[tuple[Run, Run]]]:
-    """Every paired comparison of A and B, Holm-corrected as one family."""
+    """Every paired comparison of A and B, Holm-corrected as one family; with `by`, one
+    per value of that per-example field, the partitions of a task and dataset pooled."""
     groups = pair_replicates(
         with_replicates(path_a, load_runs(path_a)), with_replicates(path_b, load_runs(path_b))
     )
+    if by is not None:
+        lowest = [(a[min(set(a) & set(b))], b[min(set(a) & set(b))]) for a, b in groups
+                  if set(a) & set(b)]  # fmt: skip
+        found = compare_by(lowest, by, metrics, n_bootstrap, n_permutations, seed)
+        correct(found)
+        return found, lowest
     pairs: list[tuple[Run, Run]] = []
     comparisons: list[Comparison] = []
     for group_a, group_b in groups:
@@ -346,6 +387,40 @@ def compare_paths(
         )
     correct(comparisons)
     return comparisons, pairs
+
+
+def compare_by(
+    pairs: Sequence[tuple[Run, Run]],
+    by: str,
+    metrics: Sequence[str] | None,
+    n_bootstrap: int,
+    n_permutations: int,
+    seed: int,
+) -> list[Comparison]:
+    """B - A per value of the per-example field `by`, over each (task, dataset)'s paired
+    partitions pooled (one seed each: the lowest both have); the key's partition reads
+    ``<by>=<value>``. A field no row has is an error, not an empty table."""
+    by_dataset: dict[tuple[str, str], list[tuple[Run, Run]]] = {}
+    for run_a, run_b in pairs:
+        by_dataset.setdefault(run_a.key[:2], []).append((run_a, run_b))
+    comparisons: list[Comparison] = []
+    for (task, dataset), paired in sorted(by_dataset.items()):
+        names = shared_metrics(paired[0][0].result, paired[0][1].result, metrics)
+        sides = [[(run.result.partition, read_scores(run, names, [by])) for run in side]
+                 for side in zip(*paired, strict=True)]  # fmt: skip
+        if all(set(s.labels[by]) == {UNKNOWN} for _, s in sides[0]):
+            raise InputError(f"no example says its {by!r}", path=paired[0][0].path)
+        a, b = pooled(sides[0]), pooled(sides[1])
+        a.labels[by] = [v for _, s in sides[0] for v in s.labels[by]]
+        b = align(a, b, f"{task}/{dataset}")
+        b.labels[by] = a.labels[by]  # one example, one value: A's rows say it
+        groups_b = b.split_by(by)
+        for value, group_a in a.split_by(by).items():
+            key = (task, dataset, f"{by}={value}")
+            comparisons += compare_scores(group_a, groups_b[value], names, key,
+                                          n_bootstrap=n_bootstrap, n_permutations=n_permutations,
+                                          seed=seed)  # fmt: skip
+    return comparisons
 
 
 def config_differences(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:

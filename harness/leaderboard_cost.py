@@ -5,7 +5,9 @@ One row per (model, strategy) over every stored partition of the task:
 - the main score (exact match) over all requests pooled, with a percentile
   bootstrap 95% interval over those requests;
 - prompt tokens per request: the partitions' ``prompt_tokens_total`` summed,
-  over their requests;
+  over their requests, and its split: the prefix's share beside what a
+  strategy put in front (retrieved code, demonstrations:
+  ``context_tokens_total``), where the results record it;
 - seconds per request: their ``generate_s`` summed (generation, batched as
   the task sets it, plus any retrieval or selection of context), over their
   requests;
@@ -14,7 +16,9 @@ One row per (model, strategy) over every stored partition of the task:
   once: a task-wise adapter once, per-repository indexes or adapters each;
 - break-even requests against the baseline strategy of the same model
   (``harness.cost.break_even``): ``never`` when the strategy is not cheaper
-  per request but costs more up front, ``-`` when there is nothing to repay.
+  per request but costs more up front, ``-`` when there is nothing to repay;
+- the main score per value of each breakdown field the results carry
+  (``answer_source``: file, repo, none), over the pooled requests of each.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from harness.leaderboard import (
 from harness.leaderboard_commands import run_commands
 from harness.stats import bootstrap_ci
 
-ALIGN = ("left", "left", *["right"] * 6)
+ALIGN = ("left", "left", *["right"] * 6)  # then one left-aligned column per breakdown field
 
 
 def default_baselines() -> list[str]:
@@ -69,6 +73,11 @@ class CostRow:
     one_off_s: float
     one_off: dict[str, float] = field(default_factory=dict)
     """Seconds by kind (index_build, adapter_training, ...)."""
+    context_tokens_per_request: float | None = None
+    """Of `tokens_per_request`, what a strategy put in front of the prefix; None when the
+    results do not record it (older ones)."""
+    by_field: dict[str, dict[str, tuple[float, int]]] = field(default_factory=dict)
+    """Breakdown field -> value -> (main score, requests), requests pooled."""
     break_even: int | None = None
     baseline: str = ""
     """The strategy this row's break-even is against; empty on the baseline row itself."""
@@ -100,7 +109,16 @@ def _timing(run: Run, name: str) -> float:
 
 
 def _row(runs: Sequence[Run], label: str, metric: str, n_resamples: int, seed: int) -> CostRow:
-    values = np.concatenate([read_scores(run, [metric]).columns[metric] for run in runs])
+    fields = sorted({name for run in runs for name in run.result.breakdowns})
+    scored = [read_scores(run, [metric], fields) for run in runs]
+    values = np.concatenate([scores.columns[metric] for scores in scored])
+    by_field: dict[str, dict[str, tuple[float, int]]] = {}
+    for name in fields:
+        labels = [value for scores in scored for value in scores.labels[name]]
+        for value in sorted(set(labels)):
+            picked = values[[label == value for label in labels]]
+            by_field.setdefault(name, {})[value] = (float(picked.mean()), len(picked))
+    recorded = all("context_tokens_total" in run.result.timings for run in runs)
     requests = sum(run.result.n_examples for run in runs)
     if requests == 0:
         raise InputError("holds no examples", path=runs[0].path)
@@ -125,6 +143,10 @@ def _row(runs: Sequence[Run], label: str, metric: str, n_resamples: int, seed: i
         seconds_per_request=sum(_timing(r, "generate_s") for r in runs) / requests,
         one_off_s=total_one_off(costs),
         one_off=by_kind,
+        context_tokens_per_request=(
+            sum(_timing(r, "context_tokens_total") for r in runs) / requests if recorded else None
+        ),
+        by_field=by_field,
     )
 
 
@@ -221,15 +243,35 @@ def _one_off_text(row: CostRow) -> str:
     return f"{row.one_off_s:.1f} ({parts})" if len(row.one_off) > 1 else f"{row.one_off_s:.1f}"
 
 
+def _tokens_text(row: CostRow) -> str:
+    """Prompt tokens per request and, where recorded, its split: prefix + context."""
+    if row.context_tokens_per_request is None:
+        return f"{row.tokens_per_request:.1f}"
+    context = row.context_tokens_per_request
+    return f"{row.tokens_per_request:.1f} = {row.tokens_per_request - context:.1f} + {context:.1f}"
+
+
+def _by_field_text(row: CostRow, name: str) -> str:
+    groups = row.by_field.get(name, {})
+    return ", ".join(f"{value} {100 * score:.1f} ({n})" for value, (score, n) in groups.items())
+
+
+def _fields(view: CostView) -> list[str]:
+    return sorted({name for row in view.rows for name in row.by_field})
+
+
 def _table(view: CostView) -> tuple[list[str], list[list[str]]]:
+    fields = _fields(view)
     headers = ["model", "strategy", "requests", f"{view.metric} x100 [95% CI]",
-               "prompt tokens / request", "s / request", "one-off s",
-               "break-even requests"]  # fmt: skip
+               "prompt tokens / request (prefix + context)", "s / request", "one-off s",
+               "break-even requests",
+               *(f"{view.metric} x100 by {name} (requests)" for name in fields)]  # fmt: skip
     body = [
         [row.model, row.strategy, str(row.requests),
          f"{100 * row.score:.2f} [{100 * row.ci_low:.1f}, {100 * row.ci_high:.1f}]",
-         f"{row.tokens_per_request:.1f}", f"{row.seconds_per_request:.4f}",
-         _one_off_text(row), _break_even_text(row)]
+         _tokens_text(row), f"{row.seconds_per_request:.4f}",
+         _one_off_text(row), _break_even_text(row),
+         *(_by_field_text(row, name) for name in fields)]
         for row in view.rows
     ]  # fmt: skip
     return headers, body
@@ -268,8 +310,9 @@ def render_costs(view: CostView, fmt: str = "markdown", *, commands: Sequence[st
     title = f"{view.task} on {view.dataset}: {view.metric} against cost"
     about = _about(view)
     commands = [*view.run_commands, *commands]
+    align = (*ALIGN, *["left"] * (len(headers) - len(ALIGN)))
     table = tabulate(body, headers, tablefmt="latex" if fmt == "latex" else "pipe",
-                     disable_numparse=True, colalign=ALIGN)  # fmt: skip
+                     disable_numparse=True, colalign=align)  # fmt: skip
     if fmt == "latex":
         lines = [f"% {title}", *(f"% {line}" for line in [*about, *_legend(view)])]
         lines += [f"% regenerate: {c}" for c in commands]

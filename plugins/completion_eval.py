@@ -18,7 +18,10 @@ at the end of the expression (the causal-LM plugin's ``expression_stop``: inside
 an open bracket, as after ``assertEqual(x, ``, a line break ends nothing).
 Each example's JSONL row keeps the prediction, the target, where its answer
 can be found (``answer_source``, None when the data does not say), the
-prompt's token count and the generation latency, plus any ``extra`` fields a
+prompt's token count and its split (``context_tokens``: what a strategy's
+view put in front, its generation's ``extra["context_tokens"]``, 0 without
+one; ``prefix_tokens``: the rest, the test file's share with the start
+token) and the generation latency, plus any ``extra`` fields a
 strategy's generations carry (``rag``: the retrieved chunk ids); the
 timings add the model's one-off costs (``harness.cost``).
 """
@@ -138,7 +141,11 @@ class Completion:
             # a strategy's view may add fields (rag: the retrieved chunk ids); never over ours
             extra = getattr(generation, "extra", None) or {}
             rows[-1].update({k: v for k, v in extra.items() if k not in rows[-1]})
+            # the prompt's split: what the view added in front, and the prefix's share
+            rows[-1]["context_tokens"] = int(extra.get("context_tokens", 0))
+            rows[-1]["prefix_tokens"] = generation.prompt_tokens - rows[-1]["context_tokens"]
         prompt_tokens = sum(r["prompt_tokens"] for r in rows)
+        context_tokens = sum(r["context_tokens"] for r in rows)
         return Evaluation(
             per_example=rows,
             n_candidates=0,
@@ -146,6 +153,8 @@ class Completion:
                 "generate_s": seconds,
                 "prompt_tokens_total": float(prompt_tokens),
                 "prompt_tokens_mean": prompt_tokens / len(rows),
+                "context_tokens_total": float(context_tokens),
+                "prefix_tokens_total": float(prompt_tokens - context_tokens),
                 "latency_mean_s": seconds / len(rows),
                 **one_off_timings(one_off_costs(getattr(model, "info", None) or {})),
             },

@@ -132,6 +132,50 @@ def test_every_rc_result_is_broken_down_by_answer_source(tmp_path: Path, request
     assert result.config["breakdowns"] == ["answer_source"]
 
 
+class Zero(Oracle):
+    """A causal LM that answers 0 to every prompt."""
+
+    name = "zero"
+
+    def generate(self, prompts, **settings):
+        return [SimpleNamespace(text="0", prompt_tokens=len(p.split()), new_tokens=1,
+                                seconds=0.001) for p in prompts]  # fmt: skip
+
+
+def test_compare_and_the_cost_view_by_answer_source(tmp_path: Path, request):
+    from harness.compare import compare_paths
+    from harness.leaderboard_cost import build_costs, render_costs
+
+    root = _write(tmp_path / "tree", REPO) / "proj"
+    encoders = plugins().encoders
+    request.addfinalizer(partial(encoders.restore, encoders.snapshot()))
+    out = tmp_path / "results"
+    for name, model in (("oracle", Oracle), ("zero", Zero)):
+        encoders.register(name, lambda argument, options, m=model: m(), kind="causal-lm",
+                          plugin="tests")  # fmt: skip
+        assert main(["run", "--model", name, "--task", "rc", "--data-dir", str(root),
+                     "--cache-dir", str(tmp_path / "cache"), "--results", str(out),
+                     "--set", "dataset.min_per_repo=1", "--bootstrap", "50"]) == 0  # fmt: skip
+    found, _ = compare_paths(out / "rc" / "local" / "oracle", out / "rc" / "local" / "zero",
+                             metrics=["exact_match"], by="answer_source",
+                             n_permutations=200)  # fmt: skip
+    # by hand: the oracle is right on the one repo example, zero on none; both 0 elsewhere
+    shown = {c.partition: (c.n, c.a, c.b) for c in found}
+    assert shown == {"answer_source=file": (1, 0.0, 0.0), "answer_source=none": (2, 0.0, 0.0),
+                     "answer_source=repo": (1, 1.0, 0.0)}  # fmt: skip
+    view = build_costs(out, "rc", baseline="none", n_resamples=50)
+    rows = {row.model: row for row in view.rows}
+    assert rows["oracle"].by_field["answer_source"] == {
+        "file": (0.0, 1),
+        "none": (0.0, 2),
+        "repo": (1.0, 1),
+    }
+    assert rows["zero"].context_tokens_per_request == 0.0  # no strategy put context in front
+    text = render_costs(view)
+    assert "exact_match x100 by answer_source (requests)" in text
+    assert "file 0.0 (1), none 0.0 (2), repo 100.0 (1)" in text
+
+
 def test_rows_that_do_not_say_are_unknown_never_guessed():
     rows = [{"em": 1.0, "answer_source": None}, {"em": 0.0, "answer_source": "repo"}]
     found = breakdowns(rows, ["answer_source"], ["em"], n_resamples=20)["answer_source"]

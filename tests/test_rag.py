@@ -219,7 +219,11 @@ def test_rows_keep_the_retrieved_chunks_and_counts_equal_the_tokenizers(
         assert row["retrieved"] == prompt.used and row["retrieved"]
         assert row["retrieved_tokens"] == sum(tokens(chunks[i].prompt_text()) for i in prompt.used)
         assert row["latency_s"] >= row["context_s"] >= 0
+        # the prompt's split: the retrieved code, and the rest (the prefix's share)
+        assert row["context_tokens"] == row["retrieved_tokens"] > 0
+        assert row["prefix_tokens"] == row["prompt_tokens"] - row["retrieved_tokens"] > 0
     assert evaluation.timings["prompt_tokens_total"] == sum(r["prompt_tokens"] for r in rows)
+    assert evaluation.timings["context_tokens_total"] == sum(r["retrieved_tokens"] for r in rows)
     assert evaluation.timings["one_off_s"] == evaluation.timings["index_build_s"] > 0
 
 

@@ -5,7 +5,8 @@ examples they belong to (it was made for one partition), asks its source for
 ranked pieces, builds each prompt within the budget (:mod:`.prompt`) and lets
 the base model generate. Each generation carries ``extra`` fields that the
 task kind copies into the example's row: the ids of the pieces used, the
-tokens they took and ``context_s``, the seconds spent choosing them (the
+tokens they took (as ``<label>_tokens`` and as ``context_tokens``, the name
+the task kind splits every prompt by) and ``context_s``, the seconds spent choosing them (the
 batch's ranking time shared equally), which also count in the request's
 latency: retrieval is paid at every request.
 """
@@ -139,6 +140,7 @@ class AugmentedLM:
                 extra={
                     label: p.used,
                     f"{label}_tokens": p.context_tokens,
+                    "context_tokens": p.context_tokens,  # the task kind's name for any context
                     "context_s": round(share, 6),
                 },
             )
