@@ -53,7 +53,7 @@ def harness_register_encoders(register: Any) -> None:
         "any Hugging Face encoder by hub id or local path: hf:<id-or-path> (a "
         "sentence-transformers folder as sentence-transformers embeds it)",
         kind="encoder",
-        pooling="the folder's, else mean",
+        pooling="the folder's, else lasttoken for a causal LM, else mean",
         options=OPTIONS,
     )
 
