@@ -286,6 +286,20 @@ def test_a_fitted_model_is_indexed_on_each_pool_it_ranks():
     assert _ranks(fitted)["q0"] == 1 / 2 and fitted.n_candidates == 3
 
 
+def test_a_matrix_shares_a_fitted_model_as_it_is():
+    """A matrix run wraps a base model its strategy leaves unchanged (harness.sharing); a
+    wrapped retriever is still indexed and scored, not encoded."""
+    from harness.sharing import MemoizedEncoder
+
+    model = FittedTable()
+    shared = Retrieval().evaluate(MemoizedEncoder(model, {}), _split(), EvaluationOptions())
+    assert (
+        shared.per_example
+        == Retrieval().evaluate(DenseTable(), _split(), EvaluationOptions()).per_example
+    )
+    assert model.indexed == [list(_split().corpus)]
+
+
 def test_a_fitted_model_that_returns_a_bad_score_is_named():
     class Broken(FittedTable):
         def score(self, queries, *, role="query"):
