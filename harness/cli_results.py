@@ -58,6 +58,7 @@ def add_commands(sub: Any) -> None:
     compare.add_argument(
         "--metric", action="append", help="only this metric (repeatable; default: all shared)"
     )
+    _add_by_option(compare)
     _add_test_options(compare)
     compare.add_argument("--json", action="store_true", help="print the comparisons as JSON")
     compare.set_defaults(handler=_cmd_compare)
@@ -76,6 +77,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         n_bootstrap=args.bootstrap,
         n_permutations=args.permutations,
         seed=args.seed,
+        by=args.by,
     )
     if args.json:
         rows = [
@@ -95,6 +97,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _add_by_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--by",
+        metavar="FIELD",
+        help="per value of this per-example field (e.g. answer_source: file, repo, none), "
+        "the partitions pooled",
+    )
 
 
 def _add_leaderboard(sub: Any) -> None:
@@ -127,6 +138,7 @@ def _add_leaderboard(sub: Any) -> None:
         help="--cost: the strategy break-even is computed against "
         "(default: the first ranked one with results, e.g. rag, else none)",
     )
+    _add_by_option(board)
     _add_test_options(board)
     board.set_defaults(handler=_cmd_leaderboard)
 
@@ -139,6 +151,8 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         return _cmd_cost(args)
     if args.baseline:
         raise HarnessError("--baseline applies to the cost view: add --cost")
+    if args.by and args.reported:
+        raise HarnessError("--by: published rows have no per-example fields; drop --reported")
     reported = [REPORTED_FILE if p == DEFAULT_REPORTED else p for p in args.reported or []]
     board = build(
         args.results,
@@ -149,8 +163,10 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
         n_permutations=args.permutations,
         seed=args.seed,
         reported=reported,
+        by=args.by,
     )
     command = ["harness leaderboard --task", args.task, "--dataset", board.dataset]
+    command += ["--by", args.by] if args.by else []
     command += ["--metric", board.metric, "--results", str(args.results)]
     for given in args.reported or []:
         command += ["--reported"] if given == DEFAULT_REPORTED else ["--reported", str(given)]
@@ -178,6 +194,8 @@ def _cmd_cost(args: argparse.Namespace) -> int:
 
     if args.reported is not None:
         raise HarnessError("--reported does not apply to the cost view (--cost)")
+    if args.by:
+        raise HarnessError("--by: the cost view shows every breakdown the results carry already")
     view = build_costs(
         args.results,
         args.task,

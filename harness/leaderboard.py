@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import tomllib
 
-from harness.compare import ExampleScores, Run, align, load_runs, read_scores
+from harness.compare import ExampleScores, Run, align, load_runs, pooled, read_scores
 from harness.controls import Controls
 from harness.errors import HarnessError, InputError
 from harness.identity import distinguishing
@@ -45,7 +45,7 @@ from harness.leaderboard_commands import run_commands
 from harness.leaderboard_replicates import column_p, merge_replicates
 from harness.leaderboard_rows import Cell, Row
 from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
-from harness.stats import bootstrap_ci
+from harness.stats import UNKNOWN, bootstrap_ci
 
 MEAN = "mean"
 REPORTED_FILE = Path(__file__).resolve().parent.parent / "leaderboards" / "reported.toml"
@@ -78,9 +78,12 @@ def build(
     seed: int = 0,
     reported: Path | Sequence[Path] | None = None,
     runs: Sequence[Run] | None = None,
+    by: str | None = None,
 ) -> Leaderboard:
     """Read the store (or only `runs` of it), fill the cells, mark best and
-    not-significantly-worse cells."""
+    not-significantly-worse cells. With `by`, the columns are the values of that
+    per-example field (``answer_source``: file, repo, none), each over every partition's
+    examples with that value; controls and reported rows are then left out."""
     runs = _select(load_runs(root) if runs is None else list(runs), root, task, dataset)
     dataset = stored_dataset(runs[0])
     metric = metric or _main_score(runs)
@@ -99,10 +102,14 @@ def build(
         stored = result.metrics[metric]
         half = (stored.ci_high - stored.ci_low) / 2
         row.cells[result.partition] = Cell(stored.value, half, limit=_limit(result))
-        row.scores[result.partition] = read_scores(run, [metric])
+        row.scores[result.partition] = read_scores(run, [metric], [by] if by else [])
+    if by is not None:
+        for row in rows.values():
+            _regroup(row, by, metric, runs[0].result.config.get("n_resamples", 1000), seed)
     partitions = sorted({p for row in rows.values() for p in row.cells})
-    columns = [*partitions, MEAN] if len(partitions) > 1 else partitions
-    if len(partitions) > 1:
+    # the classes of a field are no sample of anything: no mean over them
+    columns = [*partitions, MEAN] if len(partitions) > 1 and by is None else partitions
+    if len(columns) > len(partitions):
         for row in rows.values():
             _add_mean(row, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
     measured = sorted(  # one row for a system's seeds (harness.leaderboard_replicates)
@@ -111,7 +118,7 @@ def build(
     )
     for column in columns:
         _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
-    controls, notes = _control_rows(runs, metric, rows, labels)
+    controls, notes = _control_rows(runs, metric, rows, labels) if by is None else ([], [])
     for control in controls:
         system = rows[(control.model, control.control_of)]
         if len(partitions) > 1:
@@ -128,12 +135,29 @@ def build(
             row,
             *(c for c in controls if (c.model, c.control_of) == (row.model, row.strategy)),
         ]
-    extra = _reported(reported, task, metric, runs)
+    extra = _reported(reported, task, metric, runs) if by is None else []
     for row in extra:
         columns += [p for p in row.cells if p not in columns]
     commands = run_commands(runs, root)
     return Leaderboard(task, dataset, metric, columns, ordered + extra, _header(runs), alpha,
                        higher, commands, notes)  # fmt: skip
+
+
+def _regroup(row: Row, by: str, metric: str, n_resamples: int, seed: int) -> None:
+    """`row`'s cells by the values of field `by` instead of by partition: each over the
+    examples of every partition with that value (ids kept apart by partition)."""
+    if all(set(s.labels[by]) == {UNKNOWN} for s in row.scores.values()):
+        raise InputError(f"{row.model} / {row.strategy}: no example says its {by!r}")
+    limits = {cell.limit for cell in row.cells.values()}
+    everything = pooled(sorted(row.scores.items()))
+    everything.labels[by] = [v for _, s in sorted(row.scores.items()) for v in s.labels[by]]
+    row.cells, row.scores = {}, {}
+    for value, scores in everything.split_by(by).items():
+        column = scores.columns[metric]
+        low, high = bootstrap_ci(column, n_resamples=int(n_resamples), seed=seed)
+        limit = next(iter(limits)) if len(limits) == 1 else None
+        row.cells[value] = Cell(float(column.mean()), (high - low) / 2, limit=limit)
+        row.scores[value] = scores
 
 
 def stored_dataset(run: Run) -> str:

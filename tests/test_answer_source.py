@@ -142,8 +142,9 @@ class Zero(Oracle):
                                 seconds=0.001) for p in prompts]  # fmt: skip
 
 
-def test_compare_and_the_cost_view_by_answer_source(tmp_path: Path, request):
+def test_compare_and_the_cost_view_by_answer_source(tmp_path: Path, request, capsys):
     from harness.compare import compare_paths
+    from harness.leaderboard import build
     from harness.leaderboard_cost import build_costs, render_costs
 
     root = _write(tmp_path / "tree", REPO) / "proj"
@@ -174,6 +175,26 @@ def test_compare_and_the_cost_view_by_answer_source(tmp_path: Path, request):
     text = render_costs(view)
     assert "exact_match x100 by answer_source (requests)" in text
     assert "file 0.0 (1), none 0.0 (2), repo 100.0 (1)" in text
+    board = build(out, "rc", by="answer_source", n_permutations=200)
+    assert board.columns == ["file", "none", "repo"]
+    cells = {row.model: row.cells for row in board.rows}
+    assert (cells["oracle"]["repo"].value, cells["zero"]["repo"].value) == (1.0, 0.0)
+    assert cells["oracle"]["repo"].best and cells["zero"]["file"].value == 0.0
+    shown = _cli(capsys, "leaderboard", "--task", "rc", "--results", str(out), "--by",
+                 "answer_source", "--permutations", "200")  # fmt: skip
+    header = next(line for line in shown.splitlines() if line.startswith("| model"))
+    assert [cell.strip() for cell in header.split("|")[3:6]] == ["file", "none", "repo"]
+    assert "--by answer_source" in shown
+    compared = _cli(capsys, "compare", str(out / "rc" / "local" / "oracle"),
+                    str(out / "rc" / "local" / "zero"), "--by", "answer_source",
+                    "--metric", "exact_match", "--permutations", "200")  # fmt: skip
+    assert "answer_source=repo" in compared
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    capsys.readouterr()
+    assert main(list(args)) == 0, capsys.readouterr().err
+    return capsys.readouterr().out
 
 
 def test_rows_that_do_not_say_are_unknown_never_guessed():
