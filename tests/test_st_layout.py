@@ -29,6 +29,7 @@ from transformers import AutoModel, AutoTokenizer
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
 from harness.plugins.encoders import hf
+from harness.plugins.encoders.hf_encoder import HFEncoder
 from harness.plugins.encoders.st_layout import POOLING_MODES
 from harness.registry import Registry
 
@@ -319,6 +320,14 @@ def test_a_hub_id_in_the_local_cache_reads_its_layout_offline(
     st = SentenceTransformer(str(folder), device="cpu")
     np.testing.assert_allclose(
         encoder.encode(QUERIES, role="query"), unit(st.encode_query(QUERIES)), atol=1e-5
+    )
+    # a model card pins the revision: it is loaded and recorded
+    options = EncoderOptions(device="cpu", extra={"cache_dir": str(tmp_path / "cache")})
+    pinned = HFEncoder("harness-tests/tiny-st", options, revision=commit)
+    assert (pinned.info["revision"], pinned.info["commit"], pinned.pooling) == (
+        commit,
+        commit,
+        "cls",
     )
 
 

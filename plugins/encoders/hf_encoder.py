@@ -151,7 +151,8 @@ class HFEncoder:
 
     `pooling` and `prompts` (``{"query": ..., "document": ...}``) are a factory's
     choice (a model card's); None leaves them to the model's sentence-transformers
-    config, else mean pooling and no prompts. `revision` is the hub revision to load
+    config, else `plain_pooling` and no prompts. ``--pooling`` and ``--set
+    encoder.<role>_prompt`` win over both. `revision` is the hub revision to load
     unless ``--set encoder.revision`` names another.
 
     >>> encoder = HFEncoder("/path/to/model", EncoderOptions(device="cpu"))  # doctest: +SKIP
