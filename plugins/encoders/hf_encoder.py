@@ -21,6 +21,15 @@ it: its pooling mode (and whether the prompt is pooled), its ``max_seq_length``
 and ``do_lower_case``, its prompts, its ``truncate_dim``. ``--pooling``, a
 factory's `pooling` and the prompt options override the folder's; ``info``
 records what the folder says (``st_layout``) and what was overridden.
+Tokens per text: the smallest of --max-length (harness's cap, 512 unless given), the
+model's positions, and in that layout the length sentence-transformers truncates at
+(``max_seq_length``, else the tokenizer's limit). With the defaults that is
+sentence-transformers' length for any model whose ``max_seq_length`` is at most 512
+(MiniLM: 256); a longer model (8192 tokens) needs ``--max-length`` raised to match it.
+An explicit truncation shorter than ``max_seq_length`` wins in sentence-transformers
+too; a longer one (which it would obey) is not offered: harness cannot tell a
+--max-length the user gave from its default, and a model's own limit is what its
+authors trained at. ``info["max_length"]`` records the length used.
 A model without that layout is pooled as sentence-transformers pools one: the last
 token of a causal LM, else the mean (`plain_pooling`); its text goes in as it is
 (sentence-transformers 6 renders it through the tokenizer's chat template, if any).
