@@ -135,6 +135,11 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
             f"{request.model!r} has none (registered trainable=False): pick a strategy "
             "that scores the model as it is"
         )
+    if encoder.entry.meta.get("remote_code") and not request.trust_remote_code:
+        raise HarnessError(
+            f"model {request.model!r} runs Python code it ships (registered remote_code=True): "
+            "give --trust-remote-code if you trust it"
+        )
     options = {
         "dataset": _declared(dataset_entry.meta),
         "encoder": _declared(encoder.entry.meta),

@@ -76,7 +76,7 @@ KNOWN_META: dict[str, frozenset[str]] = {
     kind: frozenset(keys)
     for kind, keys in {
         # read by the runner (kind, options) and shown by `harness list --options`
-        "encoder": ("kind", "options", "hub_id", "pooling", "trainable"),
+        "encoder": ("kind", "options", "hub_id", "pooling", "trainable", "remote_code"),
         # read by the runner, the cost view and the --set parser (harness.extensions)
         "strategy": ("options", "cost_kinds", "cost_baseline", "settings_alias"),
         "task kind": ("options", "model_kind"),

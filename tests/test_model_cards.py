@@ -174,6 +174,18 @@ def test_a_card_that_needs_remote_code_refuses_to_load_without_the_flag(
     assert "\n" not in str(raised.value) and NAMED_MODELS[name].hub_id in str(raised.value)
 
 
+@pytest.mark.parametrize("name", [n for n, c in NAMED_MODELS.items() if c.remote_code])
+def test_a_run_of_a_remote_code_card_is_refused_before_any_data_is_read(name: str) -> None:
+    """The plan refuses it (the card's registration says remote_code): no mining first."""
+    from harness.plan import RunRequest, plan
+
+    with pytest.raises(HarnessError, match="give --trust-remote-code") as raised:
+        plan(RunRequest(model=name, strategy="none", task="t2c"))
+    assert "\n" not in str(raised.value)
+    resolved = plan(RunRequest(model=name, strategy="none", task="t2c", trust_remote_code=True))
+    assert resolved.dataset_name == "local"  # planned; nothing was loaded either way
+
+
 class _BaseModels(dict):  # type: ignore[type-arg]
     """The tiny base models, each built on first use (the decoder trains a tokenizer)."""
 

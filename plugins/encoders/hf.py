@@ -46,6 +46,7 @@ def harness_register_encoders(register: Any) -> None:
             pooling=card.pooling or "the folder's",
             kind="encoder",
             options=OPTIONS,
+            remote_code=card.remote_code,  # refused without --trust-remote-code, up front
         )
     register(
         "hf:",
