@@ -252,17 +252,19 @@ def test_a_model_declaring_dot_without_normalize_is_ranked_by_cosine_and_says_so
     assert "model_similarity" not in hf_encoder(normalized).info  # dot of unit rows: cosine
 
 
-@pytest.mark.parametrize("pooling", ["max", "last", "weightedmean", "mean_sqrt_len_tokens"])
+@pytest.mark.parametrize("prompts", [None, PROMPTS], ids=["no-prompts", "prompts"])
+@pytest.mark.parametrize("pooling", [*POOLING_MODES, "last"])
 def test_plain_folders_take_pooling_and_prompts_like_sentence_transformers(
-    bert: Path, pooling: str
+    bert: Path, pooling: str, prompts: Any
 ) -> None:
     mode = "lasttoken" if pooling == "last" else pooling
     st = SentenceTransformer(
-        modules=[Transformer(str(bert)), Pooling(32, mode)], device="cpu", prompts=PROMPTS
+        modules=[Transformer(str(bert)), Pooling(32, mode)], device="cpu", prompts=prompts
     )
-    options = {"query_prompt": PROMPTS["query"], "document_prompt": PROMPTS["document"]}
+    options = {f"{role}_prompt": text for role, text in (prompts or {}).items()}
     encoder = hf_encoder(bert, pooling=pooling, extra=options)
-    assert encoder.info["pooling"] == mode and encoder.info["prompts"] == PROMPTS
+    assert encoder.info["pooling"] == mode
+    assert encoder.info["prompts"] == (prompts or {"query": "", "document": ""})
     assert "layout" not in encoder.info
     assert_same_as_st(bert, st, pooling=pooling, extra=options)
 
