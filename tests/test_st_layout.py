@@ -269,6 +269,20 @@ def test_plain_folders_take_pooling_and_prompts_like_sentence_transformers(
     assert_same_as_st(bert, st, pooling=pooling, extra=options)
 
 
+def test_the_prompts_are_part_of_the_embedding_cache_key(bert: Path, tmp_path: Path) -> None:
+    from harness.embedding_cache import CachedEncoder, EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "embeddings")
+    plain = CachedEncoder(hf_encoder(bert), cache)
+    prompted = CachedEncoder(hf_encoder(bert, extra={"query_prompt": "find: "}), cache)
+    first = plain.encode(QUERIES, role="query")
+    again = prompted.encode(QUERIES, role="query")
+    assert prompted.stats()["embedding_cache_hits"] == 0  # another prompt: no hit
+    assert not np.allclose(first, again)
+    np.testing.assert_allclose(again, harness_rows(bert, ["find: " + q for q in QUERIES], "code"),
+                               atol=1e-6)  # fmt: skip
+
+
 def test_a_plain_causal_lm_is_pooled_by_its_last_token_as_sentence_transformers_does(
     decoder: Path,
 ) -> None:
