@@ -211,6 +211,23 @@ def test_a_max_seq_length_saved_in_the_tokenizer_truncates_too(bert: Path, tmp_p
     assert_same_as_st(tmp_path / "st")
 
 
+def test_tokenizer_args_of_an_older_folder_reach_the_tokenizer(
+    decoder: Path, tmp_path: Path
+) -> None:
+    # written by sentence-transformers before 6: tokenizer_args, whose model_max_length
+    # wins over max_seq_length there
+    folder = with_transformer_settings(
+        st_folder(tmp_path / "st", decoder, "lasttoken", prompts=PROMPTS),  # "" has tokens
+        max_seq_length=12,
+        tokenizer_args={"padding_side": "left", "model_max_length": 10},
+    )
+    encoder = hf_encoder(folder)
+    assert (encoder.tokenizer.padding_side, encoder.max_length) == ("left", 10)
+    st = SentenceTransformer(str(folder), device="cpu")
+    assert (st.tokenizer.padding_side, st.max_seq_length) == ("left", 10)
+    assert_same_as_st(folder, st)
+
+
 def test_do_lower_case_lower_cases_as_sentence_transformers_does(
     bert: Path, tmp_path: Path
 ) -> None:

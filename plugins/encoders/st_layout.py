@@ -160,7 +160,7 @@ def read_layout(fetch: Fetch) -> STLayout | None:
         tokenizer_kwargs=transformer.get("tokenizer_kwargs", {}),
         prompts=_prompts(model, model_file),
         similarity_fn_name=_similarity(model, model_file),
-        truncate_dim=_positive_int_or_none(model, "truncate_dim", model_file),
+        truncate_dim=_positive_int_or_none(model.get("truncate_dim"), "truncate_dim", model_file),
     )
 
 
@@ -223,8 +223,10 @@ def _transformer_config(fetch: Fetch, path: str) -> dict[str, Any]:
             raise InputError(f"{what} is not supported by harness", path=where)
     tokenizer_kwargs = dict(config.get("processor_kwargs") or config.get("tokenizer_args") or {})
     tokenizer_kwargs.pop("trust_remote_code", None)  # as sentence-transformers: never from a file
+    # a model_max_length given to the tokenizer wins over max_seq_length, as it does there
+    length = tokenizer_kwargs.get("model_max_length", config.get("max_seq_length"))
     return {
-        "max_seq_length": _positive_int_or_none(config, "max_seq_length", where),
+        "max_seq_length": _positive_int_or_none(length, "max_seq_length", where),
         "do_lower_case": config.get("do_lower_case", False),
         "tokenizer_kwargs": tokenizer_kwargs,
     }
@@ -248,8 +250,7 @@ def _similarity(config: dict[str, Any], where: Path | None) -> str | None:
     return name
 
 
-def _positive_int_or_none(config: dict[str, Any], key: str, where: Path | None) -> int | None:
-    value = config.get(key)
+def _positive_int_or_none(value: Any, key: str, where: Path | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
