@@ -175,33 +175,69 @@ def test_an_adapted_result_is_exported_under_its_own_name_never_the_models(measu
     assert shown == [(NAME, "none"), (NAME, "taskwise")]
 
 
-def test_mtebs_evaluation_of_the_harness_encoder_gives_harness_numbers(measured):
-    """mteb's retrieval evaluator (its own encoding calls, ranking and pytrec_eval
-    metrics) on a CosQA task whose data is the BEIR folder the harness run scored."""
+def cosqa_task(
+    queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, dict[str, int]]
+) -> Any:
+    """mteb's CosQA task (its metadata, its evaluator) over in-memory data: mteb reads
+    nothing from the hub for it."""
     from datasets import Dataset
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
 
     class InMemoryCosQA(type(mteb.get_task("CosQA"))):  # type: ignore[misc]
         def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
             split = RetrievalSplitData(
-                queries=Dataset.from_list([{"id": q, "text": t} for q, (t, _) in QUERIES.items()]),
-                corpus=Dataset.from_list([{"id": d, "text": t} for d, t in CORPUS.items()]),
-                relevant_docs={q: {d: 1 for d in gold} for q, (_, gold) in QUERIES.items()},
+                queries=Dataset.from_list([{"id": q, "text": t} for q, t in queries.items()]),
+                corpus=Dataset.from_list([{"id": d, "text": t} for d, t in corpus.items()]),
+                relevant_docs=qrels,
                 top_ranked=None,
             )
             self.dataset = {"default": {"test": split}}
             self.data_loaded = True
 
-    model = mteb_model(f"hf:{measured['model']}", name=NAME)
-    evaluated = mteb.evaluate(model, InMemoryCosQA(), cache=None, show_progress_bar=False)
+    return InMemoryCosQA()
+
+
+def assert_mteb_scores_are_harness_numbers(model: Any, task: Any, store: Path) -> None:
+    evaluated = mteb.evaluate(model, task, cache=None, show_progress_bar=False)
     (task_result,) = evaluated.task_results
     (scores,) = task_result.scores["test"]
-    result = read_result(find_results(measured["store"])[0])
-    for name in METRICS:
-        # mteb rounds its scores to 5 decimals
-        assert scores[name.replace("@", "_at_")] == pytest.approx(
-            result.metrics[name].value, abs=5e-6
-        ), name
+    (path,) = find_results(store)
+    result = read_result(path)
+    for name in METRICS:  # mteb rounds its scores to 5 decimals
+        expected = result.metrics[name].value
+        assert scores[name.replace("@", "_at_")] == pytest.approx(expected, abs=5e-6), name
+
+
+def test_mtebs_evaluation_of_the_harness_encoder_gives_harness_numbers(measured):
+    """mteb's retrieval evaluator (its own encoding calls, ranking and pytrec_eval
+    metrics) on a CosQA task whose data is the BEIR folder the harness run scored."""
+    queries = {q: text for q, (text, _) in QUERIES.items()}
+    qrels = {q: {d: 1 for d in gold} for q, (_, gold) in QUERIES.items()}
+    model = mteb_model(f"hf:{measured['model']}", name=NAME)
+    assert_mteb_scores_are_harness_numbers(
+        model, cosqa_task(queries, CORPUS, qrels), measured["store"]
+    )
+
+
+SHARED_COSQA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cosqa"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED_COSQA.is_dir(), reason="needs ../shared/data/cosqa (real data)")
+def test_on_real_cosqa_dev_mteb_and_harness_agree_for_minilm(tmp_path):
+    """The same check on real data and a real model: CoSQA dev (500 queries, the 6,267-
+    function codebase), MiniLM. ~15 minutes on 2 shared cores."""
+    from harness.data import DatasetOptions
+    from harness.plugins.datasets.cosqa import load_cosqa
+
+    args = ["run", "--model", "minilm", "--strategy", "none", "--task", "t2c", "--dataset"]
+    args += ["cosqa", "--data-dir", str(SHARED_COSQA), "--split", "dev", "--device", "cpu"]
+    assert main([*args, "--results", str(tmp_path / "store"), "--cache-dir", str(tmp_path)]) == 0
+    options = DatasetOptions(task="t2c", cache_dir=tmp_path, data_dir=SHARED_COSQA, split="dev")
+    split = load_cosqa(options).partitions["python"].eval
+    task = cosqa_task(split.queries, split.corpus, split.qrels)
+    model = mteb_model("minilm", name="sentence-transformers/all-MiniLM-L6-v2")
+    assert_mteb_scores_are_harness_numbers(model, task, tmp_path / "store")
 
 
 def test_the_adapter_encodes_as_harness_does_in_mtebs_roles(measured):
