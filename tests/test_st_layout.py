@@ -338,15 +338,24 @@ def test_the_bundled_minilm_folder_equals_sentence_transformers() -> None:
     assert_same_as_st(folder)
 
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def hub_cache(cache: Path, repo_id: str, folder: Path) -> Path:
+    """`folder` as huggingface_hub caches `repo_id` at `COMMIT` (refs/main names it)."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(COMMIT)
+    shutil.copytree(folder, repo / "snapshots" / COMMIT)
+    return repo
+
+
 def test_a_hub_id_in_the_local_cache_reads_its_layout_offline(
     bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = st_folder(tmp_path / "st", bert, "cls", prompts=PROMPTS)
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "cache" / "models--harness-tests--tiny-st"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    shutil.copytree(folder, repo / "snapshots" / commit)
+    commit = COMMIT
+    hub_cache(tmp_path / "cache", "harness-tests/tiny-st", folder)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     encoder = hf_encoder("harness-tests/tiny-st", extra={"cache_dir": str(tmp_path / "cache")})
     assert (encoder.info["commit"], encoder.pooling, encoder.prompts) == (commit, "cls", PROMPTS)
@@ -362,6 +371,22 @@ def test_a_hub_id_in_the_local_cache_reads_its_layout_offline(
         commit,
         "cls",
     )
+
+
+def test_offline_a_cache_that_cannot_tell_whether_there_is_a_modules_json_says_so(
+    bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cached by transformers alone: config, weights, tokenizer; nothing about modules.json
+    repo = hub_cache(tmp_path / "cache", "harness-tests/plain", bert)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    options = {"extra": {"cache_dir": str(tmp_path / "cache")}}
+    assert hf_encoder("harness-tests/plain", **options).pooling == "mean"
+    assert "does not say whether harness-tests/plain has modules.json" in capsys.readouterr().err
+    # the marker huggingface_hub leaves after a download found no such file
+    (repo / ".no_exist" / COMMIT).mkdir(parents=True)
+    (repo / ".no_exist" / COMMIT / "modules.json").touch()
+    hf_encoder("harness-tests/plain", **options)
+    assert "does not say" not in capsys.readouterr().err
 
 
 def test_a_transformer_in_a_subfolder_is_loaded_from_it(bert: Path, tmp_path: Path) -> None:

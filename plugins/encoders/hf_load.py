@@ -24,7 +24,7 @@ from transformers.utils import logging as transformers_logging
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
-from harness.progress import progress_bar
+from harness.progress import console, progress_bar
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _TRUTHY = {"1", "on", "yes", "true"}
@@ -171,8 +171,9 @@ def model_file_fetch(
     (``modules.json``): a local path, or None when the model has no such file.
 
     A hub file comes from the local cache when it is there (or is known to be missing);
-    otherwise it is downloaded, unless offline mode is on (then: None). A hub that cannot
-    be reached is a one-line `HarnessError`, as for the model itself.
+    otherwise it is downloaded, unless offline mode is on (then: None, with a warning: a
+    model cached before harness read this file is taken not to have it). A hub that
+    cannot be reached is a one-line `HarnessError`, as for the model itself.
     """
     if is_local_reference(reference):
         folder = Path(reference).expanduser()
@@ -184,7 +185,13 @@ def model_file_fetch(
         )
         if isinstance(found, str):
             return Path(found)
-        if found is not None or hub_offline():  # known to be missing, or cannot look
+        if found is not None:  # known to be missing
+            return None
+        if hub_offline():  # a cache filled before harness asked for this file cannot tell
+            console().print(
+                f"[yellow]warning:[/] offline, and the hub cache does not say whether "
+                f"{reference} has {name}: going on without it"
+            )
             return None
         try:
             path = huggingface_hub.hf_hub_download(
