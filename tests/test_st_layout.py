@@ -389,8 +389,10 @@ def test_offline_a_cache_that_cannot_tell_whether_there_is_a_modules_json_says_s
     assert "does not say" not in capsys.readouterr().err
 
 
-def test_a_transformer_in_a_subfolder_is_loaded_from_it(bert: Path, tmp_path: Path) -> None:
-    folder = st_folder(tmp_path / "st", bert, "mean")
+def test_a_transformer_in_a_subfolder_is_loaded_from_it(
+    bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = st_folder(tmp_path / "st", bert, "cls")
     inner = folder / "0_Transformer"
     inner.mkdir()
     for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
@@ -400,6 +402,11 @@ def test_a_transformer_in_a_subfolder_is_loaded_from_it(bert: Path, tmp_path: Pa
     modules[0]["path"] = "0_Transformer"
     (folder / "modules.json").write_text(json.dumps(modules))
     assert_same_as_st(folder)
+    hub_cache(tmp_path / "cache", "harness-tests/nested", folder)  # and from the hub cache
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    nested = hf_encoder("harness-tests/nested", extra={"cache_dir": str(tmp_path / "cache")})
+    assert (nested.info["commit"], nested.pooling) == (COMMIT, "cls")
+    np.testing.assert_allclose(nested.encode(CODE), hf_encoder(folder).encode(CODE), atol=1e-6)
 
 
 @pytest.mark.parametrize(
