@@ -86,7 +86,15 @@ def export_mteb(
             )
         name, meta = _model_meta(run, model_name, variants)
         folder = out / "results" / name.replace("/", "__").replace(" ", "_") / meta["revision"]
-        metas[folder] = meta
+        stored = metas.setdefault(folder, meta)
+        if {**stored, "training_datasets": None} != meta:
+            raise InputError(
+                f"{name} was run with other settings here than elsewhere in {root} "
+                "(dimension or max length): export one setting at a time",
+                path=run.path,
+            )
+        if stored["adapted_from"]:  # trained on the task's own data: never zero-shot on it
+            stored["training_datasets"] = sorted({*(stored["training_datasets"] or []), task.name})
         target = files.setdefault(folder / f"{task.name}.json", _TaskFile(folder, task))
         split = task.split
         entries = target.scores.setdefault(split, {})
@@ -101,6 +109,9 @@ def export_mteb(
         target.revisions.add(_dataset_revision(run, task))
         target.seconds += sum(float(v) for k, v in run.result.timings.items() if k.endswith("_s"))
         target.created = max(target.created, run.result.created)
+    unused = sorted(set(task_names or {}) - {r.result.partition for r in runs} - {""})
+    if unused:
+        raise HarnessError(f"--task-name {unused[0]}=...: no result of partition {unused[0]!r}")
     written = [(path, _task_json(f)) for path, f in sorted(files.items())]
     written += [(folder / "model_meta.json", _dump(meta)) for folder, meta in sorted(metas.items())]
     try:

@@ -156,6 +156,8 @@ def test_the_task_is_the_one_whose_hub_dataset_the_run_read(measured, tmp_path, 
 
 
 def test_an_adapted_result_is_exported_under_its_own_name_never_the_models(measured, tmp_path):
+    from mteb.models.model_meta import ModelMeta
+
     store = tmp_path / "store"
     (path,) = find_results(measured["store"])
     original = read_result(path)
@@ -170,6 +172,8 @@ def test_an_adapted_result_is_exported_under_its_own_name_never_the_models(measu
         next((tmp_path / "out" / "results" / folders[1]).rglob("model_meta.json")).read_text()
     )
     assert (meta["name"], meta["adapted_from"]) == (f"{NAME}+taskwise", NAME)
+    assert meta["training_datasets"] == ["CosQA"]  # trained on the task's data: not zero-shot
+    assert ModelMeta.model_validate_json_resolved(json.dumps(meta)).training_datasets == {"CosQA"}
     board = build(store, "t2c", metric="ndcg@10", reported=[tmp_path / "out"])
     shown = sorted((r.model, r.strategy) for r in board.rows if r.reported)
     assert shown == [(NAME, "none"), (NAME, "taskwise")]
@@ -296,6 +300,8 @@ def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, c
     one_line_error(capsys, export(store, out, *c2c), "task t2c", "CodeTransOceanDL is c2c")
     multi = ["--task-name", "CodeSearchNetRetrieval", "--model-name", NAME]
     one_line_error(capsys, export(store, out, *multi), "partition 'cosqa'", "python")
+    typo = ["--task-name", "cosqa=CosQA", "--task-name", "csoqa=CosQA", "--model-name", NAME]
+    one_line_error(capsys, export(store, out, *typo), "no result of partition 'csoqa'")
     with pytest.raises(SystemExit) as usage:  # argparse's own usage error, in one line
         main(["export", "--format", "beir", str(store), str(out)])
     one_line_error(capsys, int(str(usage.value.code)), "invalid choice: 'beir'")
@@ -306,6 +312,13 @@ def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, c
     write_result(limited / "r.json", replace(original, config=config), read_examples(path))
     one_line_error(capsys, export(limited, out, "--task-name", "CosQA", "--model-name", NAME),
                    "--limit 3")  # fmt: skip
+    mixed = tmp_path / "mixed"  # one model name, two max lengths
+    info = {**original.config["encoder_info"], "max_length": 64}
+    other = replace(original, partition="apps", config={**original.config, "encoder_info": info})
+    write_result(mixed / "a.json", original, read_examples(path))
+    write_result(mixed / "b.json", other, read_examples(path))
+    names = ["--task-name", "cosqa=CosQA", "--task-name", "apps=AppsRetrieval"]
+    one_line_error(capsys, export(mixed, out, *names, "--model-name", NAME), "other settings")
     dev = tmp_path / "dev"
     config = {**original.config, "split": "valid"}
     write_result(dev / "r.json", replace(original, config=config), read_examples(path))
