@@ -472,6 +472,9 @@ def _lower_case(tokenizer: Any) -> None:
     with ``do_lower_case``: a Lowercase normalizer first in the fast tokenizer."""
     from tokenizers import normalizers
 
+    if not getattr(tokenizer, "is_fast", False):  # a Python tokenizer lower-cases itself
+        tokenizer.do_lower_case = True
+        return
     normalizer = tokenizer.backend_tokenizer.normalizer
     if normalizer is None:
         tokenizer.backend_tokenizer.normalizer = normalizers.Lowercase()
