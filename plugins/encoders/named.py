@@ -332,7 +332,7 @@ NAMED_MODELS: dict[str, ModelCard] = {
             "no prompts, but this model's own card was not found: revision (unpinned), "
             "pooling, max_length, dim, parameters, license and normalize are left to the "
             "folder's own files. No retrieval scores verified.",
-            facts_from="usage in public code found through search (trust_remote_code=True, "
+            facts_from="usage in public code found through search (remote code switched on, "
             "no prompts); the jina-embeddings-v2 family cards (mean pooling)",
         ),
     )
