@@ -76,12 +76,20 @@ KNOWN_META: dict[str, frozenset[str]] = {
     kind: frozenset(keys)
     for kind, keys in {
         # read by the runner (kind, options) and shown by `harness list --options`
-        "encoder": ("kind", "options", "hub_id", "pooling", "trainable", "remote_code"),
+        "encoder": (
+            "kind",
+            "options",
+            "hub_id",
+            "pooling",
+            "trainable",
+            "remote_code",
+            "audit_baseline",
+        ),
         # read by the runner, the cost view and the --set parser (harness.extensions)
         "strategy": ("options", "cost_kinds", "cost_baseline", "settings_alias"),
         "task kind": ("options", "model_kind"),
         "task": ("kind",),
-        "dataset": ("options", "tasks", "languages", "available"),
+        "dataset": ("options", "tasks", "languages", "available", "data_commands"),
         "metric": ("higher_is_better", "task_kind"),
         "run flag": (),
     }.items()

@@ -16,7 +16,9 @@ installed package that ships its tests (``completion_loader``; ``harness
 data mine-rc``).
 
 Registering imports nothing heavy: the loader is a lazy ``module:attr``
-target, and the command imports its implementation when it runs.
+target, and the commands (``data mine`` and ``data mine-rc``, added to the core's
+``harness data`` group through the registration key ``data_commands``) import their
+implementation when they run.
 """
 
 from __future__ import annotations
@@ -39,11 +41,5 @@ def harness_register_datasets(register: Any) -> None:
         options="harness.plugins.local_dataset.settings:DECLARED",
         tasks=["t2c", "c2c", "rc"],
         languages=list(LANGUAGES),
+        data_commands="harness.plugins.local_dataset.mine_command:add_data_commands",
     )
-
-
-@hookimpl
-def harness_register_commands(cli: Any) -> None:
-    from harness.plugins.local_dataset.mine_command import add_data_command
-
-    add_data_command(cli)

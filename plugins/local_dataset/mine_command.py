@@ -27,11 +27,9 @@ from harness.plugins.local_dataset.command_parts import mine_parser, renamed_apa
 UNLIMITED = 10**12
 
 
-def add_data_command(cli: Any) -> None:
-    """``harness data`` with its subcommands ``mine`` and ``mine-rc``."""
-    data = cli.add_parser("data", help="make datasets: data mine PATH --out DIR; data mine-rc")
-    sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    data.set_defaults(handler=lambda args: _print_help(data))
+def add_data_commands(sub: Any) -> None:
+    """``mine`` and ``mine-rc``, added to the core's ``harness data`` group (`sub`: its
+    subcommands; the ``local`` dataset's registration key ``data_commands`` names this)."""
     mine = mine_parser(
         sub,
         "mine",
@@ -63,11 +61,6 @@ def add_data_command(cli: Any) -> None:
     from harness.plugins.local_dataset.completion_command import add_mine_rc_command
 
     add_mine_rc_command(sub)
-
-
-def _print_help(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 0
 
 
 def run_mine(args: argparse.Namespace) -> int:
