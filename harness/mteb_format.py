@@ -42,6 +42,7 @@ from harness.mteb_tasks import (
     BY_HUB_PATH,
     TASKS,
     MTEBTask,
+    card_queries,
     harness_metric,
     metric_key,
     task_named,
@@ -135,10 +136,12 @@ def _task_of(run: Run, task_names: Mapping[str, str]) -> MTEBTask:
             path=run.path,
         )
     split = run.result.config.get("split") or found.split
-    if (run.result.task, split) != (found.harness_task, found.split):
+    queries = card_queries(run.result.task)
+    if (queries, split) != (found.queries, found.split):
         raise InputError(
-            f"task {run.result.task} on split {split!r}, but {found.name} is "
-            f"{found.harness_task} on split {found.split!r}: not that task's number",
+            f"task {run.result.task} (queries: {queries or 'none'}) on split {split!r}, but "
+            f"{found.name} has {found.queries} queries on split {found.split!r}: "
+            "not that task's number",
             path=run.path,
         )
     return found
@@ -281,6 +284,7 @@ def read_mteb_rows(
     under its harness partition name: ``columns[(task name, subset)]`` when given (the
     partition of a measured run that read that task's data, see `partition_columns`),
     else the table's. A file that is not a TaskResult is refused."""
+    queries = card_queries(task)
     if path.is_file():
         files = [path]
     elif path.is_dir():  # a results repository holds every task's files: read only ours
@@ -297,7 +301,7 @@ def read_mteb_rows(
     for file in files:
         document = _read_task_result(file)
         known = TASKS.get(document["task_name"])
-        if known is None or known.harness_task != task:
+        if known is None or known.queries != queries:
             continue
         model, strategy = _model_of(file)
         for split, entries in document["scores"].items():

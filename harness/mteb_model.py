@@ -9,9 +9,9 @@
 mteb calls ``encode(inputs, task_metadata=..., hf_split=..., hf_subset=...,
 prompt_type=...)`` with a loader of batches whose ``"text"`` holds the texts. Its
 prompt type ``query`` is harness's role ``"query"`` and ``document`` is ``"code"``,
-except where a task's queries are code (the ``c2c`` tasks of harness.mteb_tasks:
-CodeTransOcean, CodeSearchNet-ccr): they are encoded as code too, as harness
-encodes code-to-code queries. harness encoders return L2-normalised rows, so the
+except where a task's queries are code (the code-query tasks of
+harness.mteb_tasks: CodeTransOcean, CodeSearchNet-ccr): they are encoded as code
+too, as harness encodes code-to-code queries. harness encoders return L2-normalised rows, so the
 similarity is their dot product (cosine). mteb is imported only by
 ``mteb_model_meta`` and never by harness itself: it stays an optional dependency.
 """
@@ -32,7 +32,7 @@ def role_for(prompt_type: Any, task_name: str | None) -> Role:
     kind = getattr(prompt_type, "value", prompt_type)
     if kind == "query":
         known = TASKS.get(task_name or "")
-        return "code" if known is not None and known.harness_task == "c2c" else "query"
+        return "code" if known is not None and known.queries == "code" else "query"
     return "code"  # documents, and texts mteb gives no prompt type
 
 

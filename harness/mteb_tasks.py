@@ -4,9 +4,10 @@ Each entry is what mteb's own ``TaskMetadata`` says of the task (mteb 2.x, the
 tasks of the ``MTEB(Code, v1)`` benchmark): the hub dataset it reads, the dataset
 revision, the subsets with their languages (ISO 639-3 and script, programming
 languages as ``<name>-Code``), and the split it is scored on; all score
-``ndcg_at_10``. harness adds two facts of its own: the harness task a task's
-queries belong to (``t2c`` for text queries, ``c2c`` for code queries) and the
-partition its subset is called in a harness store (a single-subset task: the
+``ndcg_at_10``. harness adds two facts of its own: what a task's queries are
+(``text``, or ``code`` for code-to-code retrieval: the ``queries`` of the
+harness task card a result must come from) and the partition its subset is
+called in a harness store (a single-subset task: the
 last part of its hub path, as the ``coir`` loader names a ``CoIR-Retrieval``
 subset; a per-language task: the language). tests/test_mteb.py checks the table
 against mteb's own metadata, so a change there fails a test rather than a
@@ -33,7 +34,8 @@ class MTEBTask:
     revision: str
     subsets: dict[str, tuple[str, ...]]
     """hf_subset -> its languages, as mteb writes them (``eng-Latn``, ``python-Code``)."""
-    harness_task: str = "t2c"
+    queries: str = "text"
+    """What the task's queries are, as a harness task card says it (``text`` or ``code``)."""
     split: str = "test"
 
     def partition(self, subset: str) -> str:
@@ -66,15 +68,15 @@ TASKS = {
         MTEBTask("CodeFeedbackST", "CoIR-Retrieval/codefeedback-st",
                  "d213819e87aab9010628da8b73ab4eb337c89340", {DEFAULT_SUBSET: ("eng-Latn",)}),
         MTEBTask("CodeSearchNetCCRetrieval", "CoIR-Retrieval/CodeSearchNet-ccr",
-                 "6e1effa2c03723c5fde48ee912b5ee08d4f211e8", _languages(_CSN), "c2c"),
+                 "6e1effa2c03723c5fde48ee912b5ee08d4f211e8", _languages(_CSN), "code"),
         MTEBTask("CodeSearchNetRetrieval", "mteb/CodeSearchNetRetrieval",
                  "68e8f0731a656fa4bd5b7c81936d95ad48a39bfe", _languages(_CSN)),
         MTEBTask("CodeTransOceanContest", "CoIR-Retrieval/codetrans-contest",
                  "20da4eb20a4b17300c0986ee148c90867a7f2a4d",
-                 {DEFAULT_SUBSET: ("python-Code", "c++-Code")}, "c2c"),
+                 {DEFAULT_SUBSET: ("python-Code", "c++-Code")}, "code"),
         MTEBTask("CodeTransOceanDL", "CoIR-Retrieval/codetrans-dl",
                  "281562cb8a1265ab5c0824bfa6ddcd9b0a15618f",
-                 {DEFAULT_SUBSET: ("python-Code",)}, "c2c"),
+                 {DEFAULT_SUBSET: ("python-Code",)}, "code"),
         MTEBTask("CosQA", "CoIR-Retrieval/cosqa",
                  "bc5efb7e9d437246ce393ed19d772e08e4a79535", _TEXT_PY),
         MTEBTask("COIRCodeSearchNetRetrieval", "CoIR-Retrieval/CodeSearchNet",
@@ -98,6 +100,21 @@ def task_named(name: str) -> MTEBTask:
             f"(known: {', '.join(sorted(TASKS))})"
         )
     return found
+
+
+def card_queries(task: str) -> str | None:
+    """What the queries of harness task `task` are (its card's ``queries``), or None when
+    it is no retrieval task (a completion task, an unknown name)."""
+    from harness.errors import HarnessError as NotFound
+    from harness.plugin_manager import plugins
+
+    try:
+        card = plugins().registries["tasks"].get(task).load()
+    except NotFound:
+        return None
+    if getattr(card, "kind", None) != "retrieval":
+        return None
+    return str(getattr(card, "queries", "text"))
 
 
 def metric_key(harness_name: str) -> str | None:

@@ -21,6 +21,7 @@ import pytest
 
 from harness.cli import main
 from harness.leaderboard import build
+from harness.mteb_format import read_mteb_rows
 from harness.mteb_model import MTEBEncoder, mteb_model, role_for
 from harness.mteb_tasks import TASKS, harness_metric, metric_key
 from harness.results import find_results, read_examples, read_result, write_result
@@ -110,6 +111,8 @@ def test_an_exported_store_read_back_as_reported_rows_has_its_numbers(measured, 
         (theirs,) = [r for r in board.rows if r.reported]
         assert (theirs.model, theirs.strategy, theirs.dataset) == (NAME, "none", "CosQA")
         assert theirs.cells["cosqa"].value == mine.cells["cosqa"].value
+    assert read_mteb_rows(tmp_path, "c2c", "ndcg@10") == []  # CosQA's queries are text
+    assert read_mteb_rows(tmp_path, "rc", "exact_match") == []  # not a retrieval task
     # the CLI's repeatable --reported: the TOML file and the MTEB folder together
     text = tmp_path / "board.json"
     args = ["leaderboard", "--task", "t2c", "--results", str(store), "--metric", "mrr@10"]
@@ -256,7 +259,7 @@ def test_the_adapter_encodes_as_harness_does_in_mtebs_roles(measured):
                            prompt_type=prompt_type)  # fmt: skip
         assert got == pytest.approx(model.encoder.encode(texts, role=role), abs=1e-6)
     code_queries = mteb.get_task("CodeTransOceanDL").metadata.name
-    assert role_for(PromptType.query, code_queries) == "code"  # c2c: queries are code
+    assert role_for(PromptType.query, code_queries) == "code"  # code-to-code: code queries
     assert role_for(PromptType.query, "CosQA") == "query"
     assert role_for(None, "CosQA") == "code"
     assert isinstance(model, MTEBEncoder) and model.mteb_model_meta.name == NAME
@@ -297,7 +300,7 @@ def test_bad_exports_are_one_line_errors_and_write_nothing(measured, tmp_path, c
     one_line_error(capsys, export(store, out, "--task-name", "NoSuchTask", "--model-name", NAME),
                    "NoSuchTask", "CosQA")  # fmt: skip
     c2c = ["--task-name", "CodeTransOceanDL", "--model-name", NAME]  # queries that are code
-    one_line_error(capsys, export(store, out, *c2c), "task t2c", "CodeTransOceanDL is c2c")
+    one_line_error(capsys, export(store, out, *c2c), "queries: text", "has code queries")
     multi = ["--task-name", "CodeSearchNetRetrieval", "--model-name", NAME]
     one_line_error(capsys, export(store, out, *multi), "partition 'cosqa'", "python")
     typo = ["--task-name", "cosqa=CosQA", "--task-name", "csoqa=CosQA", "--model-name", NAME]
