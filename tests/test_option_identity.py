@@ -102,14 +102,17 @@ def _identity_of(request: RunRequest) -> dict[str, Any]:
 )
 def test_changing_an_option_changes_the_identity_unless_declared_neutral(section, name, entry):
     names = _context(section, name, entry)
-    base = _identity_of(RunRequest(**names))
+    # a model that runs its own code is planned only with the flag (the same for both sides)
+    trusted = bool(entry.meta.get("remote_code"))
+    base = _identity_of(RunRequest(**names, trust_remote_code=trusted))
     options = options_of(entry.meta["options"])
     for option in options:
-        request = RunRequest(**names, settings={section: {option.name: _changed(option.default)}})
+        changed = {section: {option.name: _changed(option.default)}}
+        request = RunRequest(**names, settings=changed, trust_remote_code=trusted)
         identity = _identity_of(request)  # plan() accepts every declared option
         hashed = config_hash({"identity": identity}) != config_hash({"identity": base})
         assert hashed == option.affects_results, (section, name, option.name)
-        assert bool(label(identity)) == option.affects_results
+        assert (label(identity) != label(base)) == option.affects_results
 
 
 def test_task_options_come_from_the_card_and_the_task_kind():
