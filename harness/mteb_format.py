@@ -235,13 +235,19 @@ def _model_meta(
         "public_training_data": None,
         "framework": ["PyTorch"],
         "similarity_fn_name": "cosine",
-        "use_instructions": None,
+        "use_instructions": _uses_prompts(info),
         "training_datasets": None,
         "adapted_from": base if name != base else None,
         "modalities": ["text"],
         "loader": None,
     }
     return name, meta
+
+
+def _uses_prompts(info: Mapping[str, Any]) -> bool | None:
+    """Whether the encoder put a prompt before its texts (None: it did not record it)."""
+    prompts = info.get("prompts")
+    return any(bool(p) for p in prompts.values()) if isinstance(prompts, dict) else None
 
 
 def _task_json(task_file: _TaskFile) -> str:

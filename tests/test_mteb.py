@@ -139,6 +139,26 @@ def hub_copy(
     write_result(store / "r.json", copy, read_examples(path, original.examples_sha256))
 
 
+def test_model_meta_says_whether_the_run_prompted_the_texts(measured, tmp_path):
+    (path,) = find_results(measured["store"])
+    original = read_result(path)
+    recorded = {"with": {"query": "query: ", "document": ""}, "without": {"query": ""}}
+    for name, prompts in [*recorded.items(), ("unrecorded", None)]:
+        info = {k: v for k, v in original.config["encoder_info"].items() if k != "prompts"}
+        info |= {"prompts": prompts} if prompts is not None else {}
+        copy = replace(original, config={**original.config, "encoder_info": info})
+        write_result(tmp_path / name / "r.json", copy, read_examples(path))
+        out = ["--task-name", "CosQA", "--model-name", NAME]
+        assert export(tmp_path / name, tmp_path / f"{name}-out", *out) == 0
+    uses = {
+        name: json.loads(next((tmp_path / f"{name}-out").rglob("model_meta.json")).read_text())[
+            "use_instructions"
+        ]
+        for name in ("with", "without", "unrecorded")
+    }
+    assert uses == {"with": True, "without": False, "unrecorded": None}
+
+
 def test_the_task_is_the_one_whose_hub_dataset_the_run_read(measured, tmp_path, capsys):
     hub_copy(measured, tmp_path / "coir", "CoIR-Retrieval/cosqa", "abc123")
     assert export(tmp_path / "coir", tmp_path / "out", "--model-name", NAME) == 0
