@@ -6,7 +6,7 @@ against it with the paired sign-flip test on the same examples (the mean
 column by a test of the macro average, partitions as strata), Holm-corrected
 within the column; a cell whose corrected p is at least alpha is marked as
 not significantly different from the best. Published ("reported") rows, read
-from a TOML file or from MTEB result files (harness.mteb_format), are shown
+from a TOML file or from MTEB result files (harness.mteb_read), are shown
 beside the measured ones and take no part in bold or marks. Everything printed
 comes from the results (dates included), so one store always renders the same
 bytes.
@@ -401,11 +401,11 @@ def _header(runs: Sequence[Run]) -> dict[str, str]:
 def _reported(
     reported: Path | Sequence[Path] | None, task: str, metric: str, runs: Sequence[Run]
 ) -> list[Row]:
-    """The reported rows of every ``--reported`` source (harness.mteb_format reads them:
+    """The reported rows of every ``--reported`` source (harness.mteb_read reads them:
     the TOML file below, or MTEB result files)."""
     if not reported:
         return []
-    from harness.mteb_format import reported_rows
+    from harness.mteb_read import reported_rows
 
     paths = [reported] if isinstance(reported, Path) else reported
     return reported_rows(paths, task, metric, runs)

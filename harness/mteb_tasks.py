@@ -16,7 +16,9 @@ submission. mteb is not imported here: writing and reading results needs no mteb
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -132,3 +134,18 @@ def harness_metric(key: str) -> str | None:
     if not at or not cutoff.isdigit() or metric_key(f"{name}@{cutoff}") != key:
         return None
     return f"{name}@{cutoff}"
+
+
+def hub_paths(dataset: Mapping[str, Any]) -> list[str]:
+    """The hub datasets a run read, as its dataset plugin recorded them."""
+    found = []
+    source = dataset.get("source")
+    if isinstance(source, str) and source.startswith("hub:"):
+        found.append(source[4:])
+    hub = dataset.get("hub")
+    for read in hub.values() if isinstance(hub, dict) else []:
+        if isinstance(read, dict) and isinstance(read.get("hub_id"), str):
+            found.append(read["hub_id"])
+    if isinstance(dataset.get("hub_id"), str):
+        found.append(dataset["hub_id"])
+    return list(dict.fromkeys(found))

@@ -21,8 +21,8 @@ import pytest
 
 from harness.cli import main
 from harness.leaderboard import build
-from harness.mteb_format import read_mteb_rows
 from harness.mteb_model import MTEBEncoder, mteb_model, role_for
+from harness.mteb_read import read_mteb_rows
 from harness.mteb_tasks import TASKS, harness_metric, metric_key
 from harness.results import find_results, read_examples, read_result, write_result
 from tests.tiny_models import make_tiny_bert
