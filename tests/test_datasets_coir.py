@@ -11,6 +11,7 @@ import pytest
 from harness.data import DatasetOptions, RetrievalDataset
 from harness.errors import HarnessError, InputError
 from harness.plugins.datasets.coir import load_coir
+from tests.fake_hub import queries_corpus_layout, serve, single_layout
 
 
 def write_beir(
@@ -100,35 +101,98 @@ def test_bad_corpus_lines_and_missing_files(tmp_path: Path) -> None:
         load(tmp_path / "empty")
 
 
-def test_hub_needs_a_subset_and_reads_three_configs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import datasets
+HUB_CORPUS = [
+    {"_id": "d1", "title": "", "text": "def f(): pass", "partition": "test"},
+    {"_id": "d2", "title": "g", "text": "def g(): return 1", "partition": "test"},
+    {"_id": "d3", "text": "def h(): return 2", "partition": "train"},
+]
+HUB_QUERIES = [
+    {"_id": "q1", "text": "a function", "partition": "test"},
+    {"_id": "q2", "text": "one", "partition": "test"},
+    {"_id": "q3", "text": "two", "partition": "train"},
+]
+HUB_QRELS = {
+    "test": [
+        {"query_id": "q1", "corpus_id": "d1", "score": 1},
+        {"query_id": "q2", "corpus_id": "d2", "score": 1},
+        {"query_id": "q2", "corpus_id": "d1", "score": 0},
+    ],
+    "valid": [{"query_id": "q2", "corpus_id": "d2", "score": 1}],
+    "train": [{"query_id": "q3", "corpus_id": "d3", "score": 1}],
+}
 
-    from harness.plugins.datasets import hub
 
+def hub_load(tmp_path: Path, **extra: Any) -> RetrievalDataset:
+    options = extra.pop("options", {})
+    return load_coir(
+        DatasetOptions(task="t2c", cache_dir=tmp_path, extra={"subset": "apps", **extra}, **options)
+    )
+
+
+def test_hub_needs_a_subset(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"dataset\.subset=NAME"):
         load_coir(DatasetOptions(task="t2c", cache_dir=tmp_path))
-    tables = {
-        "corpus": [{"_id": "d1", "title": "", "text": "def f(): pass"}],
-        "queries": [{"_id": "q1", "text": "a function"}],
-        "default": [{"query-id": "q1", "corpus-id": "d1", "score": 1}],
-    }
-    asked: list[tuple[object, ...]] = []
 
-    def fake_load(hub_id: str, config: str, split: str, revision: object) -> list[dict]:
-        asked.append((hub_id, config, split))
-        return tables[config]
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    monkeypatch.setattr(hub, "_resolved_revision", lambda hub_id, revision: "f00d")
-    dataset = load_coir(DatasetOptions(task="t2c", cache_dir=tmp_path, extra={"subset": "apps"}))
+def test_hub_reads_coirs_two_repositories_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = queries_corpus_layout("CoIR-Retrieval/apps", HUB_CORPUS, HUB_QUERIES, HUB_QRELS)
+    asked = serve(monkeypatch, served)
+    dataset = hub_load(tmp_path)
     assert asked == [
+        ("CoIR-Retrieval/apps-queries-corpus", None, "corpus"),
+        ("CoIR-Retrieval/apps-queries-corpus", None, "queries"),
+        ("CoIR-Retrieval/apps-qrels", None, "test"),
+    ]
+    split = dataset.partitions["apps"].eval
+    # the test qrels' positive queries, ranked against the whole corpus (a title joined)
+    assert split.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    assert split.corpus == {
+        "d1": "def f(): pass",
+        "d2": "g def g(): return 1",
+        "d3": "def h(): return 2",
+    }
+    assert dataset.meta["hub_layout"] == "queries-corpus" and dataset.meta["hub_attempts"] == {}
+    assert dataset.meta["hub"]["qrels"]["resolved_revision"] == "sha-of-CoIR-Retrieval/apps-qrels"
+    valid = hub_load(tmp_path, options={"split": "dev"}).partitions["apps"].eval
+    assert asked[-1] == ("CoIR-Retrieval/apps-qrels", None, "valid")
+    assert valid.qrels == {"q2": {"d2": 1}}
+
+
+def test_hub_falls_back_to_one_repository_with_three_configs_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served = single_layout("CoIR-Retrieval/apps", HUB_CORPUS, HUB_QUERIES, HUB_QRELS)
+    asked = serve(monkeypatch, served)
+    dataset = hub_load(tmp_path, revision="abc")
+    assert asked == [
+        ("CoIR-Retrieval/apps-queries-corpus", None, "corpus"),  # CoIR's layout, not served
         ("CoIR-Retrieval/apps", "corpus", "corpus"),
         ("CoIR-Retrieval/apps", "queries", "queries"),
         ("CoIR-Retrieval/apps", "default", "test"),
     ]
-    assert dataset.partitions["apps"].eval.qrels == {"q1": {"d1": 1}}
-    assert dataset.meta["hub"]["default"]["resolved_revision"] == "f00d"
+    assert dataset.partitions["apps"].eval.qrels == {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    assert dataset.meta["hub_layout"] == "single"
+    assert "apps-queries-corpus" in dataset.meta["hub_attempts"]["queries-corpus"]
+    assert dataset.meta["hub"]["qrels"]["revision"] == "abc"
+    asked.clear()
+    hub_load(tmp_path, layout="single")
+    assert [call[0] for call in asked] == ["CoIR-Retrieval/apps"] * 3
+
+
+def test_hub_without_either_layout_names_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve(monkeypatch, {})
+    with pytest.raises(HarnessError) as raised:
+        hub_load(tmp_path)
+    message = str(raised.value)
+    assert "layout queries-corpus:" in message and "layout single:" in message
+    assert "put corpus.jsonl, queries.jsonl" in message
+    served = single_layout("CoIR-Retrieval/apps", HUB_CORPUS, HUB_QUERIES, HUB_QRELS)
+    serve(monkeypatch, served)
+    with pytest.raises(HarnessError, match=r"layout queries-corpus: .*apps-queries-corpus"):
+        hub_load(tmp_path, layout="queries-corpus")
+    with pytest.raises(HarnessError, match=r"dataset\.layout='both' is not one of"):
+        hub_load(tmp_path, layout="both")

@@ -13,6 +13,7 @@ import pytest
 from harness.data import DatasetOptions
 from harness.errors import HarnessError, InputError
 from harness.plugins.datasets.cosqa import harness_register_datasets, load_cosqa
+from tests.fake_hub import queries_corpus_layout, serve, single_layout
 
 CODES = [
     "def add(a, b):\n    return a + b",
@@ -184,26 +185,21 @@ def test_registered_for_t2c_without_heavy_imports() -> None:
 def test_online_without_data_dir_reads_coirs_copy_and_says_so(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import datasets
-
-    from harness.plugins.datasets import hub
-
-    tables = {
-        "corpus": [{"_id": "c1", "title": "", "text": CODES[0]}],
-        "queries": [{"_id": "q1", "text": "python add two numbers"}],
-        "default": [{"query-id": "q1", "corpus-id": "c1", "score": 1}],
-    }
-    asked: list[str] = []
-
-    def fake_load(hub_id: str, config: str, split: str, revision: object) -> list[dict]:
-        asked.append(hub_id)
-        return tables[config]
-
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
-    monkeypatch.setattr(datasets, "load_dataset", fake_load)
-    monkeypatch.setattr(hub, "_resolved_revision", lambda hub_id, revision: "")
-    dataset = load_cosqa(DatasetOptions(task="t2c", cache_dir=tmp_path, split="test"))
-    assert set(asked) == {"CoIR-Retrieval/cosqa"}
-    assert dataset.name == "cosqa" and list(dataset.partitions) == ["python"]
-    assert dataset.meta["protocol"] == "coir" and "not CoCLR's" in dataset.meta["note"]
+    corpus = [{"_id": "c1", "title": "", "text": CODES[0]}]
+    queries = [{"_id": "q1", "text": "python add two numbers"}]
+    qrels = {"test": [{"query_id": "q1", "corpus_id": "c1", "score": 1}]}
+    for layout, repositories in (
+        (
+            queries_corpus_layout,
+            {"CoIR-Retrieval/cosqa-queries-corpus", "CoIR-Retrieval/cosqa-qrels"},
+        ),
+        (single_layout, {"CoIR-Retrieval/cosqa"}),
+    ):
+        asked = serve(monkeypatch, layout("CoIR-Retrieval/cosqa", corpus, queries, qrels))
+        dataset = load_cosqa(DatasetOptions(task="t2c", cache_dir=tmp_path, split="test"))
+        assert {call[0] for call in asked} >= repositories
+        assert dataset.name == "cosqa" and list(dataset.partitions) == ["python"]
+        assert dataset.partitions["python"].eval.qrels == {"q1": {"c1": 1}}
+        assert dataset.meta["protocol"] == "coir" and "not CoCLR's" in dataset.meta["note"]
+        expected = "queries-corpus" if layout is queries_corpus_layout else "single"
+        assert dataset.meta["hub_layout"] == expected

@@ -21,8 +21,12 @@ score, every query and gold of the qrels present, at least one query.
 
 Without ``--data-dir``, and online: ``--set dataset.subset=<CoIR task>``
 (e.g. ``cosqa``, ``codesearchnet``, ``codetrans-dl``) reads the hub's
-``CoIR-Retrieval/<subset>`` (configs ``corpus``, ``queries`` and ``default``
-for the qrels; ``dataset.hub_id``, ``dataset.revision`` to change them).
+``CoIR-Retrieval/<subset>`` in either of CoIR's two layouts: the
+``<subset>-queries-corpus`` and ``<subset>-qrels`` repositories CoIR's own
+package reads (tried first), or one repository with configs ``corpus``,
+``queries`` and ``default``; the one read is recorded (``coir_hub``;
+``dataset.layout``, ``dataset.hub_id``, ``dataset.revision``,
+``dataset.qrels_revision``).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from harness.hookspecs import hookimpl
 
 NAME = "coir"
 SPLITS = {"test": "test", "valid": "valid", "dev": "valid", "train": "train"}
-OPTIONS = ("subset", "hub_id", "revision")
+OPTIONS = ("subset", "hub_id", "revision", "qrels_revision", "layout")
 FILES_HINT = "put corpus.jsonl, queries.jsonl and qrels/<split>.tsv in a folder, --data-dir it"
 PROTOCOL = "each query ranked against the whole corpus; every qrel with score > 0 relevant"
 
@@ -65,6 +69,8 @@ def load_coir(options: DatasetOptions) -> RetrievalDataset:
                 f"dataset {NAME}: give --data-dir, or name a CoIR task with "
                 f"--set dataset.subset=NAME to read it from the hub; {FILES_HINT}"
             )
+        from harness.plugins.datasets.coir_hub import from_hub
+
         hub_id = str(options.extra.get("hub_id", f"CoIR-Retrieval/{subset}"))
         return from_hub(options, hub_id, NAME, files_hint=FILES_HINT, partition=str(subset))
     root = Path(options.data_dir)
@@ -205,49 +211,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def from_hub(
-    options: DatasetOptions, hub_id: str, dataset: str, *, files_hint: str, partition: str
-) -> RetrievalDataset:
-    """One partition read from a BEIR-style hub dataset (configs corpus, queries, default)."""
-    from harness.plugins.datasets import common
-    from harness.plugins.datasets.hub import hub_rows
-
-    revision = options.extra.get("revision")
-    split = common.split_name(options.split, SPLITS, dataset)
-    read = {}
-    sources = {}
-    for config, hub_split in (("corpus", "corpus"), ("queries", "queries"), ("default", split)):
-        read[config], sources[config] = hub_rows(
-            dataset,
-            hub_id,
-            config=config,
-            split=hub_split,
-            revision=revision,
-            files_hint=files_hint,
-        )
-    where = f"hub:{hub_id}"
-    builder = common.SplitBuilder(options.split)
-    for row in read["corpus"]:
-        title = row.get("title") or ""
-        builder.add_doc(
-            str(row["_id"]), f"{title} {row['text']}" if title else row["text"], where, None
-        )
-    queries = {str(row["_id"]): row["text"] for row in read["queries"]}
-    for row in read["default"]:
-        qid, doc, score = str(row["query-id"]), str(row["corpus-id"]), int(row["score"])
-        if score > 0 and qid in queries and qid not in builder.queries:
-            builder.add_query(qid, queries[qid], where, None)
-        if qid in builder.queries:
-            builder.add_relevant(qid, doc, score, where, None)
-    evaluated = common.limited(builder.build(source=where), options.limit)
-    parts = {partition: RetrievalPartition(name=partition, eval=evaluated)}
-    meta = {
-        "source": where,
-        "hub": sources,
-        "protocol": PROTOCOL,
-        "eval_split": split,
-        **common.limit_meta(parts, options.limit),
-    }
-    return RetrievalDataset(name=dataset, partitions=parts, meta=meta)

@@ -20,8 +20,11 @@ their types, unique ``idx``, codebase indexes that are integers and unique,
 every ``retrieval_idx`` in the codebase, at least one query.
 
 Without ``--data-dir``, and online, CoIR's copy of CoSQA is read from the hub
-(``CoIR-Retrieval/cosqa``: its own split of the same data, recorded as
-``protocol: coir``; ``--set dataset.hub_id=...``, ``dataset.revision=...``).
+(``CoIR-Retrieval/cosqa``, in either of CoIR's layouts, its own two repositories
+``cosqa-queries-corpus`` and ``cosqa-qrels`` first (``coir_hub``): its own split of
+the same data, recorded as ``protocol: coir`` with the layout read; ``--set
+dataset.hub_id=...``, ``dataset.revision=...``, ``dataset.qrels_revision=...``,
+``dataset.layout=...``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from harness.hookspecs import hookimpl
 
 NAME = "cosqa"
 SPLITS = {"test": "test", "dev": "dev", "valid": "dev", "train": "train"}
-OPTIONS = ("hub_id", "revision")
+OPTIONS = ("hub_id", "revision", "qrels_revision", "layout")
 CODEBASE = "code_idx_map.txt"
 FILES_HINT = (
     "put the CoCLR release's cosqa-retrieval-{train,dev,test}-*.json and code_idx_map.txt "
@@ -164,7 +167,7 @@ def _records(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 
 def _from_hub(options: DatasetOptions) -> RetrievalDataset:
-    from harness.plugins.datasets.coir import from_hub
+    from harness.plugins.datasets.coir_hub import from_hub
 
     hub_id = str(options.extra.get("hub_id", "CoIR-Retrieval/cosqa"))
     dataset = from_hub(options, hub_id, NAME, files_hint=FILES_HINT, partition="python")
