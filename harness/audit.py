@@ -5,7 +5,9 @@ For every partition (`harness.data.RetrievalPartition`) the audit counts:
 - sizes: evaluated queries, candidates, relevant (query, candidate) pairs, training pairs;
 - ``duplicate_queries`` / ``duplicate_candidates``: items that have an identical twin once
   whitespace is collapsed (``items``: how many such items, ``groups``: how many texts they
-  share); identical candidates tie, so one of them is a false negative or a coin toss;
+  share); identical candidates tie, so one of them is a false negative or a coin toss, and
+  identical queries with different relevant candidates (``with_different_golds``: groups)
+  cannot all find their own first;
 - ``near_duplicate_candidates``: pairs of candidates, not identical, whose sets of identifier
   3-grams have a Jaccard similarity of at least `NearRule.threshold`, found with MinHash LSH
   (datasketch) and each pair's exact Jaccard checked before it is counted;
@@ -78,6 +80,16 @@ def duplicates(texts: Mapping[str, str]) -> dict[str, Any]:
         "groups": len(groups),
         "examples": [{"ids": ids[:5], "text": _short(texts[ids[0]])} for ids in groups[:EXAMPLES]],
     }
+
+
+def conflicting(groups: list[list[str]], qrels: Mapping[str, Mapping[str, int]]) -> int:
+    """How many groups of identical queries do not share one set of relevant candidates:
+    a model ranks such twins alike, so at most one of each group can find its own first."""
+
+    def golds(query: str) -> frozenset[str]:
+        return frozenset(d for d, grade in qrels.get(query, {}).items() if grade > 0)
+
+    return sum(1 for ids in groups if len({golds(q) for q in ids}) > 1)
 
 
 def shingles(text: str, size: int) -> set[str]:
@@ -226,9 +238,10 @@ def audit_partition(
 ) -> dict[str, Any]:
     """Every finding of the module's docstring for one partition."""
     split = partition.eval
+    different = conflicting(duplicate_groups(split.queries), split.qrels)
     found: dict[str, Any] = {
         "sizes": sizes(partition),
-        "duplicate_queries": duplicates(split.queries),
+        "duplicate_queries": {**duplicates(split.queries), "with_different_golds": different},
         "duplicate_candidates": duplicates(split.corpus),
         "near_duplicate_candidates": near_duplicates(split.corpus, rule),
         "unmarked_twins": unmarked_twins(split),
@@ -306,9 +319,12 @@ def render(report: Mapping[str, Any]) -> str:
         near = found["near_duplicate_candidates"]["examples"]
         dups = found["duplicate_candidates"]["examples"]
         twins = found["unmarked_twins"]["examples"]
-        if not (near or dups or twins):
+        different = found["duplicate_queries"]["with_different_golds"]
+        if not (near or dups or twins or different):
             continue
         lines.append(f"\n{name}:")
+        if different:
+            lines.append(f"  {different} group(s) of identical queries with different golds")
         lines += [f"  identical candidates {', '.join(e['ids'])}: {e['text']}" for e in dups]
         lines += [
             f"  near-duplicates {' ~ '.join(e['ids'])} (Jaccard {e['jaccard']:.2f}): "

@@ -118,6 +118,12 @@ def run_audit(args: argparse.Namespace) -> int:
     )
     resolved = plan(request, loaded)
     dataset = resolved.dataset_loader(dataset_options(request, resolved))
+    unknown = sorted(set(args.languages or ()) - set(dataset.partitions))
+    if unknown:
+        raise HarnessError(
+            f"--languages: {unknown[0]!r} is not a partition of {args.dataset!r} "
+            f"(known: {', '.join(sorted(dataset.partitions))})"
+        )
     if not isinstance(dataset, RetrievalDataset):
         raise HarnessError(
             f"data audit: dataset {args.dataset!r} is no retrieval dataset (task {task!r})"

@@ -14,7 +14,13 @@ from typing import Any
 
 import pytest
 
-from harness.audit import NearRule, near_duplicates, unmarked_twins
+from harness.audit import (
+    NearRule,
+    conflicting,
+    duplicate_groups,
+    near_duplicates,
+    unmarked_twins,
+)
 from harness.cli import main
 from harness.data import RetrievalSplit
 
@@ -71,6 +77,7 @@ def test_counts_of_a_hand_made_dataset(tmp_path: Path, capsys: pytest.CaptureFix
     }  # fmt: skip
     assert found["duplicate_queries"]["items"] == 2 and found["duplicate_queries"]["groups"] == 1
     assert found["duplicate_queries"]["examples"][0]["ids"] == ["q1", "q2"]
+    assert found["duplicate_queries"]["with_different_golds"] == 0  # both ask for d1
     assert found["duplicate_candidates"]["items"] == 2
     assert found["duplicate_candidates"]["examples"][0]["ids"] == ["d1", "d2"]
     near = found["near_duplicate_candidates"]
@@ -122,8 +129,10 @@ def test_bad_requests_exit_2_in_one_line(tmp_path: Path, capsys: pytest.CaptureF
     assert main([*base, "--set", "strategy.r=8"]) == 2
     assert main(["data", "audit", "--dataset", "nope"]) == 2
     assert main([*base, "--task", "rc"]) == 2
+    assert main([*base, "--languages", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 4 and all(line.startswith("harness: error: ") for line in err)
+    assert len(err) == 5 and all(line.startswith("harness: error: ") for line in err)
+    assert "'nope' is not a partition" in err[4]
     assert "--threshold" in err[0] and "strategy.r" in err[1] and "'nope'" in err[2]
 
 
@@ -163,6 +172,14 @@ def test_near_duplicates_agree_with_exact_jaccard_over_every_pair():
     assert (found["pairs"], found["items"], found["groups"]) == (6, 12, 6)
     shown = {tuple(e["ids"]) for e in found["examples"]}
     assert shown <= expected and len(shown) == 3
+
+
+def test_identical_queries_with_different_golds_are_counted_by_group():
+    qrels = {"a": {"x": 1}, "b": {"y": 1}, "c": {"x": 1}, "d": {"x": 1, "z": 0}, "e": {"x": 1}}
+    texts = {"a": "sort", "b": " sort", "c": "sort ", "d": "find", "e": "find"}
+    groups = duplicate_groups(texts)
+    assert groups == [["a", "b", "c"], ["d", "e"]]
+    assert conflicting(groups, qrels) == 1  # a, b, c: x or y; d and e: x (z has grade 0)
 
 
 def test_a_twin_in_another_pool_is_no_unmarked_twin():
