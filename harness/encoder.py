@@ -17,12 +17,15 @@ class EncoderOptions:
     """Options every encoder factory accepts.
 
     device: "auto" picks cuda when present, else cpu.
-    pooling: None keeps the encoder's own choice ("mean" or "cls").
+    max_length: tokens per text; None: the model's own (a sentence-transformers folder's
+    ``max_seq_length``, else the encoder's default); a given value wins over the folder's.
+    pooling: None keeps the encoder's own choice (its folder's pooling mode, else its
+    default: sentence-transformers' names, mean, cls, max, lasttoken, ...).
     extra: the model's own ``--set encoder.*`` options, as it declares them.
     """
 
     device: str = "auto"
-    max_length: int = 512
+    max_length: int | None = None
     batch_size: int = 32
     pooling: str | None = None
     dtype: str = "float32"

@@ -25,7 +25,7 @@ from harness.options import Option, identity_settings
 DEFAULTS: dict[str, Any] = {
     "limit": None,
     "seed": 0,
-    "max_length": 512,
+    "max_length": None,
     "pooling": None,
     "n_resamples": 1000,
     "trust_remote_code": False,

@@ -62,11 +62,16 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
             words += ["--data-dir", shlex.quote(str(config["data_dir"]))]
         # a split stored apart from the task's own (``local@test``) is always named
         own_split = None if config.get("stored_dataset") else "test"
+        # a run made when --max-length defaulted to 512 (not yet the model's own) is given
+        # the length its encoder used, so the command makes its numbers again
+        length = encoder.get("max_length")
+        if length is not None and "max_length" not in (config.get("identity") or {}):
+            length = (config.get("encoder_info") or {}).get("max_length")
         optional = [
             ("--split", config.get("split"), own_split),
             ("--limit", config.get("limit"), None),
             ("--seed", config.get("seed"), 0),
-            ("--max-length", encoder.get("max_length"), 512),
+            ("--max-length", length, None),
             ("--dtype", encoder.get("dtype"), "float32"),
             ("--pooling", encoder.get("pooling"), None),
             ("--bootstrap", config.get("n_resamples"), 1000),

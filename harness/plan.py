@@ -49,7 +49,7 @@ class RunRequest:
     overwrite: bool = False
     seed: int = 0
     device: str = "auto"
-    max_length: int = 512
+    max_length: int | None = None  # None: the model's own (EncoderOptions.max_length)
     batch_size: int = 32
     pooling: str | None = None
     dtype: str = "float32"

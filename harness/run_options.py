@@ -75,7 +75,12 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         help="one replicate per seed (data split, training, bootstrap), e.g. 0,1,2",
     )
     run.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda:N")
-    run.add_argument("--max-length", type=positive_int, default=512, help="tokens per text")
+    run.add_argument(
+        "--max-length",
+        type=positive_int,
+        help="tokens per text (default: the model's own: a sentence-transformers folder's "
+        "max_seq_length, else 512; capped by the model's positions)",
+    )
     run.add_argument("--batch-size", type=positive_int, default=32)
     run.add_argument(
         "--pooling",

@@ -212,3 +212,24 @@ def test_output_to_an_unwritable_place_leaves_nothing(store, tmp_path: Path, cap
     assert err.startswith(f"harness: error: -o {tmp_path / 'blocked' / 'board.md'}: cannot write")
     assert "\n" not in err and (tmp_path / "blocked").read_text() == "a file"
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("encoder", "identity", "info", "flag"),
+    [
+        # made when --max-length defaulted to 512: the length its encoder used is given back
+        ({"max_length": 512}, {}, {"max_length": 256}, "--max-length 256"),
+        ({"max_length": 512}, {}, {}, None),  # a model that uses no length (bm25)
+        ({"max_length": None}, {}, {"max_length": 256}, None),  # the model's own: no flag
+        ({"max_length": 64}, {"max_length": 64}, {"max_length": 64}, "--max-length 64"),
+    ],
+)
+def test_the_command_of_a_run_makes_its_length_again(tmp_path, encoder, identity, info, flag):
+    from harness.compare import load_runs
+    from harness.leaderboard_commands import run_commands
+
+    config = {"encoder": encoder, "identity": identity, "encoder_info": info}
+    write_run(tmp_path, {"mrr": [1.0, 0.5]}, config=config)
+    (command,) = run_commands(load_runs(tmp_path), tmp_path)
+    found = [w for w in command.split(" --") if w.startswith("max-length")]
+    assert found == ([flag[2:]] if flag else [])

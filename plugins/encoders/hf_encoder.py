@@ -21,15 +21,12 @@ it: its pooling mode (and whether the prompt is pooled), its ``max_seq_length``
 and ``do_lower_case``, its prompts, its ``truncate_dim``. ``--pooling``, a
 factory's `pooling` and the prompt options override the folder's; ``info``
 records what the folder says (``st_layout``) and what was overridden.
-Tokens per text: the smallest of --max-length (harness's cap, 512 unless given), the
-model's positions, and in that layout the length sentence-transformers truncates at
-(``max_seq_length``, else the tokenizer's limit). With the defaults that is
-sentence-transformers' length for any model whose ``max_seq_length`` is at most 512
-(MiniLM: 256); a longer model (8192 tokens) needs ``--max-length`` raised to match it.
-An explicit truncation shorter than ``max_seq_length`` wins in sentence-transformers
-too; a longer one (which it would obey) is not offered: harness cannot tell a
---max-length the user gave from its default, and a model's own limit is what its
-authors trained at. ``info["max_length"]`` records the length used.
+Tokens per text (`_max_length`), never beyond the model's positions: --max-length when
+it is given (it wins over the folder's, as setting sentence-transformers'
+``max_seq_length`` does, and ``info["overridden"]`` says so); else the model's own: in
+that layout the length sentence-transformers truncates at (``max_seq_length``, else
+the tokenizer's limit: MiniLM 256, Qwen3-Embedding 8192 as its authors run it), else
+`DEFAULT_MAX_LENGTH` (512, LoRACode's). ``info["max_length"]`` records the length used.
 A model without that layout is pooled as sentence-transformers pools one: the last
 token of a causal LM, else the mean (`plain_pooling`); its text goes in as it is
 (sentence-transformers 6 renders it through the tokenizer's chat template, if any).
@@ -90,6 +87,8 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 PADDINGS = ("longest", "max_length")
+DEFAULT_MAX_LENGTH = 512
+"""Tokens per text of a model that states no length of its own (LoRACode's 512)."""
 ROLE_PROMPT = {"query": "query", "code": "document"}
 """The prompt each harness role gets: a candidate is a document."""
 
@@ -188,7 +187,7 @@ class HFEncoder:
         self.sort_by_length = bool(extra.get("sort_by_length", True))
         if options.batch_size < 1:
             raise HarnessError(f"batch size must be at least 1, got {options.batch_size}")
-        if options.max_length < 1:
+        if options.max_length is not None and options.max_length < 1:
             raise HarnessError(f"max length must be at least 1, got {options.max_length}")
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
@@ -217,6 +216,7 @@ class HFEncoder:
         self.pooling: str = asked_pooling or own.pooling
         self.prompts: dict[str, str] = {**own.role_prompts(), **asked_prompts}
         self.max_length = _max_length(options.max_length, config, self.tokenizer, layout)
+        self.max_length_given = options.max_length is not None
         self.prompt_length = {
             role: self._prompt_tokens(text) if layout and not layout.include_prompt else 0
             for role, text in self.prompts.items()
@@ -365,21 +365,22 @@ def _asked_prompts(prompts: Mapping[str, str] | None, extra: Mapping[str, Any]) 
     return asked
 
 
-def _max_length(asked: int, config: Any, tokenizer: Any, layout: STLayout | None) -> int:
-    """Tokens per text: the asked --max-length, capped by what the model can take and, in
-    the sentence-transformers layout, by the length sentence-transformers truncates at
-    (``max_seq_length``, else the tokenizer's limit capped by the position embeddings)."""
-    caps = [asked]
+def _max_length(asked: int | None, config: Any, tokenizer: Any, layout: STLayout | None) -> int:
+    """Tokens per text, capped by what the model can take (its positions): the asked
+    --max-length when given (it wins over a folder's own, as setting sentence-transformers'
+    ``max_seq_length`` does); else the model's own: in the sentence-transformers layout the
+    length sentence-transformers truncates at (``max_seq_length``, else the tokenizer's
+    limit), else `DEFAULT_MAX_LENGTH`."""
+    caps = [DEFAULT_MAX_LENGTH if asked is None else asked]
+    if asked is None and layout is not None:
+        tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+        if layout.max_seq_length is not None:
+            caps = [layout.max_seq_length]
+        elif isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000_000:
+            caps = [tokenizer_limit]
     limit = max_length_limit(config, tokenizer)
     if limit:
         caps.append(limit)
-    if layout is not None:
-        if layout.max_seq_length is not None:
-            caps.append(layout.max_seq_length)
-        else:
-            tokenizer_limit = getattr(tokenizer, "model_max_length", None)
-            if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < 1_000_000_000:
-                caps.append(tokenizer_limit)
     return min(caps)
 
 
@@ -394,6 +395,8 @@ def _layout_info(
         overridden.append("pooling")
     overridden += [f"prompts.{role}" for role, text in prompts.items()
                    if text != declared["prompts"][role]]  # fmt: skip
+    if encoder.max_length_given and encoder.max_length != layout.max_seq_length:
+        overridden.append("max_seq_length")
     info: dict[str, Any] = {"layout": "sentence-transformers", "st_layout": declared}
     if overridden:
         info["overridden"] = overridden
