@@ -159,3 +159,29 @@ def test_bad_requests_end_in_one_line_and_exit_2(
     lines = [line for line in out.stderr.splitlines() if line.startswith("harness: error")]
     assert len(lines) == 1 and message in lines[0], out.stderr
     assert not list((tmp_path / "results").rglob("*.json"))
+
+
+def test_a_result_made_when_512_was_the_default_length_is_recomputed(
+    run_args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """Before --max-length defaulted to the model's own, a plain run stored max_length 512
+    (its identity said nothing); a rerun now, which may embed at another length, must
+    compute afresh, never reuse it."""
+    from harness.cli import main
+    from harness.results import config_hash, find_results, read_result, write_result
+    from harness.results import read_examples as read_rows
+
+    assert main([*run_args, "--languages", "python", "--bootstrap", "10"]) == 0
+    (path,) = find_results(tmp_path / "results")
+    result = read_result(path)
+    old = {**result.config, "encoder": {**result.config["encoder"], "max_length": 512}}
+    # the config the hash covers: the stored one without what the run adds after hashing
+    partition_config = {k: v for k, v in old.items()
+                        if k not in ("encoder_info", "replicate_of", "variant")}  # fmt: skip
+    result.config, result.config_hash = old, config_hash(partition_config)
+    write_result(path, result, read_rows(path, result.examples_sha256))
+    capsys.readouterr()
+    assert main([*run_args, "--languages", "python", "--bootstrap", "10"]) == 0
+    shown = capsys.readouterr()
+    assert "skipped" not in shown.out + shown.err
+    assert read_result(path).config["encoder"]["max_length"] is None
