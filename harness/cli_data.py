@@ -180,7 +180,9 @@ def _any_model(loaded: Any, task: str) -> str:
     never built)."""
     kind = loaded.task_kinds.get(loaded.tasks.get(task).load().kind).entry.meta.get("model_kind")
     for entry in loaded.encoders.in_order():
-        if not entry.is_prefix and (kind is None or entry.meta.get("kind") == kind.name):
+        if entry.is_prefix or entry.meta.get("remote_code"):  # the plan would refuse it
+            continue
+        if kind is None or entry.meta.get("kind") == kind.name:
             return str(entry.name)
     raise HarnessError(f"data audit: no model is registered for task {task!r}")
 
