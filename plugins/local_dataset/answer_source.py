@@ -125,20 +125,13 @@ def classify(target: Atoms, before: Text, source: Text) -> str:
     """The class of rule 3, given the text before the target and the non-test source."""
     if not target:
         return "none"
-    only_in_source = False
-    for word in target.words:
-        if before.has_word(word):
-            continue
-        if not source.has_word(word):
-            return "none"
-        only_in_source = True
-    for value in target.strings:
-        if before.has_string(value):
-            continue
-        if not source.has_string(value):
-            return "none"
-        only_in_source = True
-    return "repo" if only_in_source else "file"
+    found: list[tuple[Callable[[Text, str], bool], str]] = [
+        *((Text.has_word, word) for word in target.words),
+        *((Text.has_string, value) for value in target.strings),
+    ]
+    if not all(occurs(before, atom) or occurs(source, atom) for occurs, atom in found):
+        return "none"
+    return "file" if all(occurs(before, atom) for occurs, atom in found) else "repo"
 
 
 def non_test_source(root: Path, max_file_bytes: int, keep_dir: Callable[[str], bool]) -> Text:
