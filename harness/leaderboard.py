@@ -401,14 +401,22 @@ def _header(runs: Sequence[Run]) -> dict[str, str]:
 def _reported(
     reported: Path | Sequence[Path] | None, task: str, metric: str, runs: Sequence[Run]
 ) -> list[Row]:
-    """The reported rows of every ``--reported`` source (harness.mteb_read reads them:
-    the TOML file below, or MTEB result files)."""
+    """The reported rows of every ``--reported`` source: a TOML file of ``[[reported]]``
+    tables (`read_reported`), an MTEB task file (``.json``) or a folder of them (an MTEB
+    results repository or cache; harness.mteb_read), whose subsets go in the columns of the
+    board's measured runs that read them."""
     if not reported:
         return []
-    from harness.mteb_read import reported_rows
+    from harness.mteb_read import partition_columns, read_mteb_rows
 
-    paths = [reported] if isinstance(reported, Path) else reported
-    return reported_rows(paths, task, metric, runs)
+    columns = partition_columns(runs)
+    rows: list[Row] = []
+    for path in [reported] if isinstance(reported, Path) else reported:
+        if path.suffix == ".toml":
+            rows += read_reported(path, task, metric)
+        else:
+            rows += read_mteb_rows(path, task, metric, columns)
+    return rows
 
 
 def read_reported(path: Path, task: str, metric: str) -> list[Row]:

@@ -1,9 +1,9 @@
 """MTEB result files read as reported leaderboard rows (``harness leaderboard --reported``).
 
-A source is a TOML file of ``[[reported]]`` tables (harness.leaderboard.read_reported),
-an MTEB task file (``<TaskName>.json``, mteb's ``TaskResult``) or a folder searched for
-the task files of the tasks harness.mteb_tasks knows (a results repository, mteb's
-cache, an export of ``harness export --format mteb``). docs/mteb.md.
+The MTEB sources of ``--reported`` (the leaderboard reads TOML sources itself): an MTEB
+task file (``<TaskName>.json``, mteb's ``TaskResult``) or a folder searched for the task
+files of the tasks harness.mteb_tasks knows (a results repository, mteb's cache, an
+export of ``harness export --format mteb``). docs/mteb.md.
 """
 
 from __future__ import annotations
@@ -145,21 +145,3 @@ def partition_columns(runs: Iterable[Run]) -> dict[tuple[str, str], str]:
             if known is not None and subset is not None:
                 columns[(known.name, subset)] = run.result.partition
     return columns
-
-
-def reported_rows(
-    paths: Iterable[Path], task: str, metric: str, runs: Iterable[Run] = ()
-) -> list[Row]:
-    """Reported rows from every source: a TOML file of ``[[reported]]`` tables, an MTEB
-    task file (``.json``) or a folder of them (an MTEB results repository or cache);
-    `runs` are the board's measured runs (their partitions name MTEB's subsets)."""
-    from harness.leaderboard import read_reported
-
-    columns = partition_columns(runs)
-    rows: list[Row] = []
-    for path in paths:
-        if path.suffix == ".toml":
-            rows += read_reported(path, task, metric)
-        else:
-            rows += read_mteb_rows(path, task, metric, columns)
-    return rows

@@ -24,7 +24,8 @@ from transformers import AutoModel, AutoTokenizer, BertConfig, RobertaConfig
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
 from harness.plugins.encoders import hf, hf_load
-from harness.plugins.encoders.hf_encoder import HFEncoder, build_hf, build_minilm
+from harness.plugins.encoders.card_encoder import build_minilm
+from harness.plugins.encoders.hf_encoder import HFEncoder, build_hf
 from harness.plugins.encoders.hf_load import max_length_limit
 from harness.plugins.encoders.named import NAMED_MODELS
 from harness.registry import Registry

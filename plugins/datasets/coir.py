@@ -37,12 +37,11 @@ from typing import Any
 from harness.data import DatasetOptions, RetrievalDataset, RetrievalPartition, TrainPair
 from harness.errors import HarnessError, InputError
 from harness.hookspecs import hookimpl
+from harness.plugins.datasets.coir_hub import PROTOCOL, SPLITS
 
 NAME = "coir"
-SPLITS = {"test": "test", "valid": "valid", "dev": "valid", "train": "train"}
 OPTIONS = ("subset", "hub_id", "revision", "qrels_revision", "layout")
 FILES_HINT = "put corpus.jsonl, queries.jsonl and qrels/<split>.tsv in a folder, --data-dir it"
-PROTOCOL = "each query ranked against the whole corpus; every qrel with score > 0 relevant"
 
 
 @hookimpl

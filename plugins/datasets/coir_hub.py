@@ -25,6 +25,10 @@ from typing import Any
 from harness.data import DatasetOptions, RetrievalDataset, RetrievalPartition
 from harness.errors import HarnessError
 
+SPLITS = {"test": "test", "valid": "valid", "dev": "valid", "train": "train"}
+"""CoIR's split names (BEIR's: ``dev`` is ``valid``), by what ``--split`` may say."""
+PROTOCOL = "each query ranked against the whole corpus; every qrel with score > 0 relevant"
+
 LAYOUTS = ("queries-corpus", "single")
 Tables = tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]
 Asked = tuple[str, str | None, str, str | None]
@@ -77,7 +81,6 @@ def from_hub(
 ) -> RetrievalDataset:
     """One partition of a CoIR task read from the hub, in the first layout that loads."""
     from harness.plugins.datasets import common
-    from harness.plugins.datasets.coir import PROTOCOL, SPLITS
     from harness.plugins.datasets.hub import is_offline
 
     split = common.split_name(options.split, SPLITS, dataset)

@@ -417,39 +417,12 @@ def _layout_info(
     return info
 
 
-def build_named(name: str, options: EncoderOptions) -> HFEncoder:
-    """The encoder a user means by `name`: its model card's (`card_encoder.build_card`)."""
-    from harness.plugins.encoders.card_encoder import build_card
-
-    return build_card(name, options)
-
-
 def build_hf(argument: str | None, options: EncoderOptions) -> Any:
     """``hf:<id-or-path>``: a hub id (cache first) or a local model folder, as an embedding
     encoder (a task that needs a causal LM gets the ``hf:`` its own plugin registers)."""
     if not argument or not argument.strip():
         raise HarnessError("hf: needs a hub id or a path, e.g. hf:microsoft/codebert-base")
     return HFEncoder(argument, options, name=f"hf:{argument}")
-
-
-def build_codebert(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    return build_named("codebert", options)
-
-
-def build_graphcodebert(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    return build_named("graphcodebert", options)
-
-
-def build_unixcoder(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    return build_named("unixcoder", options)
-
-
-def build_starencoder(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    return build_named("starencoder", options)
-
-
-def build_minilm(argument: str | None, options: EncoderOptions) -> HFEncoder:
-    return build_named("minilm", options)
 
 
 def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
