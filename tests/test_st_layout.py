@@ -432,3 +432,25 @@ def test_what_harness_does_not_reproduce_is_a_one_line_error_naming_the_file(
 def test_a_prompt_that_is_not_text_is_refused(bert: Path) -> None:
     with pytest.raises(HarnessError, match="query_prompt must be text"):
         hf_encoder(bert, extra={"query_prompt": 3})
+
+
+@pytest.mark.parametrize("include_prompt", [True, False])
+def test_training_embeds_each_role_as_scoring_does(
+    bert: Path, tmp_path: Path, include_prompt: bool
+) -> None:
+    """A LoRA trains on what the encoder scores: each role's prompt put in front and, where
+    the folder says so, left out of the pooling (`lora.trainer.embed` against `encode`)."""
+    import torch
+
+    from harness.plugins.lora.trainer import embed
+
+    folder = st_folder(tmp_path / "st", bert, "mean", prompts=PROMPTS,
+                       pooling_options={"include_prompt": include_prompt})  # fmt: skip
+    encoder = hf_encoder(folder)
+    for role in ("query", "code"):
+        with torch.no_grad():
+            trained = embed(encoder.model, encoder, QUERIES, 512, role=role).numpy()
+        np.testing.assert_allclose(trained, encoder.encode(QUERIES, role=role), atol=1e-5)
+    with torch.no_grad():  # without a role: the texts as they are, which differs here
+        bare = embed(encoder.model, encoder, QUERIES, 512).numpy()
+    assert not np.allclose(bare, encoder.encode(QUERIES, role="query"), atol=1e-3)

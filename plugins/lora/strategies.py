@@ -167,6 +167,7 @@ class LoraStrategy(Strategy):
             peft_model, report = train_lora(
                 model, pairs, self.settings, store.workdir(key),
                 description=description, mask_same_group=mask,
+                query_role=self.context.task.query_role,
             )  # fmt: skip
         peft_model.peft_config["default"].base_model_name_or_path = model.info.get("model")
         training = {

@@ -29,7 +29,7 @@ from harness.plugins.adapters import ddp
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.report import TrainReport
 from harness.plugins.adapters.targets import attention_targets, trainable_share
-from harness.plugins.encoders.hf_encoder import pool
+from harness.plugins.encoders.hf_encoder import ROLE_PROMPT, pool
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
 from harness.progress import progress_bar
@@ -122,14 +122,26 @@ def length_groups(lengths: Sequence[int]) -> list[list[int]]:
 
 
 def embed(
-    peft_model: Any, encoder: Any, texts: Sequence[str], max_length: int, precision: str = "fp32"
+    peft_model: Any,
+    encoder: Any,
+    texts: Sequence[str],
+    max_length: int,
+    precision: str = "fp32",
+    role: str | None = None,
 ) -> torch.Tensor:
-    """Differentiable pooled, normalised embeddings from the adapted model.
+    """Differentiable pooled, normalised embeddings from the adapted model, of `texts` in
+    `role` as the encoder embeds them when it scores: after its prompt for the role, the
+    prompt left out of the pooling where the model says so (an encoder without prompts:
+    the texts as they are).
 
     Texts of very different lengths are embedded in length groups (`length_groups`),
     each padded to its own longest text: every text's embedding is what one padded
     batch gives (padding is masked), for fewer padded tokens.
     """
+    prompted = getattr(encoder, "prompted", None)
+    if prompted is not None and role is not None:
+        texts = prompted(texts, role)
+    skipped = getattr(encoder, "prompt_length", {}).get(ROLE_PROMPT.get(role or "", ""), 0)
     tokens = encoder.tokenizer(
         list(texts), truncation=True, max_length=min(max_length, encoder.max_length)
     )
@@ -144,7 +156,8 @@ def embed(
         batch = {k: v.to(encoder.device) for k, v in batch.items()}
         with autocast:
             hidden = peft_model(**batch).last_hidden_state
-        parts.append(pool(hidden.float(), batch["attention_mask"], encoder.pooling))
+        parts.append(pool(hidden.float(), batch["attention_mask"], encoder.pooling,
+                          prompt_length=skipped))  # fmt: skip
     pooled = parts[0]
     if len(parts) > 1:  # back to the order of `texts`
         order = torch.tensor([i for group in groups for i in group], device=pooled.device)
@@ -173,6 +186,7 @@ def train_lora(
     *,
     description: str = "training",
     mask_same_group: bool = False,
+    query_role: str = "query",
     on_step: Callable[[int], None] | None = None,
     loss_of: Callable[[Any, list[Any]], torch.Tensor] | None = None,
     targets: list[str] | None = None,
@@ -182,7 +196,8 @@ def train_lora(
     `workdir` holds the checkpoint; when it has one, training resumes there. By default
     the items are `TrainPair`s and the loss is contrastive (InfoNCE); `loss_of(peft_model,
     items)` replaces it (the causal-LM trainer's loss on completion targets), and
-    `targets` names the modules to adapt.
+    `targets` names the modules to adapt. Queries are embedded in `query_role` (the task
+    card's: "code" for code-to-code), positives as documents, each with its prompt.
     """
     batches = batch_schedule(len(pairs), settings)
     total_steps = len(batches) // settings.grad_accum
@@ -218,10 +233,12 @@ def train_lora(
                     length, precision = settings.max_length, settings.precision
                     mine = ddp.my_share(chosen)  # all of it in one process
                     queries = ddp.gather(embed(
-                        forward_model, encoder, [p.query for p in mine], length, precision
+                        forward_model, encoder, [p.query for p in mine], length, precision,
+                        query_role,
                     ), len(chosen))  # fmt: skip
                     codes = ddp.gather(embed(
-                        forward_model, encoder, [p.positive for p in mine], length, precision
+                        forward_model, encoder, [p.positive for p in mine], length, precision,
+                        "code",
                     ), len(chosen))  # fmt: skip
                     loss = info_nce(
                         queries, codes, temperature=settings.temperature,
