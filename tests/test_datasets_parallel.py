@@ -249,3 +249,21 @@ def test_a_bad_train_file_stops_a_training_strategy(
     assert f"{data}/train.java-cs.txt.java:5: no counterpart" in err.strip().splitlines()[-1]
     results = tmp_path / "results"
     assert not results.exists() or [p for p in results.rglob("*") if p.is_file()] == []
+
+
+def test_langwise_trains_one_adapter_per_direction(
+    tiny_bert: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = write_corpus(tmp_path / "d")
+    args = run_args(tmp_path, data, "--strategy", "langwise", "--set", "strategy.batch_size=2",
+                    "--set", "strategy.max_steps=2", "--set", "strategy.max_length=32",
+                    "--set", "strategy.r=4")  # fmt: skip
+    args[args.index("minilm")] = f"hf:{tiny_bert}"
+    code, err = harness_run(args, capfd)
+    assert code == 0, err
+    assert "adapter java->cs: 2 steps" in err and "adapter cs->java: 2 steps" in err
+    stored = {p.name: json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")}
+    keys = {name: result["config"]["strategy"]["adapter_keys"] for name, result in stored.items()}
+    assert set(keys) == {"java-_cs.json", "cs-_java.json"}
+    assert set(keys["java-_cs.json"]) == {"java->cs", "cs->java"}
+    assert keys["java-_cs.json"]["java->cs"] != keys["java-_cs.json"]["cs->java"]
