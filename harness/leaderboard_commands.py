@@ -82,6 +82,8 @@ def run_commands(runs: Sequence[Run], root: Path) -> list[str]:
         words += [*_set_flags(config), "--results", shlex.quote(str(root))]
         groups.setdefault(" ".join(words), []).append(r.partition)
     return [
-        command.replace(" --results", f" --languages {','.join(sorted(parts))} --results")
+        command.replace(
+            " --results", f" --languages {shlex.quote(','.join(sorted(parts)))} --results"
+        )
         for command, parts in sorted(groups.items())
     ]

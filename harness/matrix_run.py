@@ -184,7 +184,9 @@ def leaderboards(spec: Spec, order: Sequence[Cell], saved: Path) -> str:
     groups: dict[tuple[str, str], list[Run]] = {}
     for cell in order:
         assert cell.prepared is not None
-        key = (cell.prepared.resolved.card.name, cell.prepared.resolved.dataset_name)
+        # a split other than the card's is stored (and selected) apart: ``local@valid``
+        stored = cell.prepared.config.get("stored_dataset", cell.prepared.resolved.dataset_name)
+        key = (cell.prepared.resolved.card.name, stored)
         for _, path, _ in cell.prepared.partitions:
             if path.exists():
                 groups.setdefault(key, []).append(Run(read_result(path), path))

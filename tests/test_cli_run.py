@@ -185,3 +185,32 @@ def test_a_result_made_when_512_was_the_default_length_is_recomputed(
     shown = capsys.readouterr()
     assert "skipped" not in shown.out + shown.err
     assert read_result(path).config["encoder"]["max_length"] is None
+
+
+def test_a_run_of_another_split_ends_with_its_leaderboard(
+    run_args: list[str], capsys: pytest.CaptureFixture[str]
+):
+    """The table at the end of a run reads the results where they are stored:
+    ``local@valid`` for --split valid (it looked under ``local`` and failed)."""
+    from harness.cli import main
+
+    args = [a if a != "dataset.valid_fraction=0.0" else "dataset.valid_fraction=0.3"
+            for a in run_args]  # fmt: skip
+    assert (
+        main(
+            [
+                *args,
+                "--split",
+                "valid",
+                "--languages",
+                "python",
+                "--bootstrap",
+                "10",
+                "--seeds",
+                "0,1",
+            ]
+        )
+        == 0
+    )  # a matrix (two cells) ends with its table
+    shown = capsys.readouterr()
+    assert "local@valid" in shown.out + shown.err and "no results" not in shown.err

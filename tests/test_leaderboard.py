@@ -233,3 +233,17 @@ def test_the_command_of_a_run_makes_its_length_again(tmp_path, encoder, identity
     (command,) = run_commands(load_runs(tmp_path), tmp_path)
     found = [w for w in command.split(" --") if w.startswith("max-length")]
     assert found == ([flag[2:]] if flag else [])
+
+
+def test_partition_names_in_a_command_are_quoted_for_the_shell(tmp_path):
+    """``cs->java``: unquoted, a shell would read ``>`` as a redirection."""
+    import shlex
+
+    from harness.compare import load_runs
+    from harness.leaderboard_commands import run_commands
+
+    for partition in ("cs->java", "java->cs"):
+        write_run(tmp_path, {"mrr": [1.0, 0.5]}, partition=partition)
+    (command,) = run_commands(load_runs(tmp_path), tmp_path)
+    words = shlex.split(command)
+    assert words[words.index("--languages") + 1] == "cs->java,java->cs"

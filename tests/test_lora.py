@@ -350,3 +350,25 @@ def test_a_process_killed_with_sigkill_resumes_to_the_same_adapter(encoder, tiny
     expected = {k: v for k, v in whole.state_dict().items() if "lora_" in k}
     for name, value in expected.items():
         torch.testing.assert_close(resumed.state_dict()[name], value, rtol=0, atol=1e-6)
+
+
+def test_balanced_takes_a_lazy_sequence_of_pairs():
+    """A loader may give its train pairs as a lazy sequence (not a list): balancing
+    resamples the smaller partition up to the larger one all the same."""
+    from harness.data import TrainPair
+    from harness.plugins.lora.strategies import _balanced
+
+    class Lazy:  # only what a sequence needs: a length and indexing
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __getitem__(self, i: int) -> TrainPair:
+            if not 0 <= i < self.n:
+                raise IndexError(i)
+            return TrainPair(f"q{i}", f"c{i}")
+
+    out = _balanced({"a": Lazy(2), "b": [TrainPair("x", "y")] * 5}, seed=0)  # type: ignore[dict-item]
+    assert len(out) == 10 and sum(p.query.startswith("q") for p in out) == 5

@@ -36,7 +36,7 @@ def _balanced(groups: dict[str, list[TrainPair]], seed: int) -> list[TrainPair]:
     for name in sorted(groups):
         pairs = groups[name]
         extra = rng.choice(len(pairs), size=largest - len(pairs), replace=True)
-        out += pairs + [pairs[i] for i in extra]
+        out += [*pairs, *(pairs[i] for i in extra)]  # pairs may be a lazy sequence
     return out
 
 
