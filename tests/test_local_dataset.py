@@ -405,6 +405,8 @@ def test_registers_local_lazily_without_heavy_imports() -> None:
         "tasks": ["t2c", "c2c", "rc"],
         "languages": ["python", "c", "cpp"],
         "options": "harness.plugins.local_dataset.settings:DECLARED",
+        # its sub-commands of the core's `harness data` (mine, mine-rc), lazily too
+        "data_commands": "harness.plugins.local_dataset.mine_command:add_data_commands",
     }
     code = (
         "import sys, harness.plugins.local_dataset\n"
