@@ -82,6 +82,9 @@ class Plan:
     # the options the run scores with: the card's ``[options]``, then ``--set task.*`` (merged
     # once, here; the config, the strategy and the task kind all get this one dict)
     task_options: dict[str, Any] = field(default_factory=dict)
+    # the encoder's ``fingerprint=`` registration: (argument, options) -> what identifies the
+    # weights it would load, without loading them (None: it does not say)
+    encoder_fingerprint: Callable[[str | None, EncoderOptions], str | None] | None = None
 
     def declared(self) -> dict[str, tuple[Option, ...]]:
         return {section: found or () for section, found in self.options.items()}
@@ -175,7 +178,31 @@ def plan(request: RunRequest, loaded: Loaded | None = None) -> Plan:
         metrics=_metric_functions(loaded, card.kind),
         registries=loaded.registries,
         task_options={**card.options, **request.settings.get("task", {})},
+        encoder_fingerprint=_fingerprint_function(encoder),
     )
+
+
+def _fingerprint_function(encoder: Any) -> Any:
+    """The callable an encoder registers as ``fingerprint="module:function"``, or None."""
+    target = encoder.entry.meta.get("fingerprint")
+    if target is None:
+        return None
+    from harness.registry import Entry
+
+    entry = encoder.entry
+    return Entry("encoder fingerprint", entry.name, target, plugin=entry.plugin).load()
+
+
+def model_fingerprint(request: RunRequest, resolved: Plan) -> str | None:
+    """What identifies the weights the run's model would load, as its encoder declares it
+    (a pretrained model's cache key, say); None when it declares nothing. It joins the
+    result's config and the base options of every trained artifact, so weights that change
+    under the same name never reuse a number or an adapter made with the old ones."""
+    if resolved.encoder_fingerprint is None:
+        return None
+    options = encoder_options(request, resolved)
+    value = resolved.encoder_fingerprint(resolved.encoder_argument, options)
+    return None if value is None else str(value)
 
 
 def _metric_functions(loaded: Loaded, task_kind: str) -> dict[str, Any]:
@@ -252,6 +279,7 @@ def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:
             "pooling": request.pooling,
             "max_length": request.max_length,
             **request.settings.get("encoder", {}),
+            **({"weights": weights} if (weights := model_fingerprint(request, resolved)) else {}),
         },
         task_options=dict(resolved.task_options),
         registries=resolved.registries,

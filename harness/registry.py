@@ -84,6 +84,7 @@ KNOWN_META: dict[str, frozenset[str]] = {
             "trainable",
             "remote_code",
             "audit_baseline",
+            "fingerprint",
         ),
         # read by the runner, the cost view and the --set parser (harness.extensions)
         "strategy": ("options", "cost_kinds", "cost_baseline", "settings_alias"),

@@ -30,6 +30,7 @@ from harness.plan import (
     dataset_options,
     default_dtype,
     encoder_options,
+    model_fingerprint,
     plan,
     strategy_context,
 )
@@ -110,6 +111,8 @@ def _run_config(
             "pooling": request.pooling,
             "dtype": request.dtype,
             "trust_remote_code": request.trust_remote_code,
+            # what identifies the weights, where the encoder declares it (tiny-code-lm's key)
+            **({"weights": weights} if (weights := model_fingerprint(request, resolved)) else {}),
         },
         "strategy": strategy_config,
         "task": resolved.card.name,

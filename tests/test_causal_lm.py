@@ -332,7 +332,8 @@ def test_registering_imports_no_torch_and_names_the_models():
         "           for e in loaded.encoders}\n"
         "assert entries['qwen-coder'] == {'kind': 'causal-lm', "
         "'hub_id': 'Qwen/Qwen2.5-Coder-1.5B'}, entries\n"
-        "assert entries['tiny-code-lm'] == {'kind': 'causal-lm'}, entries\n"
+        "assert entries['tiny-code-lm'] == {'kind': 'causal-lm', 'fingerprint': "
+        "'harness.plugins.causal_lm.tiny:fingerprint'}, entries\n"
         "print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))\n"
     )
     env = {**os.environ, "HARNESS_LOAD_PLUGINS": "causal-lm,hf-encoders"}
@@ -483,3 +484,62 @@ def test_tiny_code_lm_pretrains_on_first_use_then_loads_from_the_cache(
     folder = tmp_path / "models" / "tiny-code-lm" / lm.info["pretrained"]["key"]
     pointed = build_tiny_code_lm(None, EncoderOptions(device="cpu", extra={"path": str(folder)}))
     assert pointed.info["pretrained"]["key"] == folder.name
+
+
+def test_the_fingerprint_names_the_weights_a_run_would_load(corpus: Path, tmp_path: Path):
+    """A run's config and every adapter's base options hold the pretrained model's key, so
+    weights retrained under the same name (new defaults, another corpus) never reuse a
+    stored number or adapter."""
+    from harness.plan import RunRequest, model_fingerprint, plan, strategy_context
+    from harness.plugins.causal_lm.tiny import build_tiny_code_lm, fingerprint
+    from harness.plugins.causal_lm.tiny_settings import PretrainSettings, identity
+
+    extra = {"corpus": str(corpus), "steps": 2, "seq_len": 32, "pretrain_batch_size": 2}
+    options = EncoderOptions(device="cpu", extra=extra, cache_dir=tmp_path)
+    settings = PretrainSettings(steps=2, seq_len=32, batch_size=2, corpus=(str(corpus),),
+                                precision="fp32")  # fmt: skip
+    expected = identity(settings).key  # before pretraining: the key pretraining will write
+    assert fingerprint(None, options) == f"tiny-code-lm:{expected}"
+    lm = build_tiny_code_lm(None, options)
+    assert lm.info["pretrained"]["key"] == expected
+    other = EncoderOptions(device="cpu", extra={**extra, "steps": 3}, cache_dir=tmp_path)
+    assert fingerprint(None, other) not in ("", fingerprint(None, options))
+    folder = tmp_path / "models" / "tiny-code-lm" / expected
+    pointed = EncoderOptions(extra={"path": str(folder)})
+    assert fingerprint(None, pointed) == f"tiny-code-lm:{expected}"
+
+    request = RunRequest(model="tiny-code-lm", strategy="taskwise", task="rc", device="cpu",
+                         cache_dir=tmp_path, settings={"encoder": extra})  # fmt: skip
+    resolved = plan(request)
+    weights = f"tiny-code-lm:{expected}"
+    assert model_fingerprint(request, resolved) == weights
+    assert strategy_context(request, resolved).model_options["weights"] == weights
+    # an encoder that declares no fingerprint adds nothing
+    plain = RunRequest(model="minilm", strategy="none", task="t2c", cache_dir=tmp_path)
+    assert model_fingerprint(plain, plan(plain)) is None
+
+
+def test_precision_auto_is_resolved_by_the_hardware_before_the_key(monkeypatch):
+    import harness.hardware
+    from harness.errors import HarnessError
+    from harness.plugins.causal_lm.tiny import settings_from_extra
+    from harness.plugins.causal_lm.tiny_settings import PRESETS, PretrainSettings, resolve_precision
+
+    settings = PretrainSettings(corpus=("/nonexistent",))
+    assert settings.precision == "auto" and settings.seq_len >= 1024
+    with pytest.raises(ValueError, match="resolve_precision"):
+        settings.determining()
+    monkeypatch.setattr(harness.hardware, "native_bf16", lambda device="auto": False)
+    assert resolve_precision(settings, "cpu").precision == "fp32"
+    monkeypatch.setattr(harness.hardware, "native_bf16", lambda device="auto": True)
+    assert resolve_precision(settings, "cpu").precision == "bf16"
+    # an explicit choice is kept
+    assert resolve_precision(PretrainSettings(precision="fp32"), "cuda").precision == "fp32"
+    # the two precisions are two models
+    fp32 = PretrainSettings(precision="fp32").determining()
+    assert fp32 != PretrainSettings(precision="bf16").determining()
+    assert settings_from_extra({"preset": "long"}).steps == PRESETS["long"]
+    assert settings_from_extra({}).steps == PRESETS["default"] < PRESETS["long"]
+    assert settings_from_extra({"preset": "long", "steps": "7"}).steps == 7
+    with pytest.raises(HarnessError, match="preset 'huge'"):
+        settings_from_extra({"preset": "huge"})

@@ -26,10 +26,12 @@ HUB_OPTIONS = (
 )
 TINY_OPTIONS = (
     Option("path", None, "a pretrained copy to load instead of the cached one"),
-    Option("steps", None, "pretraining steps"),
+    Option("preset", None, "pretraining preset: default (~10 min on 2 cores) or long"),
+    Option("steps", None, "pretraining steps (default: the preset's)"),
     Option("seq_len", None, "pretraining sequence length"),
     Option("pretrain_batch_size", None, "pretraining batch size"),
     Option("pretrain_seed", None, "pretraining seed"),
+    Option("pretrain_precision", None, "pretraining precision: auto, bf16 or fp32"),
     Option("corpus", None, "source folders to pretrain on"),
 )
 
@@ -58,6 +60,7 @@ def harness_register_encoders(register: Any) -> None:
         "(harness pretrain; trained on first use)",
         kind="causal-lm",
         options=TINY_OPTIONS,
+        fingerprint=f"{_TINY}:fingerprint",
     )
 
 

@@ -5,7 +5,8 @@
 2. Training: the stream is cut into sequences of `seq_len` tokens, visited in
    a seeded permutation per epoch; AdamW (betas 0.9/0.95, weight decay on
    matrices only), linear warmup then cosine decay to `min_lr_ratio`, gradient
-   clipping, bf16 autocast. Checkpoints (`adapters.checkpoint`: safetensors
+   clipping, bf16 autocast where the hardware computes bf16 (`precision` auto), else
+   float32. Checkpoints (`adapters.checkpoint`: safetensors
    weights and optimizer state, a JSON state, no pickle) every
    `checkpoint_every` steps: a killed pretraining resumes where it stopped.
    There is no dropout and the data order is fixed, so a resumed run follows
@@ -51,6 +52,7 @@ def pretrain(
     ident: spec.Identity | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Pretrain (or resume, or find cached) and return the model folder and its meta."""
+    settings = spec.resolve_precision(settings, device)
     ident = ident or spec.identity(settings)
     root = spec.models_root(cache_dir)
     final, work = root / ident.key, root / ".work" / ident.key
