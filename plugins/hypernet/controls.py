@@ -61,12 +61,23 @@ def derangement(n: int, seed: int) -> list[int]:
             return [int(i) for i in order]
 
 
-def diversity(adapters: Adapters, threshold: float) -> dict[str, Any]:
-    """Mean pairwise cosines of `adapters` (one per repository) and the collapse flag
-    (True, False, or None: unknown with fewer than two adapters)."""
+HEATMAP_MAX = 64
+"""Up to this many adapters a diversity record keeps their whole cosine matrix."""
+
+
+def diversity(adapters: Adapters, threshold: float, names: Sequence[str] = ()) -> dict[str, Any]:
+    """Mean pairwise cosines of `adapters` (one per repository, `names` in their order) and
+    the collapse flag (True, False, or None: unknown with fewer than two adapters); the
+    updates' whole cosine matrix too (the report's heatmap, harness.reportpage)."""
     factors = mean_off_diagonal(pairwise_cosines(adapters.flat()))
-    updates = mean_off_diagonal(update_cosines(adapters))
+    matrix = update_cosines(adapters)
+    updates = mean_off_diagonal(matrix)
     return {
+        "names": list(names),
+        # kept up to HEATMAP_MAX adapters (a result carries it once per partition)
+        "update_cosines": [[round(float(v), 4) for v in row] for row in matrix.tolist()]
+        if adapters.count <= HEATMAP_MAX
+        else None,
         "n_adapters": adapters.count,
         "mean_cosine": None if factors is None else round(factors, 6),
         "mean_update_cosine": None if updates is None else round(updates, 6),

@@ -294,7 +294,7 @@ class HypernetStatic(Strategy):
                  torch.cat([a.factors[p][1] for a in current])) for p in current[0].factors},
             current[0].scaling,
         )  # fmt: skip
-        self.diversity = ctl.diversity(merged, self.settings.collapse_cosine)
+        self.diversity = ctl.diversity(merged, self.settings.collapse_cosine, names)
         if self.settings.controls:  # the training pool's adapters: only when they are scored
             self._prepare_mean_adapters(dataset, names)
         if len(names) > 1:
