@@ -118,7 +118,7 @@ def _panels(plt: Any, count: int, rows_each: int) -> tuple[Any, list[Any]]:
     wide = min(count, 3)
     tall = -(-count // wide)
     figure, axes = plt.subplots(
-        tall, wide, squeeze=False, figsize=(3.4 * wide, 0.5 + tall * (0.6 + 0.22 * rows_each))
+        tall, wide, squeeze=False, figsize=(3.4 * wide, 0.6 + tall * (0.8 + 0.28 * rows_each))
     )
     flat = list(axes.flat)
     for extra in flat[count:]:
@@ -135,6 +135,7 @@ def _hbars(
     notes: Sequence[str],
     *,
     forest: bool,
+    same_rows: bool = False,
 ) -> None:
     positions = list(range(len(labels)))[::-1]
     for y, value, interval, filled, note in zip(
@@ -167,7 +168,10 @@ def _hbars(
             )
     if forest:
         ax.axvline(0.0, color="#333", linewidth=0.8)
-    ax.set_yticks(positions, labels)
+    ax.set_ylim(-0.6, len(labels) - 0.4)
+    # panels side by side with the same rows name them once, on the left
+    first = ax.get_subplotspec().is_first_col()
+    ax.set_yticks(positions, labels if first or not same_rows else [])
 
 
 def _bars(plt: Any, report: TaskReport, column: str | None) -> Any:
@@ -175,6 +179,7 @@ def _bars(plt: Any, report: TaskReport, column: str | None) -> Any:
     columns = _columns(report, column)
     rows = [r for r in board.rows if not r.control_of]
     figure, axes = _panels(plt, len(columns), len(rows))
+    same = all(all(name in r.cells for r in rows) for name in columns)
     for ax, name in zip(axes, columns, strict=True):
         shown = [r for r in rows if name in r.cells]
         cells = [r.cells[name] for r in shown]
@@ -187,8 +192,13 @@ def _bars(plt: Any, report: TaskReport, column: str | None) -> Any:
                 for c in cells
             ],
             [c.best for c in cells],
-            ["†" if c.same_as_best else "‡" if c.untested else "" for c in cells],
+            [
+                ("†" if c.same_as_best else "‡" if c.untested else "")
+                + ("" if c.limit is None else f" §{c.limit}")
+                for c in cells
+            ],
             forest=False,
+            same_rows=same,
         )
         ax.set_title(name + (" (macro average)" if name == MEAN else ""))
         ax.set_xlabel(f"{board.metric} x100")
@@ -210,6 +220,10 @@ def _forest(plt: Any, report: TaskReport, column: str | None) -> Any:
     alpha = report.board.alpha
     most = max(sum(d.column == c for d in report.differences) for c in columns)
     figure, axes = _panels(plt, len(columns), most)
+    rows_of = [
+        [(d.model, d.strategy) for d in report.differences if d.column == c] for c in columns
+    ]
+    same = all(rows == rows_of[0] for rows in rows_of)
     for ax, name in zip(axes, columns, strict=True):
         found = [d for d in report.differences if d.column == name]
         _hbars(
@@ -220,6 +234,7 @@ def _forest(plt: Any, report: TaskReport, column: str | None) -> Any:
             [d.p_holm < alpha for d in found],
             ["*" if d.p_holm < alpha else "" for d in found],
             forest=True,
+            same_rows=same,
         )
         ax.set_title(name)
         ax.set_xlabel(f"{report.board.metric} x100, minus {report.baseline}")
