@@ -120,6 +120,11 @@ def _section(report: TaskReport, anchor: str) -> str:
         [_forest(report, column) for column in board.columns],
     )
     out += _figures(
+        "Controls: each system beside the controls it scored on the same examples (gain: the "
+        "system minus the control, its paired p Holm-corrected as in the table)",
+        [_controls(board, column) for column in board.columns],
+    )
+    out += _figures(
         "Across seeds: each seed's value and (bar) their mean",
         [_seeds(board, column) for column in board.columns],
     )
@@ -229,16 +234,39 @@ def _bars(board: Leaderboard, column: str) -> str | None:
         cell = row.cells.get(column)
         if cell is None or row.control_of:
             continue
-        low = high = None
-        if cell.half is not None:
-            low, high = 100 * (cell.value - cell.half), 100 * (cell.value + cell.half)
         note = fmt._mark(cell) + ("" if cell.limit is None else f" §{cell.limit}")
         label = f"{row.model} {row.strategy}" + (" (reported)" if row.reported else "")
-        bars.append(svg.Bar(label, 100 * cell.value, low, high, cell.best, note))
+        bars.append(_interval_bar(label, cell, strong=cell.best, note=note))
     if not bars:
         return None
     title = f"{column}: {board.metric} x100" + (" (macro average)" if column == MEAN else "")
     return svg.interval_bars(title, bars)
+
+
+def _controls(board: Leaderboard, column: str) -> str | None:
+    systems = {(r.model, r.strategy): r for r in board.rows if not r.control_of}
+    bars: list[svg.Bar] = []
+    for control in (r for r in board.rows if r.control_of and column in r.cells):
+        system = systems.get((control.model, control.control_of))
+        if system is None or column not in system.cells:
+            continue
+        if not bars or bars[-1].label.split(":")[0] != f"{system.model} {system.strategy}":
+            cell = system.cells[column]
+            bars.append(_interval_bar(f"{system.model} {system.strategy}", cell, strong=True))
+        cell = control.cells[column]
+        p_value = cell.gain_p if cell.gain_p_holm is None else cell.gain_p_holm
+        note = "" if cell.gain is None else f" gain {100 * cell.gain:+.2f}, p {p_value:.2g}"
+        label = f"{control.model} {control.strategy}"
+        bars.append(_interval_bar(label, cell, strong=False, note=note))
+    title = f"{column}: {board.metric} x100, systems and their controls"
+    return svg.interval_bars(title, bars) if bars else None
+
+
+def _interval_bar(label: str, cell: Any, *, strong: bool, note: str = "") -> svg.Bar:
+    low = high = None
+    if cell.half is not None:
+        low, high = 100 * (cell.value - cell.half), 100 * (cell.value + cell.half)
+    return svg.Bar(label, 100 * cell.value, low, high, strong, note)
 
 
 def _forest(report: TaskReport, column: str) -> str | None:
