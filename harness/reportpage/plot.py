@@ -95,19 +95,19 @@ def plot_figure(
 
 
 def _save(figure: Any, output: Path) -> None:
-    import tempfile
+    """The figure in the format its suffix names, written whole (harness.atomic)."""
+    import io
 
-    suffix = output.suffix.lower()
-    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}, "png": {}}[
-        suffix[1:]
-    ]
-    with tempfile.NamedTemporaryFile(dir=output.parent, suffix=suffix, delete=False) as handle:
-        staged = Path(handle.name)
+    from harness import atomic
+
+    kind = output.suffix.lower()[1:]
+    metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=kind, dpi=300, bbox_inches="tight", metadata=metadata.get(kind))
     try:
-        figure.savefig(staged, dpi=300, bbox_inches="tight", metadata=metadata)
-        staged.replace(output)
-    finally:
-        staged.unlink(missing_ok=True)
+        atomic.write(output, buffer.getvalue())
+    except OSError as exc:
+        raise HarnessError(f"-o {output}: cannot write: {exc.strerror or exc}") from None
 
 
 def _columns(report: TaskReport, column: str | None) -> list[str]:
