@@ -42,3 +42,14 @@ def native_bf16(device: str = "auto", cpuinfo: str | None = None) -> bool:
         if device.startswith("cuda"):
             return False
     return any(flag in cpu_flags(cpuinfo) for flag in BF16_CPU_FLAGS)
+
+
+def auto_dtype(device: str = "auto", cpuinfo: str | None = None) -> str:
+    """What ``--dtype auto`` computes in on `device`: ``"bfloat16"`` where the hardware
+    has bf16 matrix products (`native_bf16`), else ``"float32"`` (where bf16 would be
+    emulated, and slower than float32).
+
+    >>> auto_dtype("cpu", "flags : fpu avx2 amx_bf16"), auto_dtype("cpu", "flags : fpu avx2")
+    ('bfloat16', 'float32')
+    """
+    return "bfloat16" if native_bf16(device, cpuinfo) else "float32"

@@ -45,6 +45,12 @@ which matches LoRACode's mean-pooled setup. A tokenizer without a padding
 token (StarEncoder's) pads with ``<pad>``, else its end or unknown token;
 padding is masked out, so which one does not change the embeddings.
 
+Precision (``EncoderOptions.dtype``): ``float32``, ``bfloat16`` or ``float16`` (the
+model under autocast, the pooling in float32), or ``auto``: bfloat16 where the device
+computes it natively (`harness.hardware.native_bf16`: CUDA, CPUs with AVX512-BF16 or
+AMX), else float32. ``info["dtype"]`` records the dtype used, never ``auto``, so the
+embedding cache's key (which holds ``info``) tells the two apart.
+
 Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
 (hub ids), ``query_prompt`` and ``document_prompt``, ``padding``
 (``"longest"``, the default, or ``"max_length"``) and ``sort_by_length``
@@ -64,6 +70,7 @@ import torch.nn.functional as F
 
 from harness.encoder import EncoderOptions, Role
 from harness.errors import HarnessError
+from harness.hardware import auto_dtype
 from harness.plugins.encoders.hf_load import (
     evaluating,
     load_with,
@@ -182,7 +189,7 @@ class HFEncoder:
     ) -> None:
         options = options or EncoderOptions()
         extra = options.extra
-        self.dtype = _choice("dtype", options.dtype, tuple(DTYPES))
+        dtype = _choice("dtype", options.dtype, ("auto", *DTYPES))
         self.padding = _choice("padding", str(extra.get("padding", "longest")), PADDINGS)
         self.sort_by_length = bool(extra.get("sort_by_length", True))
         if options.batch_size < 1:
@@ -191,6 +198,7 @@ class HFEncoder:
             raise HarnessError(f"max length must be at least 1, got {options.max_length}")
         self.batch_size = options.batch_size
         self.device = resolve_device(options.device)
+        self.dtype = auto_dtype(str(self.device)) if dtype == "auto" else dtype
         asked_pooling = options.pooling or pooling
         if asked_pooling is not None:
             asked_pooling = canonical_pooling(asked_pooling)
