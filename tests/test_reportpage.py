@@ -383,3 +383,28 @@ def test_one_task_alone(store: Path, tmp_path: Path):
     assert main(["report", str(store), "--task", "t2c", "-o", str(out)]) == 0
     text = out.read_text()
     assert 'id="t2c-local"' in text and 'id="rc-local"' not in text
+
+
+def test_what_the_built_in_plugins_record_for_the_page():
+    """The training summary keeps its loss curve (means of consecutive steps past 200
+    points) and the hypernetworks' diversity its whole update-cosine matrix, with names."""
+    import torch
+
+    from harness.plugins.adapters.report import TrainReport
+    from harness.plugins.hypernet.controls import diversity
+    from harness.plugins.hypernet.functional import Adapters
+
+    summary = TrainReport(4, 1.0, 8, 10, losses=[4.0, 2.0, 3.0, 1.0]).summary()
+    assert summary["loss_curve"] == [[1, 4.0], [2, 2.0], [3, 3.0], [4, 1.0]]
+    long = TrainReport(450, 1.0, 8, 10, losses=[float(i) for i in range(450)]).summary()
+    # 450 steps in 200 points: buckets of 3 steps, each at its last step, the 3 means
+    assert long["loss_curve"][:2] == [[3, 1.0], [6, 4.0]] and long["loss_curve"][-1] == [450, 448.0]
+    assert len(long["loss_curve"]) == 150
+    # updates B A: e1 e1^T, 2 e1 e1^T (the same direction) and e2 e2^T (orthogonal)
+    e1, e2 = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    a = torch.stack([e1, e1, e2]).reshape(3, 1, 2)  # (n, rank, in)
+    b = torch.stack([e1, 2 * e1, e2]).reshape(3, 2, 1)  # (n, out, rank)
+    found = diversity(Adapters({"layer": (a, b)}, 1.0), 0.99, ["x", "y", "z"])
+    assert found["names"] == ["x", "y", "z"]
+    assert found["update_cosines"] == [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    assert found["mean_update_cosine"] == pytest.approx(1 / 3)
