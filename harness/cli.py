@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from harness import __version__, cli_data, cli_results
 from harness.errors import HarnessError
+from harness.reportpage import cli as reportpage_cli
 from harness.run_options import add_run_parser
 
 
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument("--json", action="store_true")
     shown.set_defaults(handler=_cmd_plugins)
     cli_results.add_commands(sub)  # compare, leaderboard, check
+    reportpage_cli.add_commands(sub)  # report, plot
     cli_data.add_data_group(sub)  # data audit, and what dataset plugins add (data_commands)
     _add_plugin_commands(sub)
     return parser

@@ -14,7 +14,6 @@ from typing import Any
 from harness import atomic
 from harness.cli_args import add_results_option, positive_int
 from harness.errors import HarnessError
-from harness.reportpage.cli import add_commands as add_report_commands
 
 DEFAULT_REPORTED = Path("<leaderboards/reported.toml>")
 """Stands for harness.leaderboard.REPORTED_FILE without importing it (and numpy) at start."""
@@ -66,7 +65,6 @@ def add_commands(sub: Any) -> None:
     _add_leaderboard(sub)
     _add_check(sub)
     _add_export(sub)
-    add_report_commands(sub)  # report, plot
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:

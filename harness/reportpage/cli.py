@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.cli_results import _add_test_options, write_output
 from harness.errors import HarnessError
 
 KINDS = ("bars", "forest", "cost", "track", "loss")
@@ -34,8 +35,6 @@ def add_commands(sub: Any) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    from harness.cli_results import _add_test_options  # loaded: it is what calls add_commands
-
     parser.add_argument("results", type=Path, metavar="RESULTS", help="result store or file")
     parser.add_argument("--task", help="(default: every task in the store)")
     parser.add_argument("--dataset", help="(default: every dataset of the task)")
@@ -62,7 +61,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from harness.cli_results import write_output
     from harness.reportpage.page import report_html
 
     if args.output.suffix.lower() not in (".html", ".htm"):
