@@ -4,7 +4,10 @@ Same model files (the bundled all-MiniLM-L6-v2), same texts (functions from
 the standard library), same batch size, max length and CPU threads, one
 run, rounds interleaved (benchmarks/sidebyside.py); the ratio peer/harness of
 each round goes into the benchmark's extra info and the terminal, as its
-median and range. Embeddings must agree within 1e-5.
+median and range. Embeddings must agree within 1e-5. It also prints harness's
+achieved GFLOP/s (`throughput.encoder_flops` over the real tokens), the float32
+matmul peak measured in the same run (1024^3) and the share of it, and the share
+of padded tokens in harness's batches.
 
     python -m pytest benchmarks -o addopts="" --benchmark-only -s
 """
@@ -19,6 +22,7 @@ import numpy as np
 import pytest
 import torch
 from sidebyside import report, side_by_side, smoke
+from throughput import encoder_flops, matmul_peak
 
 N_TEXTS, BATCH, MAX_LENGTH, ROUNDS = 256, 32, 256, 5
 
@@ -65,13 +69,27 @@ def test_encode_against_sentence_transformers(benchmark, texts):
                            convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
 
     np.testing.assert_allclose(ours.encode(chosen), peer_encode(), atol=1e-5)
+    peak = matmul_peak("cpu", torch.float32, 256 if smoke(benchmark) else 1024)
     record = side_by_side(benchmark, peer_encode, lambda: ours.encode(chosen),
                           rounds=1 if smoke(benchmark) else ROUNDS)  # fmt: skip
+    lengths = [len(ids) for ids in ours._token_ids(chosen)["input_ids"]]
+    config = ours.model.config
+    flops = encoder_flops(lengths, hidden=config.hidden_size, layers=config.num_hidden_layers,
+                          intermediate=config.intermediate_size)  # fmt: skip
+    achieved = flops / record.summary()["harness_median_s"]
+    padded = sum(len(rows) * max(lengths[i] for i in rows)
+                 for rows in _batches(ours.order(chosen), BATCH))  # fmt: skip
     figures = report(
         benchmark, "encoding", record,
         peer="sentence-transformers SentenceTransformer.encode",
-        texts=len(chosen), batch_size=BATCH, max_length=MAX_LENGTH,
-        threads=torch.get_num_threads(),
+        texts=len(chosen), tokens=sum(lengths), padded_token_share=1 - sum(lengths) / padded,
+        batch_size=BATCH, max_length=MAX_LENGTH, threads=torch.get_num_threads(),
+        harness_gflops=achieved / 1e9, matmul_peak_gflops=peak / 1e9,
+        share_of_matmul_peak=achieved / peak,
     )  # fmt: skip
     if not smoke(benchmark):
         assert figures["ratio_median"] >= 1.0
+
+
+def _batches(order: list[int], size: int) -> list[list[int]]:
+    return [order[start : start + size] for start in range(0, len(order), size)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -53,3 +54,62 @@ def auto_dtype(device: str = "auto", cpuinfo: str | None = None) -> str:
     ('bfloat16', 'float32')
     """
     return "bfloat16" if native_bf16(device, cpuinfo) else "float32"
+
+
+def idle_cores(interval: float = 0.05, stat: Callable[[], str] | None = None) -> float | None:
+    """How many of the cores this process may run on sat idle over the next `interval`
+    seconds (``/proc/stat``'s idle and iowait time of each, summed); None where the
+    system does not say (not Linux)."""
+    import os
+    import time
+
+    read = stat or (lambda: Path("/proc/stat").read_text(encoding="ascii"))
+    try:
+        allowed = {f"cpu{i}" for i in os.sched_getaffinity(0)}
+        before = _cpu_times(read(), allowed)
+        time.sleep(interval)
+        after = _cpu_times(read(), allowed)
+    except (OSError, AttributeError, ValueError):
+        return None
+    idle = 0.0
+    for cpu, (busy_then, idle_then) in before.items():
+        busy_now, idle_now = after.get(cpu, (busy_then, idle_then))
+        elapsed = (busy_now - busy_then) + (idle_now - idle_then)
+        idle += (idle_now - idle_then) / elapsed if elapsed > 0 else 1.0
+    return idle
+
+
+def _cpu_times(stat: str, allowed: set[str]) -> dict[str, tuple[int, int]]:
+    """(busy, idle) jiffies of each allowed core in ``/proc/stat``."""
+    times = {}
+    for line in stat.splitlines():
+        name, _, rest = line.partition(" ")
+        if name in allowed:
+            values = [int(v) for v in rest.split()]
+            idle = values[3] + (values[4] if len(values) > 4 else 0)
+            times[name] = (sum(values[:8]) - idle, idle)
+    return times
+
+
+_LAST_CHOICE: list[tuple[float, int]] = []
+
+
+def free_threads(interval: float = 0.05, max_age: float = 10.0) -> int:
+    """Threads to compute with: the cores that are free now (`idle_cores`, rounded, at
+    least 1), never more than this process may use; every allowed core where the system
+    does not say. A choice younger than `max_age` seconds is reused (a caller that
+    encodes many small batches does not wait `interval` each time)."""
+    import os
+    import time
+
+    now = time.monotonic()
+    if _LAST_CHOICE and now - _LAST_CHOICE[0][0] < max_age:
+        return _LAST_CHOICE[0][1]
+    try:
+        allowed = len(os.sched_getaffinity(0))
+    except AttributeError:
+        allowed = os.cpu_count() or 1
+    idle = idle_cores(interval)
+    threads = allowed if idle is None else max(1, min(allowed, round(idle)))
+    _LAST_CHOICE[:] = [(now, threads)]
+    return threads

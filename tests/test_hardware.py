@@ -25,3 +25,61 @@ def test_lora_precision_auto_resolves_by_the_hardware(monkeypatch, cpuinfo, expe
     assert settings_from({}, "retrieval", "t2c", "cpu").precision == expected
     assert settings_from({"precision": "bf16"}, "retrieval", "t2c", "cpu").precision == "bf16"
     assert settings_from({"precision": "fp32"}, "retrieval", "t2c", "cpu").precision == "fp32"
+
+
+def proc_stat(*cores: tuple[int, int]) -> str:
+    """A /proc/stat whose cpuN line has (user, idle) jiffies `cores[N]` (the rest 0)."""
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+    lines += [f"cpu{i} {user} 0 0 {idle} 0 0 0 0 0 0" for i, (user, idle) in enumerate(cores)]
+    return "\n".join([*lines, "intr 0", "ctxt 0"]) + "\n"
+
+
+def test_idle_cores_sums_each_allowed_cores_idle_share(monkeypatch):
+    # core 0 busy the whole time, core 1 idle the whole time, core 2 half: 1.5 idle;
+    # core 3 idle too but this process may not run there
+    readings = iter([proc_stat((0, 0), (0, 0), (0, 0), (0, 0)),
+                     proc_stat((10, 0), (0, 10), (5, 5), (0, 10))])  # fmt: skip
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    assert hardware.idle_cores(0.0, stat=lambda: next(readings)) == pytest.approx(1.5)
+
+
+@pytest.mark.parametrize(("idle", "threads"), [(0.0, 1), (0.4, 1), (1.6, 2), (2.0, 2), (None, 2)])
+def test_free_threads_are_the_idle_cores_at_least_one(monkeypatch, idle, threads):
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(hardware, "idle_cores", lambda interval: idle)
+    monkeypatch.setattr(hardware, "_LAST_CHOICE", [])
+    assert hardware.free_threads() == threads
+
+
+def test_the_encoder_computes_with_the_threads_chosen_and_restores_torchs(monkeypatch, tiny_bert):
+    import torch
+
+    from harness.encoder import EncoderOptions
+    from harness.errors import HarnessError
+    from harness.plugins.encoders import hf_load
+    from harness.plugins.encoders.hf_encoder import HFEncoder
+
+    encoder = HFEncoder(str(tiny_bert), EncoderOptions(device="cpu", max_length=32))
+    seen: list[int] = []
+    monkeypatch.setattr(
+        encoder,
+        "forward",
+        lambda batch, role=None: (
+            seen.append(torch.get_num_threads())
+            or torch.zeros(len(batch["input_ids"]), encoder.dim)
+        ),
+    )
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(hf_load, "free_threads", lambda: 1)
+    encoder.encode(["def f(): pass"])
+    monkeypatch.setenv("HARNESS_THREADS", "3")
+    encoder.encode(["def f(): pass"])
+    assert seen == [1, 3] and torch.get_num_threads() == before
+    monkeypatch.setenv("HARNESS_THREADS", "many")
+    with pytest.raises(HarnessError, match="HARNESS_THREADS='many'"):
+        encoder.encode(["def f(): pass"])
