@@ -2,5 +2,6 @@
 network), and `harness plot`: one of its figures for a paper (matplotlib, an extra).
 
 collect.py reads what a task shows through the leaderboard's and compare's code; svg.py
-draws the page's figures; page.py writes the page; plot.py the matplotlib figures.
+draws the page's figures, tables.py its tables; page.py writes the page; plot.py the
+matplotlib figures; cli.py adds both commands.
 """
