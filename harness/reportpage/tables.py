@@ -24,9 +24,7 @@ def leaderboard_table(
     headers = fmt._headers(board)
     n_labels = len(headers) - len(board.columns)
     headers += fmt.COST_HEADERS if costs else []
-    texts = fmt._table(
-        board, "<strong>{}</strong>", {m: m for m in (fmt.NOT_DIFFERENT, fmt.UNTESTED)}, " ± "
-    )
+    texts = fmt._table(board, "{}", {m: m for m in (fmt.NOT_DIFFERENT, fmt.UNTESTED)}, " ± ")
     head = "".join(
         f'<th class="{"l" if i < n_labels else "n"}">{escape(h)}</th>'
         for i, h in enumerate(headers)
@@ -38,10 +36,11 @@ def leaderboard_table(
         for column, text in zip(board.columns, cells[n_labels:], strict=True):
             cell = row.cells.get(column)
             value = "" if cell is None else f' data-v="{cell.value!r}"'
-            tds.append(f'<td data-col="{escape(column)}"{value}>{text}</td>')
+            shown = f"<strong>{escape(text)}</strong>" if cell and cell.best else escape(text)
+            tds.append(f'<td data-col="{escape(column)}"{value}>{shown}</td>')
         for column, text in zip(fmt.COST_HEADERS, fmt._cost_cells(row, costs or {}), strict=False):
             value = f' data-v="{float(text)!r}"' if text != "-" else ""
-            tds.append(f'<td data-col="{escape(column)}"{value}>{text}</td>')
+            tds.append(f'<td data-col="{escape(column)}"{value}>{escape(text)}</td>')
         line = f'<tr class="{kind}">{"".join(tds)}</tr>'
         if row.control_of and groups:
             groups[-1].append(line)
