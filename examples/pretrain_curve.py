@@ -1,18 +1,18 @@
 """The learning curve behind tiny-code-lm's presets (docs/pretraining.md).
 
-Three pretrainings of the default architecture at 8 x 1024 tokens a step, each with its
-own cosine schedule: 150, 430 and 1430 steps, what 2 idle CPU cores train in about 10,
-30 and 100 minutes in float32 (1,950 tokens/s measured). The long ones can be trained on
+Three pretrainings of the default architecture at 4 x 1024 tokens a step, each with its
+own cosine schedule: 300, 860 and 2860 steps, what 2 idle CPU cores train in about 10,
+30 and 100 minutes in float32 (~1,950 tokens/s measured). The long ones can be trained on
 a GPU in float32 (TF32 off), so that they are the models these cores would make:
 
     # here: the corpus, tokenizers and token streams of this machine, and the keys
     python examples/pretrain_curve.py prepare --cache-dir .curve/cache
     # on the GPU machine (a copy of the tree, with .curve carried):
-    python examples/pretrain_curve.py train --cache-dir .curve/cache --out OUT --bring 1430
+    python examples/pretrain_curve.py train --cache-dir .curve/cache --out OUT --bring 2860
     # back here: the trained folders go into the cache under their keys, then evaluate
     python examples/pretrain_curve.py install --cache-dir ~/.cache/harness --from OUT
 
-`harness pretrain --preset long` makes the 1430-step model on the CPU itself.
+`harness pretrain --preset long` makes the 2860-step model on the CPU itself.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import tarfile
 from dataclasses import replace
 from pathlib import Path
 
-STEPS = (150, 430, 1430)
+STEPS = (300, 860, 2860)
 PLAN = "curve.json"
 
 

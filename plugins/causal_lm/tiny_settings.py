@@ -33,10 +33,11 @@ class Architecture:
     rope_theta: float = 10000.0
 
 
-PRESETS: dict[str, int] = {"default": 150, "long": 1430}
-"""Optimizer steps (of 8 sequences x 1024 tokens) per preset: ~10 and ~100 minutes of
-training on 2 idle CPU cores in float32 (1,950 tokens/s measured). Chosen from the learning
-curve in docs/pretraining.md."""
+PRESETS: dict[str, int] = {"default": 300, "long": 2860}
+"""Optimizer steps (of 4 sequences x 1024 tokens) per preset: ~10 and ~100 minutes of
+training on 2 idle CPU cores in float32 (~1,950 tokens/s measured). Chosen from the
+learning curve in docs/pretraining.md: at ~1.2M tokens, 300 steps of 4 sequences ended at a
+training loss of ~5.2 where 150 steps of 8 ended at 5.8."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class PretrainSettings:
 
     steps: int = PRESETS["default"]
     seq_len: int = 1024
-    batch_size: int = 8
+    batch_size: int = 4
     seed: int = 0
     lr: float = 2e-3
     min_lr_ratio: float = 0.1
