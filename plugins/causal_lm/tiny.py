@@ -7,11 +7,12 @@ Qwen2.5-Coder's (``q_proj``, ``k_proj``, ``v_proj``, ``o_proj``, ``gate_proj``,
 ``up_proj``, ``down_proj``), so Code2LoRA's LoRA targets apply unchanged.
 The corpus (`corpus`) is this machine's non-test Python; `pretrain` trains.
 
-Measured with the defaults here: 5,001,472 parameters; 17,969 non-test
-``.py`` files listed, 489 read for training (2.06M tokens) and 31 held out;
-1.64M tokens seen (400 steps of 8 x 512); held-out perplexity 74.6 per token
-(1.85 bits per byte), training loss 9.06 -> 4.56; 49 min of wall time on 2
-cores shared with other jobs (load average 7-13), sized for ~10 min idle.
+Measured with the defaults here (1024 positions): 5,001,472 parameters;
+15,320 non-test ``.py`` files listed, 335 read for training (1.52M tokens)
+and 27 held out; 1.23M tokens seen (300 steps of 4 x 1024); held-out
+perplexity 98.1 per token (2.48 bits per byte), training loss 9.04 -> 5.14;
+24 min of wall time on 2 cores shared with other jobs (load average 8.3),
+sized for ~11 min idle (docs/pretraining.md).
 
 Cache: ``<cache_dir>/models/tiny-code-lm/<key>/`` (``save_pretrained``
 files and ``meta.json``), key = a hash of the architecture, the training
