@@ -110,6 +110,12 @@ def _save(figure: Any, output: Path) -> None:
         raise HarnessError(f"-o {output}: cannot write: {exc.strerror or exc}") from None
 
 
+def _titled(figure: Any, title: str) -> Any:
+    figure.suptitle(title, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def _columns(report: TaskReport, column: str | None) -> list[str]:
     return [column] if column is not None else list(report.board.columns)
 
@@ -202,13 +208,11 @@ def _bars(plt: Any, report: TaskReport, column: str | None) -> Any:
         )
         ax.set_title(name + (" (macro average)" if name == MEAN else ""))
         ax.set_xlabel(f"{board.metric} x100")
-    figure.suptitle(
+    return _titled(
+        figure,
         f"{board.task} on {board.dataset}: bold bar best; † not significantly "
         f"different (Holm, alpha {board.alpha})",
-        fontsize=8,
     )
-    figure.tight_layout()
-    return figure
 
 
 def _forest(plt: Any, report: TaskReport, column: str | None) -> Any:
@@ -238,14 +242,12 @@ def _forest(plt: Any, report: TaskReport, column: str | None) -> Any:
         )
         ax.set_title(name)
         ax.set_xlabel(f"{report.board.metric} x100, minus {report.baseline}")
-    figure.suptitle(
+    return _titled(
+        figure,
         f"{report.board.task} on {report.board.dataset}: paired differences, 95% "
         f"interval; * significant (Holm over {len(report.differences)}, alpha "
         f"{alpha})",
-        fontsize=8,
     )
-    figure.tight_layout()
-    return figure
 
 
 def _cost(plt: Any, report: TaskReport, column: str | None) -> Any:
@@ -276,12 +278,10 @@ def _cost(plt: Any, report: TaskReport, column: str | None) -> Any:
     right.set_xlabel("requests served")
     right.set_ylabel("total seconds (one-off + requests)")
     right.legend(fontsize=6, frameon=False)
-    figure.suptitle(
+    return _titled(
+        figure,
         f"{view.task} on {view.dataset}: {view.metric} against cost (dotted: break-even)",
-        fontsize=8,
     )
-    figure.tight_layout()
-    return figure
 
 
 def _track(plt: Any, report: TaskReport, column: str | None) -> Any:
@@ -307,9 +307,10 @@ def _track(plt: Any, report: TaskReport, column: str | None) -> Any:
         ax.set_xlabel("commits applied")
         ax.set_ylabel(f"{report.board.metric} x100")
         ax.legend(fontsize=6, frameon=False)
-    figure.suptitle("evolution track (dashed: the first snapshot's adapter)", fontsize=8)
-    figure.tight_layout()
-    return figure
+    return _titled(
+        figure,
+        "evolution track (dashed: the first snapshot's adapter)",
+    )
 
 
 def _loss(plt: Any, report: TaskReport, column: str | None) -> Any:
