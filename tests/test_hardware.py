@@ -53,33 +53,3 @@ def test_free_threads_are_the_idle_cores_at_least_one(monkeypatch, idle, threads
     monkeypatch.setattr(hardware, "idle_cores", lambda interval: idle)
     monkeypatch.setattr(hardware, "_LAST_CHOICE", [])
     assert hardware.free_threads() == threads
-
-
-def test_the_encoder_computes_with_the_threads_chosen_and_restores_torchs(monkeypatch, tiny_bert):
-    import torch
-
-    from harness.encoder import EncoderOptions
-    from harness.errors import HarnessError
-    from harness.plugins.encoders import hf_load
-    from harness.plugins.encoders.hf_encoder import HFEncoder
-
-    encoder = HFEncoder(str(tiny_bert), EncoderOptions(device="cpu", max_length=32))
-    seen: list[int] = []
-    monkeypatch.setattr(
-        encoder,
-        "forward",
-        lambda batch, role=None: (
-            seen.append(torch.get_num_threads())
-            or torch.zeros(len(batch["input_ids"]), encoder.dim)
-        ),
-    )
-    before = torch.get_num_threads()
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(hf_load, "free_threads", lambda: 1)
-    encoder.encode(["def f(): pass"])
-    monkeypatch.setenv("HARNESS_THREADS", "3")
-    encoder.encode(["def f(): pass"])
-    assert seen == [1, 3] and torch.get_num_threads() == before
-    monkeypatch.setenv("HARNESS_THREADS", "many")
-    with pytest.raises(HarnessError, match="HARNESS_THREADS='many'"):
-        encoder.encode(["def f(): pass"])

@@ -24,7 +24,6 @@ from transformers.utils import logging as transformers_logging
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
-from harness.hardware import free_threads
 from harness.progress import console, progress_bar
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -218,39 +217,10 @@ def evaluating(
     was_training = bool(model.training)
     model.eval()
     try:
-        with (
-            torch.inference_mode(),
-            compute_threads(model),
-            progress_bar(description, total=total, unit=unit) as advance,
-        ):
+        with torch.inference_mode(), progress_bar(description, total=total, unit=unit) as advance:
             yield advance
     finally:
         model.train(was_training)
-
-
-@contextmanager
-def compute_threads(model: Any) -> Iterator[int]:
-    """torch's CPU threads for a stretch of work on `model`: ``HARNESS_THREADS`` when set,
-    torch's own when ``OMP_NUM_THREADS`` is, else the cores idle now
-    (`harness.hardware.free_threads`: with another process busy on a core, an operation
-    split over every core waits for the thread that process holds off it, measured in
-    benchmarks/test_bench_contention.py). Restored after; a model on a GPU leaves them."""
-    before = torch.get_num_threads()
-    chosen = os.environ.get("HARNESS_THREADS", "").strip()
-    on_cpu = all(p.device.type == "cpu" for p in list(model.parameters())[:1])
-    if chosen:
-        if not chosen.isdigit() or int(chosen) < 1:
-            raise HarnessError(f"HARNESS_THREADS={chosen!r}: expected a whole number >= 1")
-        threads = int(chosen)
-    elif "OMP_NUM_THREADS" in os.environ or not on_cpu:
-        threads = before
-    else:
-        threads = free_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(before)
 
 
 def resolve_device(spec: str) -> torch.device:
