@@ -213,9 +213,14 @@ def part_encoding(results: Results, device: Any, workdir: Path, texts: list[str]
                     results.put("encoding", f"{shape_name}/{dtype}/b{batch}", "skipped: time")
                     continue
                 key = f"{shape_name}/{dtype}/b{batch}"
-                figures = encode_side_by_side(device, str(folder), texts, dtype, batch, args)
-                if device.type == "cuda":
-                    torch.cuda.empty_cache()
+                try:  # one setting's failure (out of memory, say) leaves the others
+                    figures = encode_side_by_side(device, str(folder), texts, dtype, batch, args)
+                except Exception as exc:
+                    results.put("encoding", key, f"error: {type(exc).__name__}: {exc}"[:2000])
+                    continue
+                finally:
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
                 tokens, seconds = sum(lengths), figures.pop("best_s")
                 results.put("encoding", key, {
                     **figures,
@@ -335,12 +340,17 @@ def part_training(results: Results, device: Any, workdir: Path, texts: list[str]
     results.put("training", "setup", {"model": shape, "steps": steps, "batch_size": batch,
                                       "max_length": max_length, "tokens": tokens,
                                       "precision": "bf16"})  # fmt: skip
-    for side, train in (("peer", bench.train_peer), ("harness", bench.train_harness)):
-        extra = {"precision": "bf16"} if side == "harness" else {}
-        for round_ in range(args.train_rounds):
+    for round_ in range(args.train_rounds):  # interleaved: peer, harness, peer, ...
+        for side, train in (("peer", bench.train_peer), ("harness", bench.train_harness)):
+            extra = {"precision": "bf16"} if side == "harness" else {}
             workdir_side = workdir / f"train-{side}-{round_}"
-            seconds = train(steps, batch, max_length, workdir_side, folder=str(folder),
-                            device=str(device), pairs=pairs, **extra)  # fmt: skip
+            try:  # one side's failure leaves the other's figures
+                seconds = train(steps, batch, max_length, workdir_side, folder=str(folder),
+                                device=str(device), pairs=pairs, **extra)  # fmt: skip
+            except Exception as exc:
+                results.put("training", f"{side}/{round_}",
+                            f"error: {type(exc).__name__}: {exc}"[:2000])  # fmt: skip
+                continue
             figures = {"seconds": seconds, "tokens_per_s": tokens / seconds}
             results.put("training", f"{side}/{round_}", figures)
 
