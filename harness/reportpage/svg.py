@@ -306,7 +306,7 @@ def heatmap(title: str, names: Sequence[str], matrix: Sequence[Sequence[float]])
     n = len(matrix)
     cell = max(8.0, min(28.0, 360.0 / max(n, 1)))
     left, top = LABEL_W / 1.5, 24.0
-    out = _open(left + cell * n + 20, top + cell * n + 20, title)
+    out = _open(max(left + cell * n + 20, 8 + 6.5 * len(title)), top + cell * n + 20, title)
     for i, row in enumerate(matrix):
         name = names[i] if i < len(names) else str(i)
         out.append(
