@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -135,6 +136,10 @@ def _add_plugin_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Before torch starts OpenMP: a waiting thread sleeps instead of spinning, so a busy
+    # core elsewhere does not stall every op (1.39-1.71x beside a busy process,
+    # benchmarks/test_bench_contention.py; no loss idle). A value already set is kept.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -67,4 +67,6 @@ class ModelKind:
     name: str  # the ``kind`` an encoder registers with
     label: str  # "a causal LM"
     default_dtype: str = "float32"
-    """What ``--dtype auto`` resolves to (``auto``: the model picks by device)."""
+    """What ``--dtype auto`` resolves to: ``auto``, the model picks by device; ``native``,
+    bfloat16 where the device computes it natively (`harness.hardware.auto_dtype`), else
+    float32; or a dtype."""

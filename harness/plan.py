@@ -261,10 +261,27 @@ def dataset_options(request: RunRequest, resolved: Plan) -> DatasetOptions:
     )
 
 
-def default_dtype(resolved: Plan) -> str:
-    """What --dtype auto resolves to for this task: its task kind's model kind says
-    (``auto``: the model picks by device, as causal LMs do; else float32)."""
+def _kind_dtype(resolved: Plan) -> str:
     return resolved.model_kind.default_dtype if resolved.model_kind else "float32"
+
+
+def default_dtype(resolved: Plan, device: str = "auto") -> str:
+    """What --dtype auto resolves to for this task: its task kind's model kind says
+    (``auto``: the model picks by device, as causal LMs do; ``native``: bfloat16 where
+    `device` computes it natively, else float32; else that dtype)."""
+    kind = _kind_dtype(resolved)
+    if kind == "native":
+        from harness.hardware import auto_dtype
+
+        return auto_dtype(device)
+    return kind
+
+
+def identity_dtype(resolved: Plan) -> str:
+    """The dtype a result's identity leaves unnamed: float32 for a ``native`` kind, so a
+    bfloat16 result always says so and never matches a float32 one."""
+    kind = _kind_dtype(resolved)
+    return "float32" if kind == "native" else kind
 
 
 def strategy_context(request: RunRequest, resolved: Plan) -> StrategyContext:

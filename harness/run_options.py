@@ -91,8 +91,10 @@ def add_run_parser(sub: Any) -> argparse.ArgumentParser:
         "--dtype",
         choices=["auto", "float32", "bfloat16"],
         default="auto",
-        help="auto: float32 for encoders, bf16 on cuda for causal LMs; bfloat16 runs encoders "
-        "under autocast (~1.7x faster on CPU, embeddings ~1e-3 off)",
+        help="auto: bfloat16 where the hardware computes it natively (CUDA, CPUs with "
+        "AVX512-BF16 or AMX), else float32 (causal LMs: bf16 on cuda); float32: "
+        "bit-comparable, to reproduce published fp32 numbers; bfloat16 anywhere (slow where "
+        "emulated)",
     )
     run.add_argument(
         "--bootstrap",

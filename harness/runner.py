@@ -30,6 +30,7 @@ from harness.plan import (
     dataset_options,
     default_dtype,
     encoder_options,
+    identity_dtype,
     model_fingerprint,
     plan,
     strategy_context,
@@ -104,7 +105,7 @@ def _run_config(
     return {
         **given,
         # what the user gave that can change a number (hashed; --set values included)
-        "identity": run_identity(request, resolved.declared(), default_dtype(resolved)),
+        "identity": run_identity(request, resolved.declared(), identity_dtype(resolved)),
         "model": request.model,
         "encoder": {
             "max_length": request.max_length,
@@ -170,7 +171,7 @@ def prepare(
     atomic.check_writable(request.results_dir, "--results")
     atomic.check_writable(request.cache_dir, "--cache-dir")
     if request.dtype == "auto":
-        request = dataclasses.replace(request, dtype=default_dtype(resolved))
+        request = dataclasses.replace(request, dtype=default_dtype(resolved, request.device))
     dataset = sharing.dataset(request, resolved)
     strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))

@@ -15,5 +15,5 @@ def harness_register_task_kinds(register: Any) -> None:
         "harness.plugins.retrieval_eval:Retrieval",
         "rank the whole corpus for each query: MRR, NDCG@10, recall@k",
         options=(),  # its task cards' [options] are the task section's keys
-        model_kind=ModelKind("encoder", "an embedding encoder"),  # float32 unless asked
+        model_kind=ModelKind("encoder", "an embedding encoder", default_dtype="native"),
     )

@@ -214,3 +214,18 @@ def test_a_run_of_another_split_ends_with_its_leaderboard(
     )  # a matrix (two cells) ends with its table
     shown = capsys.readouterr()
     assert "local@valid" in shown.out + shown.err and "no results" not in shown.err
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_every_command_lets_waiting_threads_sleep_unless_told_otherwise(
+    given: str | None, expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """OMP_WAIT_POLICY is set before any command can start torch; a user's value stays."""
+    from harness.cli import main
+
+    if given is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", given)
+    assert main(["list"]) == 0
+    assert os.environ["OMP_WAIT_POLICY"] == expected

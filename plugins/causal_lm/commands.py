@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,9 +56,6 @@ def add_pretrain_command(cli: Any) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    # Before torch loads OpenMP: waiting threads sleep instead of spinning. On this shared
-    # 2-core machine spinning made a training step ~3x slower under load; idle, it costs ~nothing.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from harness.plan import default_cache_dir
     from harness.plugins.causal_lm.pretrain import pretrain, summary_line
     from harness.plugins.causal_lm.tiny_settings import (
