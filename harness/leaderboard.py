@@ -101,7 +101,9 @@ def build(
         row = rows.setdefault((result.model, strategy), Row(result.model, strategy, {}))
         stored = result.metrics[metric]
         half = (stored.ci_high - stored.ci_low) / 2
-        row.cells[result.partition] = Cell(stored.value, half, limit=_limit(result))
+        row.cells[result.partition] = Cell(
+            stored.value, half, limit=_limit(result), interval=(stored.ci_low, stored.ci_high)
+        )
         row.scores[result.partition] = read_scores(run, [metric], [by] if by else [])
     if by is not None:
         for row in rows.values():
@@ -156,7 +158,9 @@ def _regroup(row: Row, by: str, metric: str, n_resamples: int, seed: int) -> Non
         column = scores.columns[metric]
         low, high = bootstrap_ci(column, n_resamples=int(n_resamples), seed=seed)
         limit = next(iter(limits)) if len(limits) == 1 else None
-        row.cells[value] = Cell(float(column.mean()), (high - low) / 2, limit=limit)
+        row.cells[value] = Cell(
+            float(column.mean()), (high - low) / 2, limit=limit, interval=(low, high)
+        )
         row.scores[value] = scores
 
 
@@ -195,7 +199,9 @@ def _control_rows(
             resamples = int(run.result.config.get("n_resamples", 1000))
             low, high = bootstrap_ci(values, n_resamples=resamples)  # as a result's own cells
             half, limit = (high - low) / 2, _limit(run.result)
-            row.cells[run.result.partition] = Cell(float(values.mean()), half, limit=limit)
+            row.cells[run.result.partition] = Cell(
+                float(values.mean()), half, limit=limit, interval=(low, high)
+            )
             row.scores[run.result.partition] = aligned
         diversity = recorded.diversity
         if diversity is not None and diversity.cosine is not None:
@@ -317,7 +323,9 @@ def _add_mean(row: Row, partitions: Sequence[str], metric: str, n_resamples: int
     low, high = paired_bootstrap_ci(zeros, strata, n_resamples=int(n_resamples))
     value = float(np.mean([row.cells[p].value for p in partitions]))
     limits = [limit for p in partitions if (limit := row.cells[p].limit) is not None]
-    row.cells[MEAN] = Cell(value, (high - low) / 2, limit=max(limits) if limits else None)
+    row.cells[MEAN] = Cell(
+        value, (high - low) / 2, limit=max(limits) if limits else None, interval=(low, high)
+    )
 
 
 def _mark_column(

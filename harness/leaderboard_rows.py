@@ -33,6 +33,15 @@ class Cell:
     spread: float | None = None
     """Replicate rows: the standard deviation of the value over seeds."""
     n_seeds: int = 1
+    interval: tuple[float, float] | None = None
+    """The 95% interval itself where one was computed: a percentile interval is not
+    symmetric about the value near 0 or 1, so a figure draws this, not value ± half."""
+
+    def bounds(self) -> tuple[float, float] | None:
+        """The interval to draw: `interval`, else value ± `half`, else None."""
+        if self.interval is not None:
+            return self.interval
+        return None if self.half is None else (self.value - self.half, self.value + self.half)
 
 
 @dataclass

@@ -408,3 +408,19 @@ def test_what_the_built_in_plugins_record_for_the_page():
     assert found["names"] == ["x", "y", "z"]
     assert found["update_cosines"] == [[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     assert found["mean_update_cosine"] == pytest.approx(1 / 3)
+
+
+def test_interval_bars_draw_the_stored_percentile_interval_not_value_plus_minus_half():
+    """1 right of 273 (the local cr_test's repo answers): the bootstrap interval is
+    [0, 1.10] x100, not 0.37 ± 0.55, which would reach below 0."""
+    from harness.leaderboard_rows import Cell
+    from harness.reportpage.page import _interval_bar
+
+    value, low, high = 1 / 273, 0.0, 3 / 273
+    drawn = _interval_bar(
+        "lm none", Cell(value, (high - low) / 2, interval=(low, high)), strong=True
+    )
+    assert (drawn.low, drawn.high) == (pytest.approx(0.0), pytest.approx(100 * 3 / 273))
+    # a cell with only a half-width (seeds' mean half) is drawn symmetric, as before
+    symmetric = _interval_bar("lm none", Cell(0.5, 0.1), strong=True)
+    assert (symmetric.low, symmetric.high) == (pytest.approx(40.0), pytest.approx(60.0))

@@ -203,9 +203,8 @@ def _controls(board: Leaderboard, column: str) -> str | None:
 
 
 def _interval_bar(label: str, cell: Any, *, strong: bool, note: str = "") -> svg.Bar:
-    low = high = None
-    if cell.half is not None:
-        low, high = 100 * (cell.value - cell.half), 100 * (cell.value + cell.half)
+    bounds = cell.bounds()
+    low, high = (None, None) if bounds is None else (100 * bounds[0], 100 * bounds[1])
     return svg.Bar(label, 100 * cell.value, low, high, strong, note)
 
 

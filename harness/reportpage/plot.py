@@ -193,10 +193,7 @@ def _bars(plt: Any, report: TaskReport, column: str | None) -> Any:
             ax,
             [f"{r.model} {r.strategy}" for r in shown],
             [100 * c.value for c in cells],
-            [
-                None if c.half is None else (100 * (c.value - c.half), 100 * (c.value + c.half))
-                for c in cells
-            ],
+            [None if (b := c.bounds()) is None else (100 * b[0], 100 * b[1]) for c in cells],
             [c.best for c in cells],
             [
                 ("†" if c.same_as_best else "‡" if c.untested else "")
