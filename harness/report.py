@@ -26,7 +26,10 @@ def print_summary(outcomes: Sequence[PartitionOutcome], console: Console | None 
         console.print("nothing to report")
         return
     first = outcomes[0].result
-    names = [m for m in SHOWN if m in first.metrics] or list(first.metrics)
+    # the same columns whether a partition was stored or fresh: the main score, then by name
+    names = [m for m in SHOWN if m in first.metrics] or sorted(
+        first.metrics, key=lambda m: (m != first.main_score, m)
+    )
     # a task that ranks nothing (completion) shows examples, and a row pooled over partitions
     ranking = any(o.result.n_candidates for o in outcomes)
     table = Table(
