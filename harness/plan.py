@@ -265,16 +265,18 @@ def _kind_dtype(resolved: Plan) -> str:
     return resolved.model_kind.default_dtype if resolved.model_kind else "float32"
 
 
-def default_dtype(resolved: Plan, device: str = "auto") -> str:
-    """What --dtype auto resolves to for this task: its task kind's model kind says
-    (``auto``: the model picks by device, as causal LMs do; ``native``: bfloat16 where
-    `device` computes it natively, else float32; else that dtype)."""
-    kind = _kind_dtype(resolved)
-    if kind == "native":
+def resolve_dtype(resolved: Plan, dtype: str, device: str = "auto") -> str:
+    """What a run computes in. ``auto``: the task kind's model kind says (``auto``: the
+    model picks by device, as causal LMs do; ``native``: as below; else that dtype);
+    ``native``: bfloat16 where `device` computes it natively (`harness.hardware`), else
+    float32; anything else as given."""
+    if dtype == "auto":
+        dtype = _kind_dtype(resolved)
+    if dtype == "native":
         from harness.hardware import auto_dtype
 
         return auto_dtype(device)
-    return kind
+    return dtype
 
 
 def identity_dtype(resolved: Plan) -> str:

@@ -28,11 +28,11 @@ from harness.plan import (
     Plan,
     RunRequest,
     dataset_options,
-    default_dtype,
     encoder_options,
     identity_dtype,
     model_fingerprint,
     plan,
+    resolve_dtype,
     strategy_context,
 )
 from harness.progress import console
@@ -170,8 +170,9 @@ def prepare(
     resolved = resolved or plan(request)
     atomic.check_writable(request.results_dir, "--results")
     atomic.check_writable(request.cache_dir, "--cache-dir")
-    if request.dtype == "auto":
-        request = dataclasses.replace(request, dtype=default_dtype(resolved, request.device))
+    request = dataclasses.replace(
+        request, dtype=resolve_dtype(resolved, request.dtype, request.device)
+    )
     dataset = sharing.dataset(request, resolved)
     strategy = resolved.strategy_cls(strategy_context(request, resolved))
     config = _run_config(request, resolved, dataset, strategy.config(dataset))

@@ -21,7 +21,7 @@ from test_plugin_experience import EXAMPLE, dist_info, harness
 
 from harness.identity import label, run_identity
 from harness.options import options_of
-from harness.plan import RunRequest, default_dtype, identity_dtype, plan
+from harness.plan import RunRequest, identity_dtype, plan, resolve_dtype
 from harness.plugin_manager import plugins
 from harness.results import config_hash, find_results, read_examples, read_result
 
@@ -87,30 +87,31 @@ def test_every_builtin_plugin_declares_its_options():
 
 
 def _identity_of(request: RunRequest) -> dict[str, Any]:
-    """As `harness.runner.prepare` sees it: --dtype auto resolved by the device."""
+    """As `harness.runner.prepare` sees it: --dtype auto and native resolved by the device."""
     resolved = plan(request)
-    if request.dtype == "auto":
-        request = replace(request, dtype=default_dtype(resolved, request.device))
+    request = replace(request, dtype=resolve_dtype(resolved, request.dtype, request.device))
     return run_identity(request, resolved.declared(), identity_dtype(resolved))
 
 
 @pytest.mark.parametrize(
-    ("flags", "encoder_dtype"), [({"avx2"}, "float32"), ({"avx2", "avx512_bf16"}, "bfloat16")]
+    ("flags", "native"), [({"avx2"}, "float32"), ({"avx512_bf16"}, "bfloat16")]
 )
-def test_auto_dtype_is_named_in_the_identity_only_where_it_is_bfloat16(
-    flags: set[str], encoder_dtype: str, monkeypatch: pytest.MonkeyPatch
+def test_dtype_auto_and_native_resolve_by_the_task_and_the_hardware(
+    flags: set[str], native: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An encoder's --dtype auto is bf16 on a CPU with AVX512-BF16 (so its results never
-    share an identity with float32 ones, which keep theirs); a causal LM keeps auto."""
+    """An encoder's --dtype auto is float32 on any CPU (bf16 moved MRR beyond what a default
+    may); native is bf16 only where the CPU computes it, and only then named in the identity
+    (a float32 result keeps the identity it always had). A causal LM keeps auto."""
     from harness import hardware
 
     monkeypatch.setattr(hardware, "cpu_flags", lambda cpuinfo=None: flags)
     names = {"model": "minilm", "strategy": "none", "task": "t2c", "dataset": "local"}
-    auto = _identity_of(RunRequest(**names, device="cpu", dtype="auto"))
     float32 = _identity_of(RunRequest(**names, device="cpu", dtype="float32"))
-    assert auto.get("dtype", "float32") == encoder_dtype
-    assert (auto == float32) == (encoder_dtype == "float32")
     assert "dtype" not in float32
+    assert _identity_of(RunRequest(**names, device="cpu", dtype="auto")) == float32
+    on_native = _identity_of(RunRequest(**names, device="cpu", dtype="native"))
+    assert on_native.get("dtype", "float32") == native
+    assert (on_native == float32) == (native == "float32")
     rc = {"model": "tiny-code-lm", "strategy": "none", "task": "rc", "dataset": "local"}
     assert "dtype" not in _identity_of(RunRequest(**rc, device="cpu", dtype="auto"))
 
