@@ -278,9 +278,23 @@ def describe(experiment: str, spec: Spec, cells: Sequence[Cell], works: dict[int
     complete = sum(w.complete for w in runnable)
     lines.append(
         f"work left: encode {texts:,} texts, train {steps:,} steps; "
-        f"{complete} of {len(runnable)} cells complete; nothing was loaded or run (--dry-run)"
+        f"{complete} of {len(runnable)} cells complete"
     )
+    lines.append(f"--dry-run: {_loaded_text(cells)}; built no model, trained and scored nothing")
     return "\n".join(lines) + "\n"
+
+
+def _loaded_text(cells: Sequence[Cell]) -> str:
+    """What planning the cells loaded: their datasets (mined and cached the first time),
+    each with its cache folder where its meta names one."""
+    found = []
+    for cell in cells:
+        if cell.prepared is not None:
+            cache = dict(getattr(cell.prepared.dataset, "meta", {})).get("cache_dir")
+            task, name = cell.prepared.resolved.card.name, cell.prepared.resolved.dataset_name
+            found.append(f"{task}/{name}" + (f" (cache {cache})" if cache else ""))
+    found = list(dict.fromkeys(found))
+    return f"loaded the dataset{'s' if len(found) > 1 else ''} {', '.join(found)} to plan"
 
 
 def _plan_json(

@@ -434,6 +434,26 @@ def test_dry_run_lists_cells_cache_and_work_without_loading_a_model(
     assert f"work left: encode {2 * n_texts:,} texts, train 2 steps" in listing
 
 
+def test_a_dry_run_of_rc_says_that_it_mined_and_loaded_the_dataset(tmp_path: Path, capsys):
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "tests" / "test_a.py").write_text("def test_a():\n    assert 1 + 1 == 2\n")
+    cache = tmp_path / "cache"
+    assert main(["run", "--model", "tiny-code-lm", "--task", "rc", "--data-dir", str(repo),
+                 "--results", str(tmp_path / "results"), "--cache-dir", str(cache),
+                 "--set", "dataset.min_per_repo=1", "--dry-run"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    # planning mined the repository (rc's partitions and result configs come from the data)
+    (mined,) = [p for p in (cache / "local-rc").iterdir() if not p.name.startswith(".")]
+    assert (mined / "meta.json").is_file()
+    assert "nothing was loaded" not in out
+    assert out.strip().splitlines()[-1] == (
+        f"--dry-run: loaded the dataset rc/local (cache {mined}) to plan; "
+        "built no model, trained and scored nothing"
+    )
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.slow
 def test_an_interrupted_matrix_resumes_with_the_cells_not_complete(
     common: list[str], tmp_path: Path, capsys

@@ -295,6 +295,87 @@ def test_max_commits_keeps_the_latest_and_max_diff_chars_cuts(
     assert by_id == {ADD: None, MUL: 1, SUB: 1, ZERO: 0}
 
 
+TEST_ADD = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
+ADD_ONLY = "proj:tests/test_calc.py:5:25"  # the 3 of line 5 of TEST_ADD
+
+
+def one_commit_repo(repo: Path) -> Path:
+    repo.mkdir(parents=True)
+    git(repo, "init", "-q")
+    commit(repo, "add", {"calc.py": CALC[0], "tests/test_calc.py": TEST_ADD})
+    return repo
+
+
+def damage(repo: Path, how: str) -> None:
+    if how == "head":  # HEAD names a branch that does not exist: git reads no history
+        (repo / ".git" / "HEAD").write_text("ref: refs/heads/missing\n")
+    else:  # the commit object is gone: HEAD and the index read, the history does not
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        (repo / ".git" / "objects" / head[:2] / head[2:]).unlink()
+
+
+@pytest.mark.parametrize(
+    ("how", "error", "read_as_git"),
+    [
+        ("head", "git rev-parse: fatal: ambiguous argument 'HEAD': unknown revision or path "
+                 "not in the working tree.", False),
+        ("object", "git rev-list: fatal: bad object HEAD", True),
+    ],
+)  # fmt: skip
+def test_a_history_git_cannot_read_is_recorded_and_warned_about(
+    how: str, error: str, read_as_git: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = one_commit_repo(tmp_path / "proj")
+    damage(repo, how)
+    options = rc_options(tmp_path / "cache", repo)
+    warning = (
+        f"warning: dataset local (task rc): {repo.resolve()}: git could not read its history, "
+        f"so it has no evolution track: {error}"
+    )
+    for _ in ("mined", "read from the cache"):  # warned both times
+        partition = load_local_completion(options).partitions["proj"]
+        assert [(e.id, e.commit_index) for e in partition.eval] == [(ADD_ONLY, None)]
+        assert partition.commits == []
+        err = capsys.readouterr().err.splitlines()
+        assert [line for line in err if line.startswith("warning:")] == [warning]
+    (meta,) = (tmp_path / "cache" / "local-rc").glob("*/meta.json")
+    recorded = json.loads(meta.read_text())["repos"]["proj"]
+    assert (recorded["git_error"], recorded["git"]) == (error, read_as_git)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root: the folder is given to another user")
+def test_gits_refusal_of_a_folder_of_another_user_is_its_fatal_line_not_its_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = one_commit_repo(tmp_path / "proj")
+    os.chown(repo, 12345, 12345)  # git then refuses it ("dubious ownership") for root
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")  # no safe.directory from anywhere
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    (found,) = repositories_in(repo)
+    assert (found.git, found.files) == (False, ("tests/test_calc.py",))
+    assert found.git_error == (
+        f"git rev-parse: fatal: detected dubious ownership in repository at '{repo.resolve()}'"
+    )
+
+
+def test_a_damaged_git_folder_inside_another_checkout_is_not_read_as_that_one(
+    tmp_path: Path,
+) -> None:
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    git(outer, "init", "-q")
+    commit(outer, "readme", {"README.md": "outer\n"})
+    repo = one_commit_repo(outer / "proj")
+    (repo / ".git" / "HEAD").write_text("not a ref\n")  # git no longer takes it for a repo
+    (found,) = repositories_in(repo)
+    assert (found.name, found.git, found.files) == ("proj", False, ("tests/test_calc.py",))
+    assert found.git_error == (
+        f"git rev-parse: {repo.resolve()}/.git is no repository to git; it read {outer.resolve()}"
+    )
+
+
 # ---------------------------------------------------------------------------- the splits
 
 

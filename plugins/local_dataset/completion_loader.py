@@ -14,7 +14,9 @@ under a temporary name, renamed into place when whole. The key hashes
 everything that determines the examples: the miner version, the Python
 version, the seed, the settings (``context_chars`` aside: the prefix is cut
 from the stored file text when loading) and every repository with its
-version. Later calls with the same key read the folder without mining.
+version. Later calls with the same key read the folder without mining, and
+warn again about each repository whose git history it records as unreadable
+(``git_error``).
 
 ``options.split`` is one of ``cr_val``, ``cr_test``, ``ood_test``
 (cross-repo) or ``val``, ``test`` (in-repo); the partitions are the
@@ -43,7 +45,11 @@ from harness.plugins.datasets.completion_common import (
     partitioned,
     shared_statements,
 )
-from harness.plugins.local_dataset.completion_mining import MinedCompletion, mine_completion
+from harness.plugins.local_dataset.completion_mining import (
+    MinedCompletion,
+    mine_completion,
+    warn_git_errors,
+)
 from harness.plugins.local_dataset.completion_settings import (
     WHAT,
     CompletionSettings,
@@ -78,6 +84,9 @@ def load_local_completion(options: DatasetOptions) -> CompletionDataset:
         mined = mine_completion(repos, settings)
         write_mined(folder, mined, settings, repos, key)
         _say_mined(mined, folder)
+    else:  # mined earlier: what git could not read then is said again, from the record
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        warn_git_errors({r["root"]: r.get("git_error") for r in meta["repos"].values()})
     return read_dataset(
         folder,
         options.split,

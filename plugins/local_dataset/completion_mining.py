@@ -14,7 +14,9 @@ For each repository (``repositories``), in order:
    keep at most ``max_per_repo`` of each (a seeded sample, in shuffled order);
 4. for a git repository, the evolution track (``git_history``): an example
    gets the index of the last commit that introduced its assertion, and each
-   commit lists the examples it introduced;
+   commit lists the examples it introduced; a repository whose history git
+   cannot read (here or in ``repositories``) has none: ``git_error`` in its
+   report says why, and a warning on stderr names it;
 5. label the splits (``completion_splits``): in-repo by statement group, so
    no normalised statement is in two in-repo splits of a repository; the
    report counts the examples that moved to their group's split
@@ -34,13 +36,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from harness.data import Commit
 from harness.plugins.local_dataset import answer_source, completion_splits, git_history
 from harness.plugins.local_dataset.assertions import find_assertions
-from harness.plugins.local_dataset.completion_settings import CompletionSettings
+from harness.plugins.local_dataset.completion_settings import WHAT, CompletionSettings
 from harness.plugins.local_dataset.repositories import Repository, kept_folder
 from harness.plugins.local_dataset.splits import mining_order
-from harness.progress import progress_bar
+from harness.progress import console, progress_bar
 from harness.tree import read_regular
 
 DUPLICATE_CONTEXT = 1000
@@ -103,7 +107,10 @@ class MinedCompletion:
 def mine_completion(repos: list[Repository], settings: CompletionSettings) -> MinedCompletion:
     """Steps 1-5 of the module doc over `repos` (names must be unique)."""
     started = time.perf_counter()
-    reports = {repo.name: RepoReport(test_files=len(repo.files)) for repo in repos}
+    reports = {
+        repo.name: RepoReport(test_files=len(repo.files), git_error=repo.git_error)
+        for repo in repos
+    }
     chosen = {repo.name: files_to_read(repo, settings) for repo in repos}
     found: list[MinedExample] = []
     texts: dict[tuple[str, str], str] = {}
@@ -139,7 +146,20 @@ def mine_completion(repos: list[Repository], settings: CompletionSettings) -> Mi
     used = {(e.repo, e.test_file) for e in examples}
     texts = {key: text for key, text in texts.items() if key in used}
     examples = _classified(examples, texts, {r.name: r.root for r in repos}, settings, reports)
+    warn_git_errors({str(r.root): reports[r.name].git_error for r in repos})
     return MinedCompletion(examples, texts, commits, reports, time.perf_counter() - started)
+
+
+def warn_git_errors(errors: dict[str, str | None]) -> None:
+    """One warning on stderr per repository folder whose git history could not be read."""
+    for root, error in errors.items():
+        if error:
+            console().print(
+                f"[yellow]warning:[/] {WHAT}: {escape(root)}: git could not read its history, "
+                f"so it has no evolution track: {escape(error)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def files_to_read(repo: Repository, settings: CompletionSettings) -> list[str]:

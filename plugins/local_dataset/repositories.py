@@ -20,6 +20,12 @@ socket or device: ``harness.tree``), hidden folders and build output
 (``node_modules``, ``build``, ``dist``, virtual environments) aside. A test
 file or repository name that is not UTF-8 is refused, named.
 
+A folder with ``.git`` whose history git cannot read (a damaged ``.git``,
+git's "dubious ownership" refusal, no git installed) is read as a plain tree
+with ``git_error`` saying why, git's own message; the miner records it and
+warns (``completion_mining``). So is one whose ``.git`` git does not take for
+a repository and reads an enclosing checkout instead.
+
 A repository's ``version`` changes when its test files do: a fingerprint of
 their paths, sizes and modification times (plus ``HEAD`` for git); it goes
 into the cache key.
@@ -30,11 +36,12 @@ from __future__ import annotations
 import site
 import subprocess
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.plugins.local_dataset.assertions import is_test_path
+from harness.plugins.local_dataset.git_history import GitError
 from harness.plugins.local_dataset.sources import _fingerprint, python_version
 from harness.tree import check_name, regular_files
 
@@ -54,6 +61,7 @@ class Repository:
     files: tuple[str, ...]  # test files, posix paths relative to root, sorted
     version: str
     git: bool = False
+    git_error: str | None = None  # why git could not read a folder with .git (then git=False)
 
     def describe(self) -> dict[str, object]:
         """What the cache key and the dataset meta record about this repository."""
@@ -116,15 +124,19 @@ def repositories_in(data_dir: Path, layout: str = "auto") -> list[Repository]:
 def repository(folder: Path) -> Repository:
     """One folder as a repository: a git checkout's tracked test files, or every test file."""
     folder = folder.resolve()
-    if (folder / ".git").exists():
-        head = _git(folder, "rev-parse", "HEAD")
+    if not (folder / ".git").exists():
+        return walked(folder.name, folder)
+    try:
+        top, head = _git(folder, "rev-parse", "--show-toplevel", "HEAD").splitlines()[:2]
+        if Path(top).resolve() != folder:  # a broken .git: git went up to a checkout above
+            raise GitError(f"git rev-parse: {folder}/.git is no repository to git; it read {top}")
         listed = _git(folder, "ls-files", "-z")
-        if head is not None and listed is not None:
-            tracked = [p for p in listed.split("\0") if p and is_test_path(p)]
-            files = tuple(sorted(check_name(folder, p) for p in tracked))
-            version = f"git-{head.strip()}-{_fingerprint(folder, files)}"
-            return Repository(folder.name, folder, files, version, git=True)
-    return walked(folder.name, folder)
+    except GitError as exc:  # kept, never silent: the miner records it and warns
+        return replace(walked(folder.name, folder), git_error=str(exc))
+    tracked = [p for p in listed.split("\0") if p and is_test_path(p)]
+    files = tuple(sorted(check_name(folder, p) for p in tracked))
+    version = f"git-{head.strip()}-{_fingerprint(folder, files)}"
+    return Repository(folder.name, folder, files, version, git=True)
 
 
 def walked(name: str, root: Path, *, extra: str = "") -> Repository:
@@ -149,12 +161,16 @@ def _is_package_folder(path: Path) -> bool:
     )
 
 
-def _git(folder: Path, *args: str) -> str | None:
+def _git(folder: Path, *args: str) -> str:
+    """git's output in `folder`; GitError with git's own message when it fails."""
     try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, check=True, timeout=120
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise GitError(f"git {args[0]}: {exc}") from None
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        # the "fatal:" line, not the hint after it (dubious ownership ends with a command)
+        said = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
+        raise GitError(f"git {args[0]}: {said[0] if said else f'exit {done.returncode}'}")
     # surrogateescape: a file name that is not UTF-8 stays its name, refused if it is read
     return done.stdout.decode("utf-8", "surrogateescape")
