@@ -229,13 +229,14 @@ class CellWork:
 
     partitions: int
     stored: int  # partitions complete in the result store
-    texts: int = 0  # texts to encode (examples, for other task kinds)
+    texts: int = 0  # texts to encode (a retrieval task's queries and candidates)
+    examples: int = 0  # examples to score (other task kinds: completions to generate)
     steps: int = 0  # training steps this cell runs
     adapters: list[PlannedAdapter] = field(default_factory=list)
 
     @property
     def cost(self) -> int:
-        return self.texts + STEP_COST * self.steps
+        return self.texts + self.examples + STEP_COST * self.steps
 
     @property
     def complete(self) -> bool:
@@ -269,7 +270,7 @@ def estimate(order: Sequence[Cell], key_of: Any) -> dict[int, CellWork]:
             split = prepared.dataset.partitions[name].eval
             queries, corpus = getattr(split, "queries", None), getattr(split, "corpus", None)
             if not isinstance(queries, dict) or not isinstance(corpus, dict):
-                work.texts += len(split) if hasattr(split, "__len__") else 0
+                work.examples += len(split) if hasattr(split, "__len__") else 0
                 continue
             if not shared:
                 work.texts += len(queries) + len(corpus)

@@ -235,7 +235,9 @@ def experiment_toml(experiment: str, spec: Spec, cells: Sequence[Cell], saved: P
 def _work_text(work: CellWork) -> str:
     if work.complete:
         return "-"
-    parts = [f"encode {work.texts:,} texts"]
+    parts = [f"encode {work.texts:,} texts"] if work.texts or not work.examples else []
+    if work.examples:
+        parts.append(f"score {work.examples:,} examples")
     if work.steps:
         parts.append(f"train {work.steps:,} steps")
     return ", ".join(parts)
@@ -275,9 +277,11 @@ def describe(experiment: str, spec: Spec, cells: Sequence[Cell], works: dict[int
     ]
     runnable = [works[c.number] for c in cells if c.runnable]
     texts, steps = sum(w.texts for w in runnable), sum(w.steps for w in runnable)
+    examples = sum(w.examples for w in runnable)
     complete = sum(w.complete for w in runnable)
+    scored = f"score {examples:,} examples, " if examples else ""
     lines.append(
-        f"work left: encode {texts:,} texts, train {steps:,} steps; "
+        f"work left: encode {texts:,} texts, {scored}train {steps:,} steps; "
         f"{complete} of {len(runnable)} cells complete"
     )
     lines.append(f"--dry-run: {_loaded_text(cells)}; built no model, trained and scored nothing")
@@ -319,6 +323,7 @@ def _plan_json(
                 stored=work.stored,
                 n_partitions=work.partitions,
                 texts_to_encode=work.texts,
+                examples_to_score=work.examples,
                 training_steps=work.steps,
                 adapters=[vars(a) for a in work.adapters],
             )

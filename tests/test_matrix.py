@@ -447,6 +447,9 @@ def test_a_dry_run_of_rc_says_that_it_mined_and_loaded_the_dataset(tmp_path: Pat
     (mined,) = [p for p in (cache / "local-rc").iterdir() if not p.name.startswith(".")]
     assert (mined / "meta.json").is_file()
     assert "nothing was loaded" not in out
+    # the one assertion is an example to generate, not a text to encode
+    assert "work left: encode 0 texts, score 1 examples, train 0 steps" in out
+    assert out.count("score 1 examples") == 2  # the cell's row and the total
     assert out.strip().splitlines()[-1] == (
         f"--dry-run: loaded the dataset rc/local (cache {mined}) to plan; "
         "built no model, trained and scored nothing"
