@@ -11,14 +11,8 @@ beside the measured ones and take no part in bold or marks. Everything printed
 comes from the results (dates included), so one store always renders the same
 bytes.
 
-Controls: a result whose strategy scored controls on the same examples (any
-strategy may: ``config.encoder_info.controls``, read as harness.controls.Controls)
-gets one row per control beneath its own row, e.g. ``STRATEGY: shuffled``. A
-control row takes no part in bold or marks; each of its cells carries the
-system's gain over the control (system - control) and the paired sign-flip p of
-that gain, on the same examples, Holm-corrected over the control cells of the
-column as the marks are. A ``diversity`` record (the adapters' mean pairwise
-cosine and the collapse flag) becomes a note under the table.
+Controls (a row per control beneath its system, with the gain and its p):
+harness.leaderboard_controls.
 
 Datasets: results of a split other than the task's own are stored as
 ``<dataset>@<split>`` and selected by that name (``--dataset local@test``), so
@@ -37,17 +31,16 @@ from typing import Any
 import numpy as np
 import tomllib
 
-from harness.compare import ExampleScores, Run, align, load_runs, pooled, read_scores
-from harness.controls import Controls
+from harness.compare import Run, load_runs, pooled, read_scores
 from harness.errors import HarnessError, InputError
 from harness.identity import distinguishing
 from harness.leaderboard_commands import run_commands
+from harness.leaderboard_controls import add_gains, control_rows
 from harness.leaderboard_replicates import column_p, merge_replicates
-from harness.leaderboard_rows import Cell, Row
-from harness.significance import holm, paired_bootstrap_ci, sign_flip_test
+from harness.leaderboard_rows import MEAN, Cell, Row, limit_of
+from harness.significance import holm, paired_bootstrap_ci
 from harness.stats import UNKNOWN, bootstrap_ci
 
-MEAN = "mean"
 REPORTED_FILE = Path(__file__).resolve().parent.parent / "leaderboards" / "reported.toml"
 
 
@@ -102,7 +95,7 @@ def build(
         stored = result.metrics[metric]
         half = (stored.ci_high - stored.ci_low) / 2
         row.cells[result.partition] = Cell(
-            stored.value, half, limit=_limit(result), interval=(stored.ci_low, stored.ci_high)
+            stored.value, half, limit=limit_of(result), interval=(stored.ci_low, stored.ci_high)
         )
         row.scores[result.partition] = read_scores(run, [metric], [by] if by else [])
     if by is not None:
@@ -120,12 +113,12 @@ def build(
     )
     for column in columns:
         _mark_column(measured, column, partitions, metric, higher, alpha, n_permutations, seed)
-    controls, notes = _control_rows(runs, metric, rows, labels) if by is None else ([], [])
+    controls, notes = control_rows(runs, metric, rows, labels) if by is None else ([], [])
     for control in controls:
         system = rows[(control.model, control.control_of)]
         if len(partitions) > 1:
             _add_mean(control, partitions, metric, runs[0].result.config.get("n_resamples", 1000))
-        _add_gains(system, control, columns, partitions, metric, n_permutations, seed)
+        add_gains(system, control, columns, partitions, metric, n_permutations, seed)
     for column in columns:  # the controls' tests of a column are one family, as the marks'
         cells = [c.cells[column] for c in controls if column in c.cells]
         tested = [(cell, cell.gain_p) for cell in cells if cell.gain_p is not None]
@@ -168,82 +161,6 @@ def stored_dataset(run: Run) -> str:
     """The dataset name a run is stored (and selected) under: ``local@test`` for a split
     other than the task's own (recorded as ``config.stored_dataset``), else the dataset."""
     return str(run.result.config.get("stored_dataset") or run.result.dataset)
-
-
-def _control_rows(
-    runs: Sequence[Run], metric: str, rows: dict[tuple[str, str], Row], labels: dict[Path, str]
-) -> tuple[list[Row], list[str]]:
-    """A row per control scored with the runs (their per-example scores aligned to the
-    system's), and the diversity notes."""
-    controls: dict[tuple[str, str, str], Row] = {}
-    notes: dict[tuple[str, str], str] = {}
-    for run in runs:
-        recorded = Controls.from_info(run.result.config.get("encoder_info"))
-        if recorded is None or (recorded.metric or metric) != metric:
-            continue
-        label = labels[run.path]
-        system = rows[(run.result.model, label)]
-        mine = system.scores[run.result.partition]
-        for name, scores in recorded.scores.items():
-            theirs = ExampleScores(
-                recorded.ids,
-                {metric: np.asarray(scores, dtype=float)},
-                f"{run.path}: control {name}",
-            )
-            aligned = align(mine, theirs, f"{run.path}: control {name}")
-            key = (run.result.model, label, name)
-            row = controls.setdefault(
-                key, Row(run.result.model, f"{label}: {name}", {}, control_of=label)
-            )
-            values = aligned.columns[metric]
-            resamples = int(run.result.config.get("n_resamples", 1000))
-            low, high = bootstrap_ci(values, n_resamples=resamples)  # as a result's own cells
-            half, limit = (high - low) / 2, _limit(run.result)
-            row.cells[run.result.partition] = Cell(
-                float(values.mean()), half, limit=limit, interval=(low, high)
-            )
-            row.scores[run.result.partition] = aligned
-        diversity = recorded.diversity
-        if diversity is not None and diversity.cosine is not None:
-            flag = "collapsed" if diversity.collapsed else "not collapsed"
-            of = "updates'" if diversity.of_updates else "factors'"
-            notes[(run.result.model, label)] = (
-                f"{run.result.model} {label}: the {diversity.n_adapters} adapters' "
-                f"mean pairwise cosine {diversity.cosine:.3f} ({of}; {flag}: the flag is at "
-                f"{diversity.collapse_cosine})"
-            )
-        elif diversity is not None:
-            notes[(run.result.model, label)] = (
-                f"{run.result.model} {label}: collapse unknown (one evaluated repository)"
-            )
-    return list(controls.values()), [notes[k] for k in sorted(notes)]
-
-
-def _add_gains(
-    system: Row, control: Row, columns: Sequence[str], partitions: Sequence[str], metric: str,
-    n_permutations: int, seed: int,
-) -> None:  # fmt: skip
-    """Each control cell's gain (system - control) and its paired sign-flip p."""
-    for column in columns:
-        cell = control.cells.get(column)
-        if cell is None or column not in system.cells:
-            continue
-        strata = list(partitions) if column == MEAN else [column]
-        if any(p not in control.scores for p in strata):
-            continue
-        cell.gain = system.cells[column].value - cell.value
-        cell.gain_p = sign_flip_test(
-            [control.scores[p].columns[metric] for p in strata],
-            [system.scores[p].columns[metric] for p in strata],
-            n_resamples=n_permutations,
-            seed=seed,
-        )
-
-
-def _limit(result: Any) -> int | None:
-    """The ``--limit`` a result was scored under (None: every example)."""
-    limit = result.config.get("limit")
-    return int(limit) if limit is not None else None
 
 
 def strategy_labels(runs: Sequence[Run]) -> dict[Path, str]:

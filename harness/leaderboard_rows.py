@@ -5,8 +5,17 @@ in a circle."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from harness.compare import ExampleScores
+
+MEAN = "mean"  # the column of the macro average over partitions
+
+
+def limit_of(result: Any) -> int | None:
+    """The ``--limit`` a result was scored under (None: every example)."""
+    limit = result.config.get("limit")
+    return int(limit) if limit is not None else None
 
 
 @dataclass

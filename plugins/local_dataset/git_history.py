@@ -62,9 +62,9 @@ def evolution(
     """The evolution track of the repository at `root`; raises GitError when git fails."""
     if max_commits <= 0:
         return []
-    lines = _git(root, "rev-list", "--first-parent", "--parents", f"-n{max_commits}", "HEAD")
+    lines = run_git(root, "rev-list", "--first-parent", "--parents", f"-n{max_commits}", "HEAD")
     history = [line.split() for line in lines.decode().splitlines() if line.strip()][::-1]
-    empty_tree = _git(root, "hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
+    empty_tree = run_git(root, "hash-object", "-t", "tree", "--stdin", stdin=b"").decode().strip()
     limits = {"max_target_chars": max_target_chars, "max_target_lines": max_target_lines}
     track = []
     for index, (sha, *parents) in enumerate(history):
@@ -86,7 +86,7 @@ def commit_changes(
     old_code = [old for _, old, path in changed if old and old != path and path in code]
     diff = ""
     if code:
-        output = _git(root, "diff", *DIFF_OPTIONS, parent, sha, "--", *code, *old_code)
+        output = run_git(root, "diff", *DIFF_OPTIONS, parent, sha, "--", *code, *old_code)
         diff = output.decode("utf-8", "replace")
     introduced: set[tuple[str, str]] = set()
     for status, old, path in changed:
@@ -103,7 +103,7 @@ def commit_changes(
 
 def changed_files(root: Path, parent: str, sha: str) -> list[ChangedFile]:
     """``(status, path at the parent, path)`` of each file `sha` changed against `parent`."""
-    output = _git(root, "diff", "--name-status", "-z", "-M", "--no-ext-diff", parent, sha)
+    output = run_git(root, "diff", "--name-status", "-z", "-M", "--no-ext-diff", parent, sha)
     fields = output.decode("utf-8", "surrogateescape").split("\0")
     changed: list[ChangedFile] = []
     at = 0
@@ -129,19 +129,22 @@ def _blob(root: Path, commit: str, path: str | None) -> str | None:
     if path is None:
         return None
     try:
-        data = _git(root, "cat-file", "blob", f"{commit}:{path}")
+        data = run_git(root, "cat-file", "blob", f"{commit}:{path}")
     except GitError:
         return None
     return data.decode("utf-8", "replace")
 
 
-def _git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+def run_git(root: Path, *args: str, stdin: bytes | None = None) -> bytes:
+    """git's output in `root`; GitError with git's own message when it fails (its ``fatal:``
+    or ``error:`` line, not a hint after it: dubious ownership ends with a command)."""
     command = ["git", "-C", str(root), "-c", "core.quotepath=off", *args]
     try:
         done = subprocess.run(command, input=stdin, capture_output=True, timeout=300)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise GitError(f"{' '.join(args[:2])}: {exc}") from None
+        raise GitError(f"git {args[0]}: {exc}") from None
     if done.returncode != 0:
-        message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise GitError(f"git {args[0]}: {message[-1] if message else f'exit {done.returncode}'}")
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        said = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
+        raise GitError(f"git {args[0]}: {said[0] if said else f'exit {done.returncode}'}")
     return done.stdout

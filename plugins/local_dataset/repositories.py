@@ -34,14 +34,13 @@ into the cache key.
 from __future__ import annotations
 
 import site
-import subprocess
 import sysconfig
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.plugins.local_dataset.assertions import is_test_path
-from harness.plugins.local_dataset.git_history import GitError
+from harness.plugins.local_dataset.git_history import GitError, run_git
 from harness.plugins.local_dataset.sources import _fingerprint, python_version
 from harness.tree import check_name, regular_files
 
@@ -162,15 +161,5 @@ def _is_package_folder(path: Path) -> bool:
 
 
 def _git(folder: Path, *args: str) -> str:
-    """git's output in `folder`; GitError with git's own message when it fails."""
-    try:
-        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise GitError(f"git {args[0]}: {exc}") from None
-    if done.returncode != 0:
-        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        # the "fatal:" line, not the hint after it (dubious ownership ends with a command)
-        said = [line for line in lines if line.startswith(("fatal:", "error:"))] or lines[-1:]
-        raise GitError(f"git {args[0]}: {said[0] if said else f'exit {done.returncode}'}")
     # surrogateescape: a file name that is not UTF-8 stays its name, refused if it is read
-    return done.stdout.decode("utf-8", "surrogateescape")
+    return run_git(folder, *args).decode("utf-8", "surrogateescape")
