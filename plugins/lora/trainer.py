@@ -29,7 +29,8 @@ from harness.plugins.adapters import ddp
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.report import TrainReport
 from harness.plugins.adapters.targets import attention_targets, trainable_share
-from harness.plugins.encoders.hf_encoder import ROLE_PROMPT, pool
+from harness.plugins.encoders.hf_encoder import ROLE_PROMPT
+from harness.plugins.encoders.pooling import pool
 from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
 from harness.progress import progress_bar
