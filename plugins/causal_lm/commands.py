@@ -37,7 +37,7 @@ def add_pretrain_command(cli: Any) -> None:
         help="auto: bf16 autocast where the hardware computes bf16 (CUDA, AVX512-BF16, AMX), "
         "else fp32",
     )
-    parser.add_argument("--batch-size", type=positive_int, help="sequences per step (default 8)")
+    parser.add_argument("--batch-size", type=positive_int, help="sequences per step (default: 4)")
     parser.add_argument("--seed", type=int, help="initialisation, file order, data order")
     parser.add_argument(
         "--corpus",
