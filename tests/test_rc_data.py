@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sysconfig
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -295,6 +296,37 @@ def test_max_commits_keeps_the_latest_and_max_diff_chars_cuts(
     assert by_id == {ADD: None, MUL: 1, SUB: 1, ZERO: 0}
 
 
+def test_track_only_scores_the_assertions_the_track_introduced(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    every = load_local_completion(rc_options(cache, git_repo, max_commits=2))
+    track = load_local_completion(rc_options(cache, git_repo, max_commits=2, track_only=True))
+    # ADD was introduced before the last 2 commits (commit_index None): not scored
+    assert {e.id for e in every.partitions["proj"].eval} == {ADD, MUL, SUB, ZERO}
+    assert [e.id for e in track.partitions["proj"].eval] == [
+        e.id for e in every.partitions["proj"].eval if e.id != ADD
+    ]
+    assert track.partitions["proj"].commits == every.partitions["proj"].commits
+    assert track.meta["track_only"] is True and every.meta["track_only"] is False
+    assert track.meta["cache_key"] == every.meta["cache_key"]  # applied on loading
+    # the limit counts kept examples: the first one of the track, not ADD
+    options = replace(rc_options(cache, git_repo, max_commits=2, track_only=True), limit=1)
+    assert [e.id for e in load_local_completion(options).partitions["proj"].eval] == [
+        track.partitions["proj"].eval[0].id
+    ]
+
+
+def test_track_only_without_a_history_is_a_one_line_error(tmp_path: Path) -> None:
+    data = write_repos(tmp_path / "repos", ["solo"]) / "solo"  # plain files, no git
+    with pytest.raises(
+        HarnessError,
+        match="no repository of the cr_test split has an example "
+        "left to evaluate .*track_only: assertions introduced by an evolution",
+    ):
+        load_local_completion(rc_options(tmp_path / "c", data, track_only=True))
+
+
 TEST_ADD = "from calc import add\n\n\ndef test_add():\n    assert add(1, 2) == 3\n"
 ADD_ONLY = "proj:tests/test_calc.py:5:25"  # the 3 of line 5 of TEST_ADD
 
@@ -548,6 +580,7 @@ def test_second_load_reads_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ({"test_fraction": 2}, "option test_fraction must be a fraction in [0, 1]"),
         ({"cr_test_fraction": 0.9}, "cr_val_fraction + cr_test_fraction + ood_test_fraction"),
         ({"layout": "flat"}, "option layout must be one of auto, one, many, not 'flat'"),
+        ({"track_only": "yes"}, "option track_only must be true or false, not 'yes'"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path: Path, extra: dict, message: str) -> None:

@@ -7,7 +7,7 @@ It lives here, not in either loader, so that neither plugin imports the other.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +54,11 @@ def partitioned(
     what: str,
     where: str,
     roots: dict[str, Path] | None = None,
+    keep: Callable[[CompletionExample], bool] | None = None,
 ) -> CompletionDataset:
     """The partitions `split` asks for (`completion_partitions`), narrowed to
-    the repositories named, each evaluated on its first `limit`.
+    the repositories named, each evaluated on the examples `keep` accepts (all
+    without it; a repository left with none is dropped), then on its first `limit`.
 
     Raises HarnessError for a repository not in the split, or when no
     repository is (`where` says where to look).
@@ -70,6 +72,15 @@ def partitioned(
                 f"(it has: {', '.join(sorted(dataset.partitions)) or 'none'})"
             )
         dataset.partitions = {name: dataset.partitions[name] for name in repos}
+    if keep is not None:
+        for partition in dataset.partitions.values():
+            partition.eval = [example for example in partition.eval if keep(example)]
+        dataset.partitions = {n: p for n, p in dataset.partitions.items() if p.eval}
+        if not dataset.partitions:
+            raise HarnessError(
+                f"{what}: no repository of the {split} split has an example left to "
+                f"evaluate ({where})"
+            )
     if not dataset.partitions:
         raise HarnessError(f"{what}: no repository has examples in the {split} split ({where})")
     if limit is not None:

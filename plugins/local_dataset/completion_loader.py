@@ -93,6 +93,7 @@ def load_local_completion(options: DatasetOptions) -> CompletionDataset:
         context_chars=settings.context_chars,
         repos=options.languages,
         limit=options.limit,
+        track_only=settings.track_only,
     )
 
 
@@ -197,8 +198,11 @@ def read_dataset(
     context_chars: int,
     repos: list[str] | None = None,
     limit: int | None = None,
+    track_only: bool = False,
 ) -> CompletionDataset:
-    """A stored mined folder arranged for `split` (``completion_partitions``)."""
+    """A stored mined folder arranged for `split` (``completion_partitions``); with
+    `track_only`, each repository is scored on the assertions its evolution track
+    introduced."""
     meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     roots = {name: Path(info["root"]) for name, info in meta["repos"].items()}
     described = {
@@ -214,6 +218,7 @@ def read_dataset(
         "settings": {**meta["settings"], "context_chars": context_chars},
         "eval_split": split,
         "limit": limit,
+        "track_only": track_only,
         "format": "assertion completion: prefix = test file up to the expected value",
         "in_repo_rule": IN_REPO_RULE,
         "answer_source": ANSWER_SOURCE_RULE,
@@ -231,9 +236,18 @@ def read_dataset(
         repos=repos,
         limit=limit,
         what=WHAT,
-        where=f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}",
+        where=f"repositories per cross-repo split: {counts}; {folder / 'meta.json'}"
+        + (f"; track_only: {TRACK_ONLY}" if track_only else ""),
         roots=roots,
+        keep=_on_track if track_only else None,
     )
+
+
+TRACK_ONLY = "assertions introduced by an evolution track's commits"
+
+
+def _on_track(example: CompletionExample) -> bool:
+    return example.commit_index is not None
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> None:

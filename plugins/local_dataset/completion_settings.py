@@ -16,7 +16,12 @@
 - ``cr_val_fraction`` (0.1), ``cr_test_fraction`` (0.2),
   ``ood_test_fraction`` (0.1): shares of repositories (``completion_splits``);
 - ``val_fraction`` (0.1), ``test_fraction`` (0.1): in-repo shares of examples;
-- ``layout`` (``auto``): how ``--data-dir`` is read (``repositories``).
+- ``layout`` (``auto``): how ``--data-dir`` is read (``repositories``);
+- ``track_only`` (false): score only the assertions a commit of the
+  repository's evolution track introduced (those with a ``commit_index``),
+  the ones whose adapter Evo writes from a later state than Static's; the
+  training pool is unchanged; applied when loading, so it does not change
+  the cache.
 """
 
 from __future__ import annotations
@@ -49,11 +54,13 @@ class CompletionSettings:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     layout: str = "auto"
+    track_only: bool = False
 
     def determining(self) -> dict[str, Any]:
-        """The settings the cache key covers (``context_chars`` is applied on loading)."""
+        """The settings the cache key covers (``context_chars`` and ``track_only`` are
+        applied on loading)."""
         values = asdict(self)
-        del values["context_chars"]
+        del values["context_chars"], values["track_only"]
         return values
 
     @property
@@ -70,9 +77,9 @@ _DEFAULT = CompletionSettings()
 DEFAULTS: dict[str, int | float] = {
     f.name: getattr(_DEFAULT, f.name)
     for f in fields(CompletionSettings)
-    if f.name not in ("seed", "layout")
+    if f.name not in ("seed", "layout", "track_only")
 }
-OPTIONS = (*DEFAULTS, "layout")
+OPTIONS = (*DEFAULTS, "layout", "track_only")
 WHAT = "dataset local (task rc)"
 
 
@@ -93,4 +100,7 @@ def completion_settings(extra: dict[str, Any], seed: int) -> CompletionSettings:
         raise HarnessError(
             f"{WHAT}: option layout must be one of {', '.join(LAYOUTS)}, not {layout!r}"
         )
-    return CompletionSettings(seed=seed, layout=layout, **values)
+    track_only = extra.get("track_only", False)
+    if not isinstance(track_only, bool):
+        raise HarnessError(f"{WHAT}: option track_only must be true or false, not {track_only!r}")
+    return CompletionSettings(seed=seed, layout=layout, track_only=track_only, **values)
