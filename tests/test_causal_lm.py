@@ -494,7 +494,9 @@ def test_the_fingerprint_names_the_weights_a_run_would_load(corpus: Path, tmp_pa
     from harness.plugins.causal_lm.tiny import build_tiny_code_lm, fingerprint
     from harness.plugins.causal_lm.tiny_settings import PretrainSettings, identity
 
-    extra = {"corpus": str(corpus), "steps": 2, "seq_len": 32, "pretrain_batch_size": 2}
+    # precision pinned: `auto` resolves to bf16 on a CPU with AVX512-BF16, fp32 elsewhere
+    extra = {"corpus": str(corpus), "steps": 2, "seq_len": 32, "pretrain_batch_size": 2,
+             "pretrain_precision": "fp32"}  # fmt: skip
     options = EncoderOptions(device="cpu", extra=extra, cache_dir=tmp_path)
     settings = PretrainSettings(steps=2, seq_len=32, batch_size=2, corpus=(str(corpus),),
                                 precision="fp32")  # fmt: skip
