@@ -795,3 +795,16 @@ def test_offline_default_mines_the_stdlib_and_installed_packages(tmp_path: Path)
         for example in partition.eval[:50]:
             assert example.id.startswith(f"{partition.name}:{example.test_file}:")
             assert is_test_path(example.test_file) and example.target.strip()
+
+
+def test_track_only_is_a_declared_dataset_option(tmp_path: Path) -> None:
+    """`--set dataset.track_only=true` passes the run's option check and is part of the
+    result's identity (it changes what is scored)."""
+    from harness.plan import RunRequest, plan
+    from harness.plugins.local_dataset.settings import DECLARED
+
+    (option,) = [o for o in DECLARED if o.name == "track_only"]
+    assert option.default is False and option.affects_results
+    request = RunRequest(model="tiny-code-lm", strategy="none", task="rc", cache_dir=tmp_path,
+                         settings={"dataset": {"track_only": True}})  # fmt: skip
+    plan(request)  # an undeclared key would raise HarnessError here
