@@ -72,14 +72,16 @@ class CompletionSettings:
         }
 
 
-# the numeric options and their defaults, read from the fields above (seed and layout aside)
 _DEFAULT = CompletionSettings()
+# the options that are not numbers, with their defaults (checked by name below)
+CHOICES: dict[str, Any] = {"layout": _DEFAULT.layout, "track_only": _DEFAULT.track_only}
+# the numeric options and their defaults: every other field but the seed
 DEFAULTS: dict[str, int | float] = {
     f.name: getattr(_DEFAULT, f.name)
     for f in fields(CompletionSettings)
-    if f.name not in ("seed", "layout", "track_only")
+    if f.name != "seed" and f.name not in CHOICES
 }
-OPTIONS = (*DEFAULTS, "layout", "track_only")
+OPTIONS = (*DEFAULTS, *CHOICES)
 WHAT = "dataset local (task rc)"
 
 

@@ -106,8 +106,8 @@ def _declared() -> tuple[Option, ...]:
 
     mining = [Option(n, d, affects_results=n != "workers") for n, d in DEFAULTS.items()]
     completion = [Option(n, d) for n, d in rc.DEFAULTS.items() if n not in DEFAULTS]
-    return (*mining, Option("languages"), *completion, Option("layout", "auto"),
-            Option("track_only", False))  # fmt: skip
+    choices = [Option(n, d) for n, d in rc.CHOICES.items()]
+    return (*mining, Option("languages"), *completion, *choices)
 
 
 # what `--set dataset.*` accepts (harness.options): the pair miner's options (t2c, c2c) and
