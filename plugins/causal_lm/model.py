@@ -204,15 +204,17 @@ class CausalLM:
         texts: list[str | None] = [None] * len(prompts)
         counts = [0] * len(prompts)
         done = [False] * len(prompts)
-        extra = {"logits_to_keep": 1} if self._takes_logits_to_keep() else {}
+        extra = {"logits_to_keep": 1} if self._takes("logits_to_keep") else {}
+        # transformers 5.x renamed `past_key_values` to `cache` (the old name warns)
+        cache_name = "cache" if self._takes("cache") else "past_key_values"
         step_ids, cache = input_ids, None
         for _ in range(max_new_tokens):
             with self._autocast():
                 out = self.model(
                     input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                    past_key_values=cache, use_cache=True, **extra,
+                    use_cache=True, **{cache_name: cache}, **extra,
                 )  # fmt: skip
-            cache = out.past_key_values
+            cache = getattr(out, cache_name)
             chosen = out.logits[:, -1, :].float().argmax(dim=-1).tolist()
             for row, token in enumerate(chosen):
                 if done[row]:
@@ -256,9 +258,10 @@ class CausalLM:
             self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         )
 
-    def _takes_logits_to_keep(self) -> bool:
+    def _takes(self, parameter: str) -> bool:
+        """Whether the model's forward takes `parameter`."""
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        return "logits_to_keep" in inspect.signature(base.forward).parameters
+        return parameter in inspect.signature(base.forward).parameters
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.dtype == "float32" or self.device.type == "cuda":
