@@ -7,7 +7,10 @@ each round goes into the benchmark's extra info and the terminal, as its
 median and range. It also prints harness's achieved GFLOP/s
 (`throughput.encoder_flops` over the real tokens), the matmul peak of the same dtype
 measured in the same run (1024^3) and the share of it, and the share of padded
-tokens in harness's batches.
+tokens a padded batch would hold (harness packs its batches: it computes none of them).
+`test_packing_against_padded_batches` measures what packing saves: harness packed
+against harness with ``--set encoder.packing=off`` (dynamic padding after the length
+sort), same dtype, same texts.
 
 Two dtypes, each against the peer in the same one: float32 (embeddings within 1e-5
 of the peer's) and bfloat16 (harness's `--dtype bfloat16`, autocast, against the
@@ -101,8 +104,7 @@ def test_encode_against_sentence_transformers(benchmark, texts, dtype):
     flops = encoder_flops(lengths, hidden=config.hidden_size, layers=config.num_hidden_layers,
                           intermediate=config.intermediate_size)  # fmt: skip
     achieved = flops / record.summary()["harness_median_s"]
-    padded = sum(len(rows) * max(lengths[i] for i in rows)
-                 for rows in _batches(ours.order(chosen), BATCH))  # fmt: skip
+    padded = padded_tokens(ours, chosen)
     figures = report(
         benchmark, f"encoding ({dtype})", record,
         peer="sentence-transformers SentenceTransformer.encode"
@@ -110,13 +112,50 @@ def test_encode_against_sentence_transformers(benchmark, texts, dtype):
         dtype=dtype, native_bf16=native_bf16("cpu"),
         max_abs_difference_from_float32=float(np.abs(ours_first - float32).max()),
         peer_max_abs_difference_from_float32=float(np.abs(peer_first - float32).max()),
-        texts=len(chosen), tokens=sum(lengths), padded_token_share=1 - sum(lengths) / padded,
+        texts=len(chosen), tokens=sum(lengths), packed=ours.packed,
+        padded_token_share=1 - sum(lengths) / padded,
         batch_size=BATCH, max_length=MAX_LENGTH, threads=torch.get_num_threads(),
         harness_gflops=achieved / 1e9, matmul_peak_gflops=peak / 1e9,
         share_of_matmul_peak=achieved / peak,
     )  # fmt: skip
     if not smoke(benchmark):
         assert figures["ratio_median"] >= 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_packing_against_padded_batches(benchmark, texts, dtype):
+    from harness.encoder import EncoderOptions
+    from harness.hardware import native_bf16
+    from harness.plugins.encoders.card_encoder import build_minilm
+
+    if dtype == "bfloat16" and not smoke(benchmark) and not native_bf16("cpu"):
+        pytest.skip("this CPU has no native bf16 (AVX512-BF16 or AMX): bf16 is emulated")
+    options = EncoderOptions(device="cpu", batch_size=BATCH, max_length=MAX_LENGTH, dtype=dtype)
+    packed = build_minilm(None, options)
+    padded = build_minilm(None, replace(options, extra={"packing": "off"}))
+    assert packed.packed and not padded.packed
+    chosen = texts[:16] if smoke(benchmark) else texts
+    np.testing.assert_allclose(packed.encode(chosen), padded.encode(chosen),
+                               atol=TOLERANCE[dtype])  # fmt: skip
+    record = side_by_side(benchmark, lambda: padded.encode(chosen), lambda: packed.encode(chosen),
+                          rounds=1 if smoke(benchmark) else ROUNDS)  # fmt: skip
+    lengths = [len(ids) for ids in packed._token_ids(chosen)["input_ids"]]
+    total = padded_tokens(packed, chosen)
+    figures = report(
+        benchmark, f"packing ({dtype})", record,
+        peer="harness with --set encoder.packing=off (padded batches after the length sort)",
+        dtype=dtype, texts=len(chosen), tokens=sum(lengths),
+        padded_token_share=1 - sum(lengths) / total, batch_size=BATCH,
+    )  # fmt: skip
+    if not smoke(benchmark):
+        assert figures["ratio_median"] >= 1.0
+
+
+def padded_tokens(encoder, texts: list[str]) -> int:
+    """Tokens in `encoder`'s batches of `texts` were each padded to its longest."""
+    lengths = [len(ids) for ids in encoder._token_ids(texts)["input_ids"]]
+    return sum(len(rows) * max(lengths[i] for i in rows)
+               for rows in _batches(encoder.order(texts), BATCH))  # fmt: skip
 
 
 def _batches(order: list[int], size: int) -> list[list[int]]:

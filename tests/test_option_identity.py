@@ -205,7 +205,7 @@ def _scores(folder: Path) -> dict[str, dict[str, Any]]:
 def test_options_declared_neutral_do_not_change_the_scores(
     tiny_bert: Path, code_tree: Path, tmp_path: Path
 ):
-    """Batch size, corpus chunks, padding and the length sort: the same per-example scores
+    """Batch size, corpus chunks, padding, packing and the length sort: the same per-example scores
     and the same identity (the run lands in the same folder, recomputed with --overwrite)."""
     out = tmp_path / "results"
     common = [
@@ -221,6 +221,7 @@ def test_options_declared_neutral_do_not_change_the_scores(
         ["--corpus-chunk-size", "2"],
         ["--set", "encoder.padding=max_length", "--max-length", "512"],
         ["--set", "encoder.sort_by_length=false"],
+        ["--set", "encoder.packing=off"],
     ]
     for extra in variants:
         done = _harness(*common, *extra, "--overwrite", cwd=tmp_path)

@@ -24,6 +24,7 @@ OPTIONS = (
     Option("cache_dir", None, "where the hub download is cached", affects_results=False),
     Option("padding", "longest", "longest or max_length", affects_results=False),
     Option("sort_by_length", True, "batch texts of similar length", affects_results=False),
+    Option("packing", "auto", "auto (BERT family: no padded token) or off", affects_results=False),
     Option("query_prompt", None, "text put before every query (default: the model's own)"),
     Option("document_prompt", None, "text put before every candidate (default: the model's own)"),
 )

@@ -1,9 +1,11 @@
 """`HFEncoder`: any Hugging Face encoder as a harness `Encoder`.
 
-Texts are tokenized once with truncation, sorted by token count and padded
-per batch (dynamic padding; a batch then holds texts of nearly one length),
-run through the model under ``torch.inference_mode()``, pooled and
-L2-normalised; rows come back in input order.
+Texts are tokenized once with truncation, sorted by token count and cut into
+batches, run through the model under ``torch.inference_mode()``, pooled and
+L2-normalised; rows come back in input order. A batch runs packed where the model
+allows it (`packed`: the BERT family), one sequence of its real tokens with attention
+text by text; else padded to its longest text (dynamic padding: after the sort a batch
+holds texts of nearly one length).
 
 Pooling (`pool`): sentence-transformers' modes by its names: ``mean`` over the
 attention mask (as LoRACode does for all its encoders), ``cls`` (the first real
@@ -53,8 +55,9 @@ embedding cache's key (which holds ``info``) tells the two apart.
 
 Options read from ``EncoderOptions.extra``: ``revision`` and ``cache_dir``
 (hub ids), ``query_prompt`` and ``document_prompt``, ``padding``
-(``"longest"``, the default, or ``"max_length"``) and ``sort_by_length``
-(default True); the last two exist to measure what they save. Remote code
+(``"longest"``, the default, or ``"max_length"``, which also turns packing off),
+``packing`` (``"auto"``, the default, or ``"off"``) and ``sort_by_length`` (default
+True); the last three exist to measure what they save. Remote code
 runs only with ``EncoderOptions.trust_remote_code``.
 """
 
@@ -78,6 +81,7 @@ from harness.plugins.encoders.hf_load import (
     model_file_fetch,
     resolve_device,
 )
+from harness.plugins.encoders.packed import packable, packed_hidden
 from harness.plugins.encoders.pooling import pool
 from harness.plugins.encoders.st_layout import (
     POOLING_MODES,
@@ -95,6 +99,7 @@ DTYPES: dict[str, torch.dtype] = {
     "float16": torch.float16,
 }
 PADDINGS = ("longest", "max_length")
+PACKINGS = ("auto", "off")
 DEFAULT_MAX_LENGTH = 512
 """Tokens per text of a model that states no length of its own (LoRACode's 512)."""
 ROLE_PROMPT = {"query": "query", "code": "document"}
@@ -132,6 +137,7 @@ class HFEncoder:
         dtype = _choice("dtype", options.dtype, ("auto", *DTYPES))
         self.padding = _choice("padding", str(extra.get("padding", "longest")), PADDINGS)
         self.sort_by_length = bool(extra.get("sort_by_length", True))
+        packing = _choice("packing", str(extra.get("packing", "auto")), PACKINGS)
         if options.batch_size < 1:
             raise HarnessError(f"batch size must be at least 1, got {options.batch_size}")
         if options.max_length is not None and options.max_length < 1:
@@ -186,6 +192,8 @@ class HFEncoder:
             "similarity": "cosine",
             "dim": self.dim,
         }
+        # packing leaves out padded tokens only; asked-for padding to max_length keeps them
+        self.packed = packing == "auto" and self.padding == "longest" and packable(self.model)
         if pad_token is not None:
             self.info["pad_token_added"] = pad_token
         if layout is not None:
@@ -217,9 +225,13 @@ class HFEncoder:
         """
         with self._autocast():
             hidden = self.model(**batch).last_hidden_state
+        return self._pooled(hidden, batch["attention_mask"], role)
+
+    def _pooled(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, role: Role | None
+    ) -> torch.Tensor:
         prompt_length = self.prompt_length[ROLE_PROMPT[role]] if role is not None else 0
-        pooled = pool(hidden.float(), batch["attention_mask"], self.pooling,
-                      prompt_length=prompt_length)  # fmt: skip
+        pooled = pool(hidden.float(), attention_mask, self.pooling, prompt_length=prompt_length)
         if self.truncate_dim:
             pooled = pooled[:, : self.truncate_dim]
         return F.normalize(pooled, p=2, dim=-1)
@@ -239,10 +251,26 @@ class HFEncoder:
             advance(len(texts) - len(order))
             for start in range(0, len(order), self.batch_size):
                 rows = order[start : start + self.batch_size]
-                batch = self._padded({key: [ids[i] for i in rows] for key, ids in tokens.items()})
-                embeddings[rows] = self.forward(batch, role=role).cpu().numpy()
+                embeddings[rows] = self._embedded(tokens, rows, role).cpu().numpy()
                 advance(len(rows))
         return embeddings
+
+    def _embedded(
+        self, tokens: dict[str, list[list[int]]], rows: list[int], role: Role
+    ) -> torch.Tensor:
+        """The embeddings of texts `rows`: run packed (no padded token) where the model
+        allows it (`packed.packable`), else as one padded batch."""
+        if not self.packed:
+            batch = self._padded({key: [ids[i] for i in rows] for key, ids in tokens.items()})
+            return self.forward(batch, role=role)
+        types = tokens.get("token_type_ids")
+        with self._autocast():
+            hidden, mask = packed_hidden(
+                self.model,
+                [tokens["input_ids"][i] for i in rows],
+                [types[i] for i in rows] if types is not None else None,
+            )
+        return self._pooled(hidden, mask, role)
 
     def order(self, texts: Sequence[str], *, role: Role = "code") -> list[int]:
         """The order `encode` embeds `texts` in: by token count, longest first (stable),

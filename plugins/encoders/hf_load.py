@@ -244,11 +244,17 @@ def max_length_limit(config: PretrainedConfig, tokenizer: Any) -> int | None:
     """
     positions = getattr(config, "max_position_embeddings", None)
     if isinstance(positions, int) and positions > 0:
-        if getattr(config, "model_type", "") in _POSITION_OFFSET_MODEL_TYPES:
-            positions -= int(getattr(config, "pad_token_id", None) or 0) + 1
-        return positions
+        return positions - position_offset(config)
     limit = getattr(tokenizer, "model_max_length", None)
     return limit if isinstance(limit, int) and 0 < limit < 1_000_000 else None
+
+
+def position_offset(config: PretrainedConfig) -> int:
+    """The position id of a text's first token: ``pad_token_id + 1`` in the RoBERTa
+    family, 0 elsewhere."""
+    if getattr(config, "model_type", "") in _POSITION_OFFSET_MODEL_TYPES:
+        return int(getattr(config, "pad_token_id", None) or 0) + 1
+    return 0
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
