@@ -20,6 +20,7 @@ Importing this module imports no torch.
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -73,11 +74,21 @@ def setup(device: str = "auto") -> None:
     if cuda:
         torch.cuda.set_device(local_rank())
     dist.init_process_group(backend="nccl" if cuda else "gloo")
+    # leave the group before the interpreter ends: a gloo group left to process teardown
+    # aborted a rank now and then ("terminate called without an active exception")
+    atexit.register(_leave)
     if not is_main():
         from harness.progress import console
 
         os.environ["HARNESS_NO_PROGRESS"] = "1"
         console().quiet = True
+
+
+def _leave() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def barrier() -> None:

@@ -216,8 +216,12 @@ def train_lora(
         optimizer.load_state_dict(resumed.optimizer)
         torch.set_rng_state(resumed.rng)
         start, losses, seconds = resumed.step, resumed.losses, resumed.seconds
-        for _ in range(start):
-            scheduler.step()
+        with warnings.catch_warnings():
+            # fast-forwarding the schedule to the resumed step, before any optimizer step
+            # of this process: torch warns of a skipped first value, which is the point
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(start):
+                scheduler.step()
     peft_model.train()
     began = time.perf_counter() - seconds
     examples_per_step = settings.batch_size * settings.grad_accum
