@@ -104,7 +104,7 @@ def test_encode_against_sentence_transformers(benchmark, texts, dtype):
     flops = encoder_flops(lengths, hidden=config.hidden_size, layers=config.num_hidden_layers,
                           intermediate=config.intermediate_size)  # fmt: skip
     achieved = flops / record.summary()["harness_median_s"]
-    padded = padded_tokens(ours, chosen)
+    padded = padded_tokens(lengths, ours.order(chosen))
     figures = report(
         benchmark, f"encoding ({dtype})", record,
         peer="sentence-transformers SentenceTransformer.encode"
@@ -140,7 +140,7 @@ def test_packing_against_padded_batches(benchmark, texts, dtype):
     record = side_by_side(benchmark, lambda: padded.encode(chosen), lambda: packed.encode(chosen),
                           rounds=1 if smoke(benchmark) else ROUNDS)  # fmt: skip
     lengths = [len(ids) for ids in packed._token_ids(chosen)["input_ids"]]
-    total = padded_tokens(packed, chosen)
+    total = padded_tokens(lengths, packed.order(chosen))
     figures = report(
         benchmark, f"packing ({dtype})", record,
         peer="harness with --set encoder.packing=off (padded batches after the length sort)",
@@ -151,11 +151,11 @@ def test_packing_against_padded_batches(benchmark, texts, dtype):
         assert figures["ratio_median"] >= 1.0
 
 
-def padded_tokens(encoder, texts: list[str]) -> int:
-    """Tokens in `encoder`'s batches of `texts` were each padded to its longest."""
-    lengths = [len(ids) for ids in encoder._token_ids(texts)["input_ids"]]
+def padded_tokens(lengths: list[int], order: list[int]) -> int:
+    """Tokens in the batches cut from `order` (texts of `lengths` tokens) were each padded
+    to its longest."""
     return sum(len(rows) * max(lengths[i] for i in rows)
-               for rows in _batches(encoder.order(texts), BATCH))  # fmt: skip
+               for rows in _batches(order, BATCH))  # fmt: skip
 
 
 def _batches(order: list[int], size: int) -> list[list[int]]:

@@ -17,9 +17,8 @@ from typing import Any
 import huggingface_hub
 import numpy as np
 import pytest
-import torch
-from tiny_models import make_tiny_bert
-from transformers import AutoModel, AutoTokenizer, BertConfig, RobertaConfig
+from tiny_models import each_alone, make_tiny_bert
+from transformers import AutoTokenizer, BertConfig, RobertaConfig
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
@@ -43,20 +42,6 @@ TEXTS = [
 
 def cpu_encoder(path: Path, **options: Any) -> HFEncoder:
     return HFEncoder(str(path), EncoderOptions(**{"device": "cpu", **options}))
-
-
-def by_hand(path: Path, texts: list[str], pooling: str) -> np.ndarray:
-    """Each text alone through the raw model; mean over all its tokens or the first one."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    rows = []
-    with torch.no_grad():
-        for text in texts:
-            inputs = tokenizer(text, return_tensors="pt")
-            hidden = model(**inputs).last_hidden_state[0]
-            vector = hidden.mean(dim=0) if pooling == "mean" else hidden[0]
-            rows.append((vector / vector.norm()).numpy())
-    return np.stack(rows)
 
 
 def test_tiny_bert_is_deterministic_per_seed_and_spells_any_ascii(tmp_path: Path) -> None:
@@ -90,13 +75,15 @@ def test_mean_pooling_equals_mean_of_unpadded_hidden_states(tiny_bert: Path) -> 
     # One batch of mixed lengths: padded positions must not count in the mean.
     encoder = cpu_encoder(tiny_bert, batch_size=len(TEXTS))
     assert encoder.info["pooling"] == "mean"
-    np.testing.assert_allclose(encoder.encode(TEXTS), by_hand(tiny_bert, TEXTS, "mean"), atol=1e-5)
+    want = each_alone(tiny_bert, TEXTS, "mean")
+    np.testing.assert_allclose(encoder.encode(TEXTS), want, atol=1e-5)
 
 
 def test_cls_pooling_equals_first_hidden_state(tiny_bert: Path) -> None:
     encoder = cpu_encoder(tiny_bert, pooling="cls")
     assert encoder.info["pooling"] == "cls"
-    np.testing.assert_allclose(encoder.encode(TEXTS), by_hand(tiny_bert, TEXTS, "cls"), atol=1e-5)
+    want = each_alone(tiny_bert, TEXTS, "cls")
+    np.testing.assert_allclose(encoder.encode(TEXTS), want, atol=1e-5)
 
 
 def test_dynamic_padding_matches_padding_to_max_length(tiny_bert: Path) -> None:

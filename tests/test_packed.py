@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tiny_models import make_tiny_bert
+from tiny_models import each_alone, make_tiny_bert
 from transformers import AutoModel, AutoTokenizer, RobertaConfig, RobertaModel
 
 from harness.encoder import EncoderOptions
@@ -33,21 +33,6 @@ TEXTS = [
 
 def encoder(path: Path, **extra: Any) -> HFEncoder:
     return HFEncoder(str(path), EncoderOptions(device="cpu", batch_size=4, extra=extra))
-
-
-def alone(path: Path, texts: list[str], pooling: str) -> np.ndarray:
-    """Each text alone through the raw model (no batch, no padding), pooled by hand."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path).eval()
-    rows = []
-    with torch.no_grad():
-        for text in texts:
-            inputs = tokenizer(text, return_tensors="pt", truncation=True, max_length=128)
-            hidden = model(**inputs).last_hidden_state[0]
-            vector = {"mean": hidden.mean(dim=0), "cls": hidden[0],
-                      "max": hidden.amax(dim=0), "lasttoken": hidden[-1]}[pooling]  # fmt: skip
-            rows.append((vector / vector.norm()).numpy())
-    return np.stack(rows)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +59,7 @@ def test_packed_bert_equals_each_text_run_alone(tiny_bert: Path, pooling: str) -
     packed = HFEncoder(str(tiny_bert), EncoderOptions(device="cpu", batch_size=4, pooling=pooling))
     assert packed.packed
     got = packed.encode(TEXTS)
-    want = alone(tiny_bert, TEXTS, pooling)
+    want = each_alone(tiny_bert, TEXTS, pooling)
     # the empty text is [CLS] [SEP]: real tokens, so it has an embedding too
     np.testing.assert_allclose(got, want, atol=1e-5)
 
@@ -82,7 +67,8 @@ def test_packed_bert_equals_each_text_run_alone(tiny_bert: Path, pooling: str) -
 def test_packed_roberta_counts_positions_from_after_the_padding_index(tiny_roberta: Path) -> None:
     packed = encoder(tiny_roberta)
     assert packed.packed
-    np.testing.assert_allclose(packed.encode(TEXTS), alone(tiny_roberta, TEXTS, "mean"), atol=1e-5)
+    want = each_alone(tiny_roberta, TEXTS, "mean")
+    np.testing.assert_allclose(packed.encode(TEXTS), want, atol=1e-5)
     # positions from 0 would be another model's embeddings: the offset is what makes it equal
     model = AutoModel.from_pretrained(tiny_roberta).eval()
     ids = AutoTokenizer.from_pretrained(tiny_roberta)(TEXTS[:2])["input_ids"]

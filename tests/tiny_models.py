@@ -91,6 +91,27 @@ def make_tiny_bert(
     return path
 
 
+def each_alone(path: Path, texts: list[str], pooling: str) -> Any:
+    """Each text alone through the raw transformers model in `path` (no batch, no
+    padding), pooled by hand (``mean``, ``cls``, ``max`` or ``lasttoken``) and
+    L2-normalised: the reference the encoders' batched paths are held to."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    rows = []
+    with torch.no_grad():
+        for text in texts:
+            inputs = tokenizer(text, return_tensors="pt", truncation=True)
+            hidden = model(**inputs).last_hidden_state[0]
+            vector = {"mean": hidden.mean(dim=0), "cls": hidden[0],
+                      "max": hidden.amax(dim=0), "lasttoken": hidden[-1]}[pooling]  # fmt: skip
+            rows.append((vector / vector.norm()).numpy())
+    return np.stack(rows)
+
+
 CODE_SNIPPETS = [
     "def add(a, b):\n    return a + b\n",
     "assert add(1, 2) == 3\n",
