@@ -94,21 +94,28 @@ def _cpu_times(stat: str, allowed: set[str]) -> dict[str, tuple[int, int]]:
 _LAST_CHOICE: list[tuple[float, int]] = []
 
 
+def allowed_cores() -> int:
+    """How many cores this process may run on (its affinity; the machine's count where
+    the system has no affinity)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
 def free_threads(interval: float = 0.05, max_age: float = 10.0) -> int:
     """Threads to compute with: the cores that are free now (`idle_cores`, rounded, at
     least 1), never more than this process may use; every allowed core where the system
     does not say. A choice younger than `max_age` seconds is reused (a caller that
     encodes many small batches does not wait `interval` each time)."""
-    import os
     import time
 
     now = time.monotonic()
     if _LAST_CHOICE and now - _LAST_CHOICE[0][0] < max_age:
         return _LAST_CHOICE[0][1]
-    try:
-        allowed = len(os.sched_getaffinity(0))
-    except AttributeError:
-        allowed = os.cpu_count() or 1
+    allowed = allowed_cores()
     idle = idle_cores(interval)
     threads = allowed if idle is None else max(1, min(allowed, round(idle)))
     _LAST_CHOICE[:] = [(now, threads)]

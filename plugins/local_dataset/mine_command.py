@@ -53,7 +53,9 @@ def add_data_commands(sub: Any) -> None:
         mine.add_argument(f"--max-{split}", type=int, metavar="N", help=f"cap {split} pairs")
     mine.add_argument("--max-files", type=int, metavar="N", help="files read per language")
     mine.add_argument("--max-file-bytes", type=int, default=1_000_000, metavar="N")
-    mine.add_argument("--workers", type=int, default=1, help="mining processes")
+    mine.add_argument(
+        "--workers", type=int, default=0, help="mining processes (0: one per core, at most 8)"
+    )
     mine.add_argument(
         "--force", action="store_true", help="replace DIR if it holds an earlier mined dataset"
     )
@@ -104,7 +106,7 @@ def run_mine(args: argparse.Namespace) -> int:
         max_files=_cap(args.max_files),
         max_file_bytes=args.max_file_bytes,
         min_query_words=args.min_query_words,
-        workers=max(1, args.workers),
+        workers=max(0, args.workers),
         languages=languages,
     )
     chosen, report = mine_and_choose(sources, settings)

@@ -47,6 +47,15 @@ from harness.tree import read_regular
 HEADROOM = 1.1
 FILES_PER_WORKER_BATCH = 64
 MIN_FILES_FOR_WORKERS = 256  # below this, starting processes costs more than it saves
+MAX_AUTO_WORKERS = 8  # mining stops once the quotas fill: more processes mostly start up
+
+
+def worker_count(workers: int) -> int:
+    """The mining processes `workers` asks for: itself, or for 0 (the default) one per
+    core this process may use, at most `MAX_AUTO_WORKERS`."""
+    from harness.hardware import allowed_cores
+
+    return workers if workers > 0 else min(allowed_cores(), MAX_AUTO_WORKERS)
 
 
 @dataclass(frozen=True)
@@ -119,14 +128,15 @@ def mine(
     test_fraction: float,
     max_files: int,
     max_file_bytes: int,
-    workers: int = 1,
+    workers: int = 0,
     languages: Iterable[str] = ALL_LANGUAGES,
     min_query_words: int = MIN_QUERY_WORDS,
 ) -> tuple[list[Pair], MiningReport]:
     """Pairs of the files of `sources`, read until each (language, split) has its quota.
 
     `quota` maps a split to the number of distinct pairs wanted per language;
-    only files that may be in one of `languages` are read.
+    only files that may be in one of `languages` are read; `workers` processes
+    read them (`worker_count`: 0 is one per core).
     """
     started = time.perf_counter()
     wanted = frozenset(languages)
@@ -149,7 +159,7 @@ def mine(
         )
 
     present = {language for task in tasks for language in task.languages} & wanted
-    workers = workers if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
+    workers = worker_count(workers) if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
     batch_size = FILES_PER_WORKER_BATCH * max(1, workers)
     with _executor(workers) as run, progress_bar("mining local pairs", len(tasks)) as advance:
         for start in range(0, len(tasks), batch_size):
