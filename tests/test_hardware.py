@@ -55,7 +55,9 @@ def test_free_threads_are_the_idle_cores_at_least_one(monkeypatch, idle, threads
     assert hardware.free_threads() == threads
 
 
-@pytest.mark.parametrize(("asked", "cores", "workers"), [(0, 2, 2), (0, 32, 8), (3, 2, 3), (1, 16, 1)])
+@pytest.mark.parametrize(
+    ("asked", "cores", "workers"), [(0, 2, 2), (0, 32, 8), (3, 2, 3), (1, 16, 1)]
+)
 def test_mining_workers_default_to_one_per_allowed_core(monkeypatch, asked, cores, workers):
     import os
 
