@@ -36,13 +36,14 @@ CHILD = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, {here!r})
+    {setup}
     import torch
     from test_bench_encoding import stdlib_functions
     from harness.encoder import EncoderOptions
     from harness.plugins.encoders.card_encoder import build_minilm
     texts = stdlib_functions({n})
     encoder = build_minilm(None, EncoderOptions(device="cpu", batch_size={batch},
-                                                max_length={max_length}))
+                                                max_length={max_length}, dtype={dtype!r}))
     if {free}:
         from harness.hardware import free_threads
         torch.set_num_threads(free_threads())
@@ -57,15 +58,18 @@ CHILD = textwrap.dedent(
 BUSY = "import torch\ntorch.set_num_threads(1)\na = torch.randn(512, 512)\nwhile True:\n    a @ a\n"
 
 
-def encode_in_child(setting: str, n: int) -> dict[str, Any]:
-    """Encode `n` texts in a fresh process under `setting`; its seconds."""
+def encode_in_child(
+    setting: str, n: int, *, setup: str = "", dtype: str = "float32"
+) -> dict[str, Any]:
+    """Encode `n` texts in `dtype` in a fresh process under `setting`, after running the
+    line `setup` first thing; its seconds."""
     environment = {**os.environ, "HARNESS_NO_PROGRESS": "1"}
     environment.pop("OMP_WAIT_POLICY", None)
     environment.pop("OMP_NUM_THREADS", None)
     if setting in ("harness", "free"):
         environment["OMP_WAIT_POLICY"] = "PASSIVE"
-    script = CHILD.format(here=str(Path(__file__).parent), n=n, batch=BATCH,
-                          max_length=MAX_LENGTH, free=setting == "free")  # fmt: skip
+    script = CHILD.format(here=str(Path(__file__).parent), n=n, batch=BATCH, setup=setup,
+                          max_length=MAX_LENGTH, free=setting == "free", dtype=dtype)  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           env=environment, timeout=3600)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

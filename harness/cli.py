@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 from harness import __version__, cli_data, cli_results
 from harness.errors import HarnessError
+from harness.hardware import keep_freed_memory
 from harness.reportpage import cli as reportpage_cli
 from harness.run_options import add_run_parser
 
@@ -140,6 +141,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # core elsewhere does not stall every op (1.39-1.71x beside a busy process,
     # benchmarks/test_bench_contention.py; no loss idle). A value already set is kept.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # freed memory stays with the process for the next batch's tensors instead of being
+    # unmapped and faulted in again (benchmarks/test_bench_process.py); glibc only
+    keep_freed_memory()
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -120,3 +120,32 @@ def free_threads(interval: float = 0.05, max_age: float = 10.0) -> int:
     threads = allowed if idle is None else max(1, min(allowed, round(idle)))
     _LAST_CHOICE[:] = [(now, threads)]
     return threads
+
+
+# glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
+def keep_freed_memory(trim: int = 1 << 30, mmap: int = 1 << 26) -> bool:
+    """Let glibc's malloc keep freed memory for the next allocation instead of handing
+    it back to the system: blocks up to `mmap` bytes come from the heap, and the heap
+    shrinks only past `trim` bytes free. Torch allocates every intermediate tensor
+    afresh; by default the large ones are mapped, unmapped and faulted in again page by
+    page on every batch (benchmarks/test_bench_process.py measures what this saves).
+
+    True where set; False where the C library is not glibc or the user already chose
+    (a ``MALLOC_*_`` variable in the environment is left to rule)."""
+    import ctypes
+    import os
+    import platform
+
+    if platform.libc_ver()[0] != "glibc" or any(name in os.environ for name in _MALLOC_ENV):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap)) and bool(mallopt(_M_TRIM_THRESHOLD, trim))

@@ -65,3 +65,38 @@ def test_mining_workers_default_to_one_per_allowed_core(monkeypatch, asked, core
 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
     assert worker_count(asked) == workers
+
+
+MAPPED_AFTER_MALLOC = """
+import ctypes, sys
+from harness.hardware import keep_freed_memory
+kept = keep_freed_memory()
+class Info(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                 "uordblks", "fordblks", "keepcost")]
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.mallinfo2.restype = ctypes.c_void_p, Info
+block = libc.malloc(32 << 20)
+print(kept, libc.mallinfo2().hblkhd >= 32 << 20)
+"""
+
+
+@pytest.mark.skipif(
+    __import__("platform").libc_ver()[0] != "glibc", reason="glibc's malloc settings"
+)
+@pytest.mark.parametrize(
+    ("environment", "kept", "mapped"),
+    [({}, True, False), ({"MALLOC_TRIM_THRESHOLD_": "131072"}, False, True)],
+)
+def test_keep_freed_memory_serves_large_blocks_from_the_heap(environment, kept, mapped):
+    # glibc maps a fresh 32 MiB block on its own by default (mallinfo2's hblkhd counts
+    # it); kept, it comes from the heap. A MALLOC_* variable the user set is left alone.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    done = subprocess.run([sys.executable, "-c", MAPPED_AFTER_MALLOC], env={**env, **environment},
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.split() == [str(kept), str(mapped)]
