@@ -156,3 +156,25 @@ def test_packed_bfloat16_stays_within_the_bf16_bound_of_float32(tiny_bert: Path)
     padded = HFEncoder(str(tiny_bert), replace(options, extra={"packing": "off"}))
     np.testing.assert_allclose(bf16.encode(TEXTS), exact, atol=2e-2)
     np.testing.assert_allclose(bf16.encode(TEXTS), padded.encode(TEXTS), atol=2e-2)
+
+
+def test_packed_attention_on_cpu_computes_bf16_inputs_in_float32() -> None:
+    # under bf16 autocast the fused kernel gets float32 copies of the bf16 queries, keys
+    # and values (faster here and closer to float32); the result comes back in bf16
+    from types import SimpleNamespace
+
+    from harness.plugins.encoders.packed import _segment_attention
+
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 9, 4, generator=generator).bfloat16() for _ in range(3))
+    bounds = [0, 5, 9]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, _ = _segment_attention(SimpleNamespace(training=False), q, k, v, None,
+                                    scaling=0.5, harness_segments=bounds)  # fmt: skip
+    assert got.dtype == torch.bfloat16 and got.shape == (1, 9, 2, 4)
+    for start, end in zip(bounds[:-1], bounds[1:], strict=False):
+        scores = q[0, :, start:end].float() @ k[0, :, start:end].float().transpose(1, 2) * 0.5
+        expected = torch.softmax(scores, -1) @ v[0, :, start:end].float()
+        torch.testing.assert_close(
+            got[0, start:end].float(), expected.transpose(0, 1).bfloat16().float(), atol=0, rtol=0
+        )
