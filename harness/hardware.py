@@ -124,7 +124,6 @@ def free_threads(interval: float = 0.05, max_age: float = 10.0) -> int:
 
 # glibc's mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_MALLOC_ENV = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_")
 
 
 def keep_freed_memory(trim: int = 1 << 30, mmap: int = 1 << 26) -> bool:
@@ -135,12 +134,12 @@ def keep_freed_memory(trim: int = 1 << 30, mmap: int = 1 << 26) -> bool:
     page on every batch (benchmarks/test_bench_process.py measures what this saves).
 
     True where set; False where the C library is not glibc or the user already chose
-    (a ``MALLOC_*_`` variable in the environment is left to rule)."""
+    (any ``MALLOC_*`` variable in the environment leaves malloc as it is)."""
     import ctypes
     import os
     import platform
 
-    if platform.libc_ver()[0] != "glibc" or any(name in os.environ for name in _MALLOC_ENV):
+    if platform.libc_ver()[0] != "glibc" or any(name.startswith("MALLOC_") for name in os.environ):
         return False
     try:
         libc = ctypes.CDLL(None)
