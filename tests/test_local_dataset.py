@@ -375,7 +375,7 @@ def test_mining_reads_nothing_without_quota_and_is_the_same_on_two_processes(
         sources, quota={"train": 0, "valid": 0, "test": 0}, max_file_bytes=10**6, **settings
     )
     assert none == [] and sum(report.files_read.values()) == 0
-    alone, _ = mining.mine(sources, quota=quota, max_file_bytes=10**6, **settings)
+    alone, _ = mining.mine(sources, quota=quota, max_file_bytes=10**6, workers=1, **settings)
     monkeypatch.setattr(mining, "MIN_FILES_FOR_WORKERS", 0)
     pooled, _ = mining.mine(sources, quota=quota, max_file_bytes=10**6, workers=2, **settings)
     assert pooled == alone and len(alone) == 16  # every pair of the tree, duplicates included
