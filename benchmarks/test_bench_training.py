@@ -176,6 +176,7 @@ CHILD = textwrap.dedent(
     import json, sys
     from pathlib import Path
     sys.path.insert(0, {here!r})
+    {setup}
     import test_bench_training as bench
     from sidebyside import peak_rss_mb
     seconds = bench.train_{side}({steps}, {batch}, {max_length}, Path({workdir!r}))
@@ -186,8 +187,11 @@ CHILD = textwrap.dedent(
 
 
 def _child(side: str, steps: int, batch: int, max_length: int, workdir: Path) -> dict[str, float]:
+    # harness's side runs with the malloc setting its commands make (keep_freed_memory)
+    setup = "from harness.hardware import keep_freed_memory; keep_freed_memory()"
     script = CHILD.format(here=str(Path(__file__).parent), side=side, steps=steps, batch=batch,
-                          max_length=max_length, workdir=str(workdir))  # fmt: skip
+                          max_length=max_length, workdir=str(workdir),
+                          setup=setup if side == "harness" else "")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=3600, env={**__import__("os").environ,
                                              "HARNESS_NO_PROGRESS": "1"})  # fmt: skip

@@ -158,6 +158,30 @@ def test_trainable_share_is_four_times_layers_rank_hidden(encoder, tmp_path):
     assert report.total == base + report.trainable
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_settings_left_at_precision_auto_train_as_settings_from_resolves_them(
+    encoder, tmp_path, monkeypatch, native
+):
+    # settings built directly keep precision "auto" until the trainer: it must train in
+    # bf16 where bf16 is native and in fp32 elsewhere, not in fp32 everywhere
+    from dataclasses import replace
+
+    from harness import hardware
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda device="auto", cpuinfo=None: native)
+    base = {**FAST, "max_steps": 3, "dropout": 0.0}
+
+    def adapter(precision: str, name: str) -> dict[str, torch.Tensor]:
+        settings = replace(settings_from({**base, "precision": "fp32"}), precision=precision)
+        model, _ = train_lora(encoder, toy_pairs("f"), settings, tmp_path / name)
+        return {k: v.clone() for k, v in model.state_dict().items() if "lora_B" in k}
+
+    auto, bf16, fp32 = adapter("auto", "auto"), adapter("bf16", "bf16"), adapter("fp32", "fp32")
+    same, other = (bf16, fp32) if native else (fp32, bf16)
+    assert all(torch.equal(auto[k], same[k]) for k in auto)
+    assert any(not torch.equal(auto[k], other[k]) for k in auto)
+
+
 def test_a_killed_training_resumes_to_the_same_adapter(encoder, tmp_path):
     settings = settings_from(FAST)
     whole, _ = train_lora(encoder, toy_pairs("f"), settings, tmp_path / "whole")
