@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
+
+Settings = TypeVar("Settings")
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 """x86 CPU flags (``/proc/cpuinfo``) with bf16 dot products in hardware."""
@@ -54,6 +57,19 @@ def auto_dtype(device: str = "auto", cpuinfo: str | None = None) -> str:
     ('bfloat16', 'float32')
     """
     return "bfloat16" if native_bf16(device, cpuinfo) else "float32"
+
+
+def resolve_precision(settings: Settings, device: str = "auto") -> Settings:
+    """A training's settings (a dataclass with a ``precision`` field) with ``auto`` made
+    concrete for `device`: ``"bf16"`` where it is computed natively (`native_bf16`),
+    ``"fp32"`` elsewhere (on an AVX2-only CPU emulated bf16 made a step ~14x slower than
+    float32, docs/pretraining.md); an explicit precision as it is."""
+    import dataclasses
+
+    if getattr(settings, "precision", None) != "auto":
+        return settings
+    fields: Any = settings  # a dataclass instance (TypeVar bounds cannot say so)
+    return dataclasses.replace(fields, precision="bf16" if native_bf16(device) else "fp32")
 
 
 def idle_cores(interval: float = 0.05, stat: Callable[[], str] | None = None) -> float | None:

@@ -524,8 +524,9 @@ def test_the_fingerprint_names_the_weights_a_run_would_load(corpus: Path, tmp_pa
 def test_precision_auto_is_resolved_by_the_hardware_before_the_key(monkeypatch):
     import harness.hardware
     from harness.errors import HarnessError
+    from harness.hardware import resolve_precision
     from harness.plugins.causal_lm.tiny import settings_from_extra
-    from harness.plugins.causal_lm.tiny_settings import PRESETS, PretrainSettings, resolve_precision
+    from harness.plugins.causal_lm.tiny_settings import PRESETS, PretrainSettings
 
     settings = PretrainSettings(corpus=("/nonexistent",))
     assert settings.precision == "auto" and settings.seq_len >= 1024

@@ -56,6 +56,7 @@ def add_pretrain_command(cli: Any) -> None:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
+    from harness.hardware import resolve_precision
     from harness.plan import default_cache_dir
     from harness.plugins.causal_lm.pretrain import pretrain, summary_line
     from harness.plugins.causal_lm.tiny_settings import (
@@ -63,7 +64,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
         models_root,
         preset_settings,
         read_meta,
-        resolve_precision,
     )
     from harness.plugins.encoders.hf_load import resolve_device
 

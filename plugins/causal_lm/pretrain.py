@@ -35,6 +35,7 @@ from safetensors.torch import load_model, save_model
 import harness.plugins.causal_lm.tiny_settings as spec
 from harness.atomic import publishing
 from harness.errors import HarnessError
+from harness.hardware import resolve_precision
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.causal_lm.pretrain_data import TrainingData, prepare_data
 from harness.plugins.causal_lm.tiny_settings import NAME, PretrainSettings
@@ -52,7 +53,7 @@ def pretrain(
     ident: spec.Identity | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Pretrain (or resume, or find cached) and return the model folder and its meta."""
-    settings = spec.resolve_precision(settings, device)
+    settings = resolve_precision(settings, device)
     ident = ident or spec.identity(settings)
     root = spec.models_root(cache_dir)
     final, work = root / ident.key, root / ".work" / ident.key

@@ -37,6 +37,7 @@ from typing import Any
 
 from harness.encoder import EncoderOptions
 from harness.errors import HarnessError
+from harness.hardware import resolve_precision
 from harness.plugins.causal_lm.tiny_settings import (
     NAME,
     Identity,
@@ -45,7 +46,6 @@ from harness.plugins.causal_lm.tiny_settings import (
     models_root,
     preset_settings,
     read_meta,
-    resolve_precision,
 )
 
 PATH_VARIABLE = "HARNESS_TINY_CODE_LM"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +45,8 @@ class PretrainSettings:
     """What `harness pretrain` trains; all but `checkpoint_every` go into the cache key.
 
     `corpus` names folders to read instead of the default sources (tests use it).
-    `precision` ``auto`` must be resolved (`resolve_precision`) before the key is taken:
-    the key holds the precision the training ran in.
+    `precision` ``auto`` must be resolved (`harness.hardware.resolve_precision`) before
+    the key is taken: the key holds the precision the training ran in.
     """
 
     steps: int = PRESETS["default"]
@@ -83,18 +83,6 @@ class PretrainSettings:
         settings.pop("checkpoint_every")
         settings["corpus"] = [str(Path(folder).resolve()) for folder in self.corpus]
         return settings
-
-
-def resolve_precision(settings: PretrainSettings, device: str) -> PretrainSettings:
-    """`settings` with ``auto`` made concrete for `device`: bf16 where it is computed
-    natively (CUDA with bf16, CPUs with AVX512-BF16 or AMX), fp32 elsewhere. On an
-    AVX2-only CPU emulated bf16 made a step ~14x slower than float32 (docs/pretraining.md).
-    """
-    if settings.precision != "auto":
-        return settings
-    from harness.hardware import native_bf16
-
-    return replace(settings, precision="bf16" if native_bf16(device) else "fp32")
 
 
 def preset_settings(preset: str) -> PretrainSettings:

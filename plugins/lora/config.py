@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.hardware import resolve_precision
 from harness.options import Option, from_dataclass
 from harness.plugins.adapters.settings import check_at_least, check_choices, overridden, preset
 
@@ -97,21 +98,11 @@ def settings_from(
     if kind == "retrieval":
         name = str(options.get("preset", "quick"))
         base = replace(base, **TASK_PRESETS.get(name, {}).get(task, {}))
-    settings = resolved(overridden(base, options, _OPTION_KEYS), device)
+    settings = resolve_precision(overridden(base, options, _OPTION_KEYS), device)
     _validate(settings)
     if kind == "retrieval" and settings.batch_size < 2:
         raise HarnessError("strategy.batch_size must be at least 2: in-batch negatives need two")
     return settings
-
-
-def resolved(settings: LoraSettings, device: str = "auto") -> LoraSettings:
-    """`settings` with ``precision=auto`` made bf16 where `device` computes it natively
-    (`harness.hardware.native_bf16`), else fp32; any other precision as it is."""
-    if settings.precision != "auto":
-        return settings
-    from harness.hardware import native_bf16
-
-    return replace(settings, precision="bf16" if native_bf16(device) else "fp32")
 
 
 def _validate(s: LoraSettings) -> None:

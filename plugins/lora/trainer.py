@@ -25,13 +25,14 @@ from safetensors.torch import load_file, save_file
 
 from harness import distributed
 from harness.errors import HarnessError
+from harness.hardware import resolve_precision
 from harness.plugins.adapters import ddp
 from harness.plugins.adapters.checkpoint import load_checkpoint, save_checkpoint
 from harness.plugins.adapters.report import TrainReport
 from harness.plugins.adapters.targets import attention_targets, trainable_share
 from harness.plugins.encoders.hf_encoder import ROLE_PROMPT
 from harness.plugins.encoders.pooling import pool
-from harness.plugins.lora.config import LoraSettings, resolved
+from harness.plugins.lora.config import LoraSettings
 from harness.plugins.lora.contrastive import info_nce
 from harness.progress import progress_bar
 
@@ -200,9 +201,10 @@ def train_lora(
     `targets` names the modules to adapt. Queries are embedded in `query_role` (the task
     card's: "code" for code-to-code), positives as documents, each with its prompt.
     Settings made without `config.settings_from` may still say ``precision=auto``: it
-    resolves here as there (an unresolved auto once trained in float32 everywhere).
+    resolves here as there (`harness.hardware.resolve_precision`; left unresolved, it
+    once trained in float32 everywhere).
     """
-    settings = resolved(settings, str(encoder.device))
+    settings = resolve_precision(settings, str(encoder.device))
     batches = batch_schedule(len(pairs), settings)
     total_steps = len(batches) // settings.grad_accum
     peft_model = wrap_with_lora(encoder.model, settings, targets)
