@@ -71,6 +71,20 @@ def side_by_side(
     return record
 
 
+def child_json(script: str, environment: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the Python `script` in a fresh process (`environment`, default this one's
+    without progress bars) and return the JSON object its last line of output prints; a
+    failing child fails the benchmark with the end of its stderr."""
+    import subprocess
+    import sys
+
+    environment = environment or {**os.environ, "HARNESS_NO_PROGRESS": "1"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=environment, timeout=3600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def report(benchmark: Any, name: str, record: SideBySide, **details: Any) -> dict[str, Any]:
     """Put the figures in the benchmark's extra info and print them as one JSON object."""
     figures = {"benchmark": name, **record.summary(), **details}

@@ -19,7 +19,6 @@ process (``idle``: PASSIVE must not lose there), and each process's encoding tim
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from sidebyside import SideBySide, report, side_by_side, smoke
+from sidebyside import SideBySide, child_json, report, side_by_side, smoke
 
 N_TEXTS, BATCH, MAX_LENGTH, ROUNDS = 64, 32, 256, 2
 SETTINGS = ("default", "harness", "free", "idle default", "idle harness")
@@ -70,10 +69,7 @@ def encode_in_child(
         environment["OMP_WAIT_POLICY"] = "PASSIVE"
     script = CHILD.format(here=str(Path(__file__).parent), n=n, batch=BATCH, setup=setup,
                           max_length=MAX_LENGTH, free=setting == "free", dtype=dtype)  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=environment, timeout=3600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_json(script, environment)
 
 
 def test_encoding_under_contention(benchmark) -> None:

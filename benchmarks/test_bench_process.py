@@ -23,16 +23,13 @@ encoders in one process, where the malloc setting is the same for both.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sidebyside import SideBySide, report, side_by_side, smoke
+from sidebyside import SideBySide, child_json, report, side_by_side, smoke
 from test_bench_contention import BATCH, MAX_LENGTH, encode_in_child
 
 N_TEXTS, ROUNDS = 256, 5
@@ -66,10 +63,7 @@ def peer_in_child(n: int, dtype: str) -> dict[str, Any]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "OMP_"))}
     script = PEER.format(here=str(Path(__file__).parent), n=n, batch=BATCH,
                          max_length=MAX_LENGTH, dtype=dtype)  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env=environment, timeout=3600)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_json(script, environment)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

@@ -28,15 +28,12 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import statistics
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from sidebyside import SideBySide, report, side_by_side, smoke
+from sidebyside import SideBySide, child_json, report, side_by_side, smoke
 from throughput import synchronize
 
 STEPS, BATCH, MAX_LENGTH, ROUNDS, TEMPERATURE = 8, 32, 128, 3, 0.05
@@ -192,11 +189,7 @@ def _child(side: str, steps: int, batch: int, max_length: int, workdir: Path) ->
     script = CHILD.format(here=str(Path(__file__).parent), side=side, steps=steps, batch=batch,
                           max_length=max_length, workdir=str(workdir),
                           setup=setup if side == "harness" else "")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=3600, env={**__import__("os").environ,
-                                             "HARNESS_NO_PROGRESS": "1"})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return child_json(script)
 
 
 def test_lora_training_against_a_trainer(benchmark, tmp_path: Path) -> None:
