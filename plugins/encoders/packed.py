@@ -18,6 +18,7 @@ training's `forward`) runs the model's own.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -54,8 +55,9 @@ def packed_hidden(
     padded back to ``(texts, longest, dim)`` with its ``(texts, longest)`` mask of real
     tokens (right padding, zeros beyond each text), ready for `pool`."""
     device = next(model.parameters()).device
+    bounds = [0, *itertools.accumulate(len(ids) for ids in rows)]
     lengths = torch.tensor([len(ids) for ids in rows], device=device)
-    starts = torch.cumsum(lengths, 0) - lengths
+    starts = torch.tensor(bounds[:-1], device=device)
     ids = torch.tensor([t for text in rows for t in text], device=device).unsqueeze(0)
     positions = torch.arange(ids.shape[1], device=device) - torch.repeat_interleave(starts, lengths)
     positions = positions + position_offset(model.config)
@@ -64,7 +66,6 @@ def packed_hidden(
         if token_types is not None
         else torch.zeros_like(ids)
     )
-    bounds = [0, *torch.cumsum(lengths, 0).tolist()]
     with _attention(model):
         hidden = model(
             input_ids=ids, position_ids=positions.unsqueeze(0), token_type_ids=types,

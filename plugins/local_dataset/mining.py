@@ -160,7 +160,7 @@ def mine(
 
     present = {language for task in tasks for language in task.languages} & wanted
     workers = worker_count(workers) if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
-    batch_size = FILES_PER_WORKER_BATCH * max(1, workers)
+    batch_size = FILES_PER_WORKER_BATCH * workers
     with _executor(workers) as run, progress_bar("mining local pairs", len(tasks)) as advance:
         for start in range(0, len(tasks), batch_size):
             considered = tasks[start : start + batch_size]
