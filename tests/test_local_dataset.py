@@ -383,6 +383,37 @@ def test_mining_reads_nothing_without_quota_and_is_the_same_on_two_processes(
     assert small == [] and report.files_read == {"python": 1}  # only pkg/__init__.py is small
 
 
+def test_mining_with_batches_in_flight_keeps_what_one_process_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Languages close part-way (small quotas, many small batches): the batch submitted
+    before the previous one was kept must not change which files count or which pairs stay."""
+    for index in range(120):
+        words = f"compute the checksum number {index} of the given record"
+        (tmp_path / f"mod{index:03d}.py").write_text(
+            f'def check_{index}(record):\n    """{words.capitalize()}."""\n'
+            f"    total = hash(record)\n    return total + {index}\n",
+            encoding="utf-8",
+        )
+    sources = [tree_source(tmp_path)]
+    settings = dict(seed=5, valid_fraction=0.2, test_fraction=0.3, max_files=1000)
+    quota = {"train": 20, "valid": 6, "test": 9}
+    monkeypatch.setattr(mining, "FILES_PER_WORKER_BATCH", 3)
+    alone, alone_report = mining.mine(
+        sources, quota=quota, max_file_bytes=10**6, workers=1, **settings
+    )
+    monkeypatch.setattr(mining, "MIN_FILES_FOR_WORKERS", 0)
+    pooled, pooled_report = mining.mine(
+        sources, quota=quota, max_file_bytes=10**6, workers=2, **settings
+    )
+    assert pooled == alone
+    assert pooled_report.as_dict() == alone_report.as_dict()
+    # the quotas closed python before the last file: HEADROOM (10%) above 20 + 6 + 9
+    read = alone_report.files_read["python"]
+    assert sum(-(-n * 11 // 10) for n in quota.values()) == read < 120
+    assert len(alone) == read  # one pair per file read, each distinct
+
+
 def test_csn_reader_names_the_file_and_line_of_a_bad_record(tmp_path: Path) -> None:
     path = tmp_path / "test.jsonl"
     path.write_text('{"repo": "x"}\n', encoding="utf-8")

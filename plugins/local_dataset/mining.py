@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -161,14 +161,27 @@ def mine(
     present = {language for task in tasks for language in task.languages} & wanted
     workers = worker_count(workers) if len(tasks) >= MIN_FILES_FOR_WORKERS else 1
     batch_size = FILES_PER_WORKER_BATCH * workers
-    with _executor(workers) as run, progress_bar("mining local pairs", len(tasks)) as advance:
-        for start in range(0, len(tasks), batch_size):
-            considered = tasks[start : start + batch_size]
-            jobs = [(task, open_for(task)) for task in considered]
+    batches = [tasks[first : first + batch_size] for first in range(0, len(tasks), batch_size)]
+    # with worker processes, the next batch is submitted before this one's files are kept,
+    # so no core waits at a batch's end; it was given the languages open before this batch
+    # (a superset: languages only close), and its files are still kept or dropped in order
+    ahead = 1 if workers > 1 else 0
+    in_flight: deque[tuple[list[FileTask], list[Job], Callable[[], list]]] = deque()
+
+    def submit(index: int) -> None:
+        if index < len(batches):
+            jobs = [(task, open_for(task)) for task in batches[index]]
             jobs = [job for job in jobs if job[1]]
-            for (task, _), (language, found) in zip(jobs, run(mine_file, jobs), strict=True):
+            in_flight.append((batches[index], jobs, start(mine_file, jobs)))
+
+    with _executor(workers) as start, progress_bar("mining local pairs", len(tasks)) as advance:
+        for index in range(ahead + 1):
+            submit(index)
+        for index in range(len(batches)):
+            considered, jobs, collect = in_flight.popleft()
+            for (task, _), (language, found) in zip(jobs, collect(), strict=True):
                 if language is None or not is_open(language, task.split):
-                    continue  # unreadable, or an earlier file of this batch closed it
+                    continue  # unreadable, or an earlier file closed it
                 report.files_read[language] += 1
                 report.pairs_found[language] += len(found)
                 for pair in found:
@@ -181,6 +194,7 @@ def mine(
             advance(len(considered), pairs=len(pairs))
             if not any(is_open(lang, split) for lang in present for split in target):
                 break
+            submit(index + ahead + 1)
     report.seconds = time.perf_counter() - started
     return pairs, report
 
@@ -204,37 +218,54 @@ def _tasks(
     return [by_key[key] for key in mining_order(by_key, seed)]
 
 
-Runner = Callable[[Callable[..., object], list], list]
+Job = tuple[FileTask, frozenset[str]]
+Start = Callable[[Callable[..., object], list], Callable[[], list]]
 
 
 @contextmanager
-def _executor(workers: int) -> Iterator[Runner]:
-    """``map`` in this process for one worker, else over a pool of spawned processes.
+def _executor(workers: int) -> Iterator[Start]:
+    """``start(fn, items)`` begins ``map(fn, items)`` and returns what collects its results:
+    in this process for one worker (computed when collected), else on a pool of spawned
+    processes (computed from now on, so several batches can be in flight).
 
     Spawned, not forked: the caller may already run torch's threads. A pool
     that breaks (e.g. the calling script lacks an ``if __name__ ==
-    "__main__":`` guard) is given up and the batch mined here instead.
+    "__main__":`` guard) is given up and its batches mined here instead.
     """
     if workers <= 1:
-        yield lambda fn, items: list(map(fn, items))
+        yield lambda fn, items: lambda: list(map(fn, items))
         return
     pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
         max_workers=workers, mp_context=get_context("spawn")
     )
 
-    def run(fn: Callable[..., object], items: list) -> list:
+    def give_up() -> None:
         nonlocal pool
         if pool is not None:
+            print("warning: mining processes failed; mining in this process", file=sys.stderr)
+            pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+
+    def start(fn: Callable[..., object], items: list) -> Callable[[], list]:
+        results: Iterator[object] | None = None
+        if pool is not None:
             try:
-                return list(pool.map(fn, items, chunksize=8))
+                results = pool.map(fn, items, chunksize=8)
             except BrokenProcessPool:
-                print("warning: mining processes failed; mining in this process", file=sys.stderr)
-                pool.shutdown(wait=False, cancel_futures=True)
-                pool = None
-        return list(map(fn, items))
+                give_up()
+
+        def collect() -> list:
+            if results is not None:
+                try:
+                    return list(results)
+                except BrokenProcessPool:
+                    give_up()
+            return list(map(fn, items))
+
+        return collect
 
     try:
-        yield run
+        yield start
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
