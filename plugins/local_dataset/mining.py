@@ -48,6 +48,7 @@ HEADROOM = 1.1
 FILES_PER_WORKER_BATCH = 64
 MIN_FILES_FOR_WORKERS = 256  # below this, starting processes costs more than it saves
 MAX_AUTO_WORKERS = 8  # mining stops once the quotas fill: more processes mostly start up
+BATCHES_AHEAD = 1  # batches submitted to worker processes before the current one is kept
 
 
 def worker_count(workers: int) -> int:
@@ -165,7 +166,7 @@ def mine(
     # with worker processes, the next batch is submitted before this one's files are kept,
     # so no core waits at a batch's end; it was given the languages open before this batch
     # (a superset: languages only close), and its files are still kept or dropped in order
-    ahead = 1 if workers > 1 else 0
+    ahead = BATCHES_AHEAD if workers > 1 else 0
     in_flight: deque[tuple[list[FileTask], list[Job], Callable[[], list]]] = deque()
 
     def submit(index: int) -> None:
