@@ -19,16 +19,18 @@ ROUNDS = 3
 
 
 def test_batches_in_flight_against_one_at_a_time(benchmark, monkeypatch):
-    from dataclasses import replace
+    from pathlib import Path
 
+    from harness.data import DatasetOptions
     from harness.plugins.local_dataset import mining
-    from harness.plugins.local_dataset.settings import DEFAULTS, Settings
+    from harness.plugins.local_dataset.settings import settings_from
     from harness.plugins.local_dataset.sources import default_sources
 
     sources = default_sources()
-    chosen = Settings(seed=0, **{**DEFAULTS, "workers": 2})  # type: ignore[arg-type]
-    if smoke(benchmark):
-        chosen = replace(chosen, max_test=20, max_valid=20, max_train=20)
+    # the first command's settings, as its loader reads them (two workers, whatever the cores)
+    caps = {"max_test": 20, "max_valid": 20, "max_train": 20} if smoke(benchmark) else {}
+    chosen = settings_from(DatasetOptions(task="t2c", cache_dir=Path("."),
+                                          extra={"workers": 2, **caps}))  # fmt: skip
     settings = chosen.mining_args()
     found: dict[int, list] = {}
 
